@@ -1,0 +1,1 @@
+"""ipywidgets panels (installed as effdl_kit.widgets)."""
