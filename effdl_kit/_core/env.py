@@ -7,6 +7,7 @@ and the kit's git revision.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import importlib.metadata as _md
@@ -127,10 +128,8 @@ def _gpus() -> tuple[GPUInfo, ...]:
     except Exception:
         return ()
     finally:
-        try:
+        with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 def kit_version() -> str:

@@ -41,5 +41,5 @@ def configure_numba(threading_layer: str = "threadsafe", cache_dir: str | None =
     Path(os.environ["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
     from numba import config
 
-    config.THREADING_LAYER = threading_layer
+    config.THREADING_LAYER = threading_layer  # type: ignore[attr-defined]
     return threading_layer

@@ -13,7 +13,7 @@ from effdl_kit._core.validate import check_int
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["as_generator", "spawn_seeds", "torch_seeded", "torch_generator"]
+__all__ = ["as_generator", "spawn_seeds", "torch_generator", "torch_seeded"]
 
 SeedLike = int | np.random.Generator | None
 

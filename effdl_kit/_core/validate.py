@@ -26,7 +26,7 @@ def check_choice(field: str, value: T, allowed: Collection[T]) -> T:
 def check_scale(scale: Any) -> Scale:
     """Validate an experiment scale (``"smoke"``, ``"small"`` or ``"paper"``)."""
     check_choice("scale", scale, SCALES)
-    return scale  # type: ignore[no-any-return]
+    return scale
 
 
 def check_int(
