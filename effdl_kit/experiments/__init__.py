@@ -1,0 +1,60 @@
+"""Reproducible experiments: a registry run by name at a scale, plus the notebook runner.
+
+>>> from effdl_kit.experiments import list_experiments, run_experiment
+>>> list_experiments()
+['tour']
+>>> run_experiment("tour", scale="smoke", seed=0, out="results")  # doctest: +SKIP
+"""
+
+from effdl_kit.experiments import _tour  # noqa: F401  (registers "tour")
+from effdl_kit.experiments._notebooks import (
+    INJECTED_TAG,
+    KERNEL_NAME,
+    PARAMETERS_TAG,
+    NotebookError,
+    NotebookRun,
+    inject_parameters,
+    kernel_command,
+    run_notebooks,
+    write_summary,
+)
+from effdl_kit.experiments._registry import (
+    SUMMARY_FILE,
+    Experiment,
+    ExperimentSummary,
+    RedrawOutcome,
+    find_summaries,
+    get_experiment,
+    list_experiments,
+    make_summary,
+    redraw_experiments,
+    register,
+    run_experiment,
+    unregister,
+)
+from effdl_kit.experiments._tour import redraw as redraw_tour
+
+__all__ = [
+    "INJECTED_TAG",
+    "KERNEL_NAME",
+    "PARAMETERS_TAG",
+    "SUMMARY_FILE",
+    "Experiment",
+    "ExperimentSummary",
+    "NotebookError",
+    "NotebookRun",
+    "RedrawOutcome",
+    "find_summaries",
+    "get_experiment",
+    "inject_parameters",
+    "kernel_command",
+    "list_experiments",
+    "make_summary",
+    "redraw_experiments",
+    "redraw_tour",
+    "register",
+    "run_experiment",
+    "run_notebooks",
+    "unregister",
+    "write_summary",
+]

@@ -1,0 +1,48 @@
+"""Paper-ready figures and tables: style, plots drawn on a given axis, export with provenance.
+
+Compute once, draw twice: experiments return small result objects; this package draws them
+(``plot_*`` functions take an ``ax`` and return it) and exports them
+(:func:`save_figure` writes PDF/SVG/PNG with the provenance embedded, :func:`export_table`
+writes LaTeX/Markdown/CSV).
+"""
+
+from effdl_kit.reports._figures import (
+    FIGURE_FORMATS,
+    PNG_PROVENANCE_KEY,
+    provenance_record,
+    read_pdf_info,
+    read_provenance,
+    save_figure,
+)
+from effdl_kit.reports._plots import CURVE_METRICS, CURVE_SPLITS, plot_training_curves
+from effdl_kit.reports._style import (
+    CONTEXTS,
+    DOUBLE_COLUMN_IN,
+    SINGLE_COLUMN_IN,
+    figure,
+    paper_rc,
+    paper_style,
+    paper_style_context,
+)
+from effdl_kit.reports._tables import TABLE_FORMATS, export_table
+
+__all__ = [
+    "CONTEXTS",
+    "CURVE_METRICS",
+    "CURVE_SPLITS",
+    "DOUBLE_COLUMN_IN",
+    "FIGURE_FORMATS",
+    "PNG_PROVENANCE_KEY",
+    "SINGLE_COLUMN_IN",
+    "TABLE_FORMATS",
+    "export_table",
+    "figure",
+    "paper_rc",
+    "paper_style",
+    "paper_style_context",
+    "plot_training_curves",
+    "provenance_record",
+    "read_pdf_info",
+    "read_provenance",
+    "save_figure",
+]

@@ -1,0 +1,168 @@
+"""The ``effdl`` command line.
+
+::
+
+    effdl env [--json]
+    effdl reproduce NAME --scale {smoke,small,paper} [--seed N] [--out DIR]
+    effdl figures [--out DIR]
+    effdl notebooks [--dir DIR] --scale {smoke,small,paper} [--seed N] [--out DIR]
+
+Bad arguments end with argparse's usage message (exit status 2); an error the kit raises on
+purpose (:class:`effdl_kit.errors.EffdlError`) ends with one ``error: ...`` line on stderr
+(exit status 2), without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from effdl_kit._core.errors import EffdlError
+from effdl_kit._core.validate import SCALES
+
+__all__ = ["build_parser", "main"]
+
+DEFAULT_OUT = "results"
+DEFAULT_NOTEBOOKS = "notebooks"
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32): {v}")
+    return v
+
+
+def _timeout(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return v
+
+
+def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
+    """The argument parser of ``effdl`` (also used by the ``%effdl`` magic)."""
+    from effdl_kit.experiments import list_experiments
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description="effdl-kit: reproduce, tune and plot efficient-DL papers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_env = sub.add_parser("env", help="describe this machine (CPU, memory, GPUs, versions)")
+    p_env.add_argument("--json", action="store_true", help="print the record as JSON")
+
+    p_rep = sub.add_parser("reproduce", help="run a registered experiment")
+    p_rep.add_argument("name", choices=list_experiments(), metavar="NAME",
+                       help="experiment: " + ", ".join(list_experiments()))
+    p_rep.add_argument("--scale", required=True, choices=SCALES)
+    p_rep.add_argument("--seed", type=_seed, default=0)
+    p_rep.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
+
+    p_fig = sub.add_parser("figures", help="redraw every experiment's figures from its results")
+    p_fig.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
+
+    p_nb = sub.add_parser("notebooks", help="execute the notebooks with injected parameters")
+    p_nb.add_argument("--dir", default=DEFAULT_NOTEBOOKS,
+                      help=f"notebooks directory ({DEFAULT_NOTEBOOKS})")
+    p_nb.add_argument("--scale", required=True, choices=SCALES)
+    p_nb.add_argument("--seed", type=_seed, default=0)
+    p_nb.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
+    p_nb.add_argument("--timeout", type=_timeout, default=None,
+                      help="seconds allowed per cell (default: no limit)")
+    return parser
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from effdl_kit._core.env import collect_env
+
+    env = collect_env()
+    print(json.dumps(env.to_dict(), indent=2) if args.json else env.summary())
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from effdl_kit.experiments import SUMMARY_FILE, run_experiment
+
+    summary = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out)
+    exp_dir = Path(args.out) / args.name
+    print(f"{args.name}: {args.scale} scale, seed {args.seed}, {summary.wall_time_s:.1f} s")
+    for f in [*summary.figures, *summary.tables, SUMMARY_FILE]:
+        print(f"  {exp_dir / f}")
+    return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from effdl_kit.experiments import redraw_experiments
+
+    outcomes = redraw_experiments(args.out)
+    if not outcomes:
+        print(f"no experiment results (summary.json) under {args.out}")
+    for o in outcomes:
+        if o.skipped:
+            print(f"{o.name} ({o.directory}): skipped, {o.skipped}")
+            continue
+        print(f"{o.name} ({o.directory}):")
+        for p in o.paths:
+            print(f"  {p}")
+    return 0
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from effdl_kit.experiments import run_notebooks
+
+    run_notebooks(args.dir, scale=args.scale, seed=args.seed, out=args.out,
+                  timeout=args.timeout, progress=True)
+    return 0
+
+
+_COMMANDS = {
+    "env": _cmd_env,
+    "reproduce": _cmd_reproduce,
+    "figures": _cmd_figures,
+    "notebooks": _cmd_notebooks,
+}
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "effdl") -> int:
+    """Run ``effdl`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name.
+    prog : str
+        Program name shown in usage and error messages.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on bad arguments or a kit error (``error: ...`` printed on stderr),
+        130 when interrupted.
+    """
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return _COMMANDS[args.command](args)
+    except EffdlError as exc:
+        one_line = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"{prog}: error: {one_line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The ``effdl`` command line, called through ``main([...])`` and once as the console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from effdl_kit._core.env import collect_env
+from effdl_kit.cli import main
+from effdl_kit.experiments import ExperimentSummary
+from effdl_kit.reports import read_provenance
+
+
+def test_env_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["env"]) == 0
+    out = capsys.readouterr().out
+    env = collect_env()
+    assert f"cpu       : {env.cpu_model}" in out
+    assert "memory" in out and "torch" in out
+
+
+def test_env_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["env", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["cpu_model"] == collect_env().cpu_model
+    assert d["cores_logical"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        ([], "COMMAND"),
+        (["bogus"], "invalid choice"),
+        (["reproduce", "nope", "--scale", "smoke"], "invalid choice: 'nope'"),
+        (["reproduce", "tour"], "--scale"),
+        (["reproduce", "tour", "--scale", "huge"], "invalid choice: 'huge'"),
+        (["reproduce", "tour", "--scale", "smoke", "--seed", "-1"], "[0, 2**32)"),
+        (["reproduce", "tour", "--scale", "smoke", "--seed", "x"], "not an integer"),
+        (["notebooks", "--scale", "smoke", "--timeout", "0"], "must be > 0"),
+    ],
+)
+def test_bad_arguments_exit_2(argv: list[str], needle: str, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "usage: effdl" in err
+    assert needle in err
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for cmd in ("env", "reproduce", "figures", "notebooks"):
+        assert cmd in out
+
+
+def test_kit_errors_are_one_clean_line(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["figures", "--out", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("effdl: error: invalid value for 'out'")
+    assert "Traceback" not in err
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1")]), nbs / "n.ipynb")
+    assert main(["notebooks", "--dir", str(nbs), "--scale", "smoke",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("effdl: error: invalid value for 'notebook': 'n.ipynb'")
+    assert err.count("\n") == 1
+
+
+def test_reproduce_then_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "res"
+    assert main(["reproduce", "tour", "--scale", "smoke", "--seed", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("tour: smoke scale, seed 2, ")
+    assert str(out / "tour" / "tour_curves.pdf") in printed
+    assert str(out / "tour" / "summary.json") in printed
+    s = ExperimentSummary.from_json(out / "tour" / "summary.json")
+    assert (s.scale, s.seed) == ("smoke", 2)
+
+    pdf = out / "tour" / "tour_curves.pdf"
+    first = read_provenance(pdf)
+    pdf.unlink()
+    assert main(["figures", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"tour ({out / 'tour'}):" in printed
+    assert str(pdf) in printed
+    again = read_provenance(pdf)  # redrawn from results.json, same run's seed and scale
+    assert (again["seed"], again["scale"]) == (first["seed"], first["scale"]) == (2, "smoke")
+
+
+def test_figures_on_empty_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["figures", "--out", str(tmp_path)]) == 0
+    assert "no experiment results" in capsys.readouterr().out
+
+
+def test_notebooks_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    params = new_code_cell('SCALE = "small"\nSEED = 0\nOUT_DIR = "x"')
+    params.metadata["tags"] = ["parameters"]
+    body = new_code_cell("from pathlib import Path\n"
+                         "Path(OUT_DIR, 'seen.txt').write_text(f'{SCALE} {SEED}')")
+    nbformat.write(new_notebook(cells=[params, body]), nbs / "a.ipynb")
+    out = tmp_path / "out"
+    assert main(["notebooks", "--dir", str(nbs), "--scale", "smoke", "--seed", "5",
+                 "--out", str(out)]) == 0
+    assert (out / "seen.txt").read_text() == "smoke 5"
+    assert (out / "notebooks" / "a.ipynb").is_file()
+    assert (out / "summary.md").is_file()
+    printed = capsys.readouterr().out
+    assert "[1/1] a.ipynb: ok in " in printed
+
+
+def test_console_script_env() -> None:
+    exe = Path(sys.executable).with_name("effdl")
+    assert exe.is_file(), "the console script is installed with the package"
+    proc = subprocess.run([str(exe), "env"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"cpu       : {collect_env().cpu_model}" in proc.stdout
+    bad = subprocess.run([str(exe), "reproduce", "nope", "--scale", "smoke"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2
+    assert "invalid choice: 'nope'" in bad.stderr and "Traceback" not in bad.stderr
