@@ -1,0 +1,1 @@
+"""Model inspection: permutation importance (numba-accelerated for tree ensembles)."""

@@ -1,0 +1,1 @@
+"""Predictors: the static performance predictor of EfficientDL (and, later, the latency predictors of MEDN)."""
