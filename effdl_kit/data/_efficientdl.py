@@ -1,0 +1,734 @@
+"""The EfficientDL authors' system-component dataset: loading, cleaning and a report of the fixes.
+
+The authors (arXiv 2410.14743) publish a JSON list of 1,658 objects, one per trained model, with
+31 keys: two identifiers (``Architecture``, ``Model``), 28 system components in four groups and
+the target ``Top-1 accuracy``. The file is not shipped with the kit (it has no licence); pass
+its path to :func:`load_efficientdl`.
+
+Cleaning rules (each fix is recorded in the :class:`LoadReport`, never applied silently)
+-------------------------------------------------------------------------------------------
+Keyword cells (:data:`EFFICIENTDL_KEYWORD_COLUMNS`)
+    Split on commas and on the word ``and`` (the authors write "Mixup and CutMix" as often as
+    "Mixup,CutMix"); collapse whitespace (cells hold line breaks); strip surrounding
+    punctuation; case-fold; map through :data:`EFFICIENTDL_SYNONYMS`; drop the token ``none``;
+    de-duplicate and sort. The cell becomes the canonical tokens joined by ``","``; a missing
+    cell stays missing (``NaN``) and a cell holding only ``None`` becomes ``""`` (explicitly no
+    component). Both encode to "no token" in :class:`~effdl_kit.data.ComponentEncoder`.
+Single-valued categorical cells (:data:`EFFICIENTDL_CATEGORICAL_COLUMNS`)
+    Whitespace collapsed, case-folded, mapped through the same synonym table (``"AdmaW"`` and
+    ``"synchronized AdamW"`` become ``"adamw"``); a cell holding only ``None`` becomes ``""``.
+Target ``Top-1 accuracy``
+    A fraction in [0, 1]. A value in (1, 100] is divided by the smallest power of ten (10 or
+    100) that brings it into [0, 1]: percentages (79.6 -> 0.796) and the authors' one
+    shifted-decimal cell (9.796 -> 0.9796, the meaning the project's fact sheet gives it;
+    note that the row is gMLP-S on ImageNet, published at 79.6 %, so the cell may instead be
+    a typo of 0.796 -- no rule can tell, the fix is reported either way).
+    Missing, non-numeric, non-finite, negative or > 100 targets: the row is dropped.
+``learning rate``
+    Numbers are kept when finite and > 0. Strings are parsed by :func:`parse_learning_rate`:
+    a range ``a-b`` / ``a to b`` / ``a~b`` gives the larger value (the peak rate papers
+    report); otherwise the first number in the text ("learning rate 4e-3" -> 0.004,
+    "0.1 (cosine)" -> 0.1); text without a number ("triangular learning rate schedule")
+    becomes ``NaN``. Both outcomes are reported.
+Other numeric columns
+    Coerced to float; cells that are not numbers become ``NaN`` and are reported.
+``Architecture`` (the group label for grouped cross-validation)
+    Missing labels are filled with :data:`UNKNOWN_GROUP`, so those rows form one group.
+``Model`` is kept for reference; both identifiers are excluded from the features
+(:func:`efficientdl_xy`, :data:`EFFICIENTDL_FEATURES`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from effdl_kit._core.errors import DataError, DatasetNotFoundError
+
+__all__ = [
+    "EFFICIENTDL_CATEGORICAL_COLUMNS",
+    "EFFICIENTDL_COMPONENTS",
+    "EFFICIENTDL_FEATURES",
+    "EFFICIENTDL_GROUP",
+    "EFFICIENTDL_ID_COLUMNS",
+    "EFFICIENTDL_KEYWORD_COLUMNS",
+    "EFFICIENTDL_NUMERIC_COLUMNS",
+    "EFFICIENTDL_SYNONYMS",
+    "EFFICIENTDL_TARGET",
+    "UNKNOWN_GROUP",
+    "DroppedRow",
+    "LoadReport",
+    "efficientdl_xy",
+    "load_efficientdl",
+    "normalize_efficientdl",
+    "normalize_keywords",
+    "parse_learning_rate",
+]
+
+#: Target column: Top-1 accuracy as a fraction in [0, 1].
+EFFICIENTDL_TARGET = "Top-1 accuracy"
+#: Group label for grouped cross-validation (one group per architecture family).
+EFFICIENTDL_GROUP = "Architecture"
+#: Identifier columns: kept in the frame for reference, never used as features.
+EFFICIENTDL_ID_COLUMNS: tuple[str, ...] = ("Architecture", "Model")
+#: Label for rows whose ``Architecture`` cell is missing.
+UNKNOWN_GROUP = "(unknown)"
+
+#: The paper's four component groups -> the authors' column names (their spellings).
+EFFICIENTDL_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "model": (
+        "Normalization layer",
+        "Initialization",
+        "Convolution",
+        "Skip Connection",
+        "Activation Function",
+        "Pooling Operation",
+        "Feedforward Network",
+        "Attention Mechanism",
+        "Output Function",
+        "Size of parameter",
+    ),
+    "training": (
+        "Regularization",
+        "Data Augmentation",
+        "Learning Rate Schedule",
+        "Optimization algorithm",
+        "batch size",
+        "learning rate",
+        "epochs",
+        "Framwork",
+    ),
+    "data": (
+        "Dataset",
+        "Size of training set",
+        "Size of testing set",
+        "Cosine similarity",
+        "JensenShannon",
+        "L2 distance",
+        "Output Length",
+        "Input Length",
+    ),
+    "hardware": ("Type of GPU", "Number of GPU"),
+}
+
+#: Multi-valued text components (comma-separated keywords, encoded multi-hot).
+EFFICIENTDL_KEYWORD_COLUMNS: tuple[str, ...] = (
+    "Normalization layer",
+    "Initialization",
+    "Convolution",
+    "Skip Connection",
+    "Activation Function",
+    "Pooling Operation",
+    "Regularization",
+    "Data Augmentation",
+    "Feedforward Network",
+    "Attention Mechanism",
+    "Learning Rate Schedule",
+    "Output Function",
+)
+#: Single-valued text components (encoded one-hot).
+EFFICIENTDL_CATEGORICAL_COLUMNS: tuple[str, ...] = (
+    "Optimization algorithm",
+    "Dataset",
+    "Framwork",
+    "Type of GPU",
+)
+#: Numeric components (encoded log-scaled).
+EFFICIENTDL_NUMERIC_COLUMNS: tuple[str, ...] = (
+    "Size of training set",
+    "Size of testing set",
+    "Cosine similarity",
+    "JensenShannon",
+    "L2 distance",
+    "Output Length",
+    "Input Length",
+    "Size of parameter",
+    "batch size",
+    "learning rate",
+    "epochs",
+    "Number of GPU",
+)
+#: All 28 feature columns, in the file's order.
+EFFICIENTDL_FEATURES: tuple[str, ...] = (
+    "Normalization layer",
+    "Initialization",
+    "Convolution",
+    "Skip Connection",
+    "Activation Function",
+    "Pooling Operation",
+    "Regularization",
+    "Data Augmentation",
+    "Feedforward Network",
+    "Attention Mechanism",
+    "Learning Rate Schedule",
+    "Optimization algorithm",
+    "Output Function",
+    "Dataset",
+    "Size of training set",
+    "Size of testing set",
+    "Cosine similarity",
+    "JensenShannon",
+    "L2 distance",
+    "Output Length",
+    "Input Length",
+    "Framwork",
+    "Size of parameter",
+    "batch size",
+    "learning rate",
+    "epochs",
+    "Type of GPU",
+    "Number of GPU",
+)
+
+#: Synonym table, derived by inspecting the authors' vocabulary (tokens after splitting,
+#: whitespace collapsing and case-folding). Keys are variant spellings, values the canonical
+#: token. Only variants that name the same thing are merged; related-but-distinct techniques
+#: (e.g. "depthwise convolution" vs "depthwise separable convolution") stay apart.
+EFFICIENTDL_SYNONYMS: dict[str, str] = {
+    # normalisation
+    "bn": "batch normalization",
+    "batchnorm": "batch normalization",
+    "batch norm": "batch normalization",
+    "ln": "layer normalization",
+    "layernorm": "layer normalization",
+    "layer norm": "layer normalization",
+    "gn": "group normalization",
+    "group norm": "group normalization",
+    # convolution ("Group,Convolution" is a split "Group Convolution")
+    "group": "grouped convolution",
+    "group convolution": "grouped convolution",
+    "group convolutions": "grouped convolution",
+    # activation
+    "sigmoid activation": "sigmoid",
+    "tanh activation": "tanh",
+    "silu": "swish",
+    "sigmoid linear unit": "swish",
+    # regularisation
+    "droppath": "stochastic depth",
+    "drop path": "stochastic depth",
+    "scheduleddroppath": "stochastic depth",
+    "stoch. depth": "stochastic depth",
+    "stochastic depthg": "stochastic depth",
+    "label smoothin": "label smoothing",
+    "labelsmooth": "label smoothing",
+    # data augmentation
+    "rand augment": "randaugment",
+    "rand-augment": "randaugment",
+    "randaug": "randaugment",
+    "randaugme": "randaugment",
+    "rand augmentation": "randaugment",
+    "randaugmentation": "randaugment",
+    "auto augment": "autoaugment",
+    "autoagument": "autoaugment",
+    "random resized crop (rrc)": "random resized crop",
+    "rrc": "random resized crop",
+    "random resized crops": "random resized crop",
+    "random resized cropping": "random resized crop",
+    "randomresizedcrop": "random resized crop",
+    "random resize cropping": "random resized crop",
+    "random size crop": "random resized crop",
+    "random-size cropping": "random resized crop",
+    "inception crop": "random resized crop",
+    "h. flip": "random horizontal flip",
+    "h.flip": "random horizontal flip",
+    "horizontal flip": "random horizontal flip",
+    "horizontal flips": "random horizontal flip",
+    "horizontal flipping": "random horizontal flip",
+    "random horizontal flipping": "random horizontal flip",
+    "random horizontal flips": "random horizontal flip",
+    "flip horizontally": "random horizontal flip",
+    "rand erasing": "random erasing",
+    "randomerasing": "random erasing",
+    "erasing prob": "random erasing",
+    "colorjitter": "color jitter",
+    "color-jitter": "color jitter",
+    "colour jitter": "color jitter",
+    "color jittering": "color jitter",
+    "random color jittering": "color jitter",
+    "repeated aug": "repeated augmentation",
+    "repeataug": "repeated augmentation",
+    "mixup alpha": "mixup",
+    "mixup prob": "mixup",
+    "mixup (α = 0.8)": "mixup",
+    "cutmix alpha": "cutmix",
+    "cutmix prob": "cutmix",
+    "random cropping": "random crop",
+    "random crops": "random crop",
+    "random croping": "random crop",
+    "randomly cropped": "random crop",
+    "randomly crop": "random crop",
+    "centercrop": "center crop",
+    "gaussian blurring": "gaussian blur",
+    "random gaussian blur": "gaussian blur",
+    # feed-forward and attention
+    "position-wise feed layer": "position-wise feed-forward layer",
+    "dot-product attention": "scaled dot-product attention",
+    # optimiser
+    "admaw": "adamw",
+    "synchronized adamw": "adamw",
+    "synchronous sgd": "sgd",
+    "sync sgd": "sgd",
+    "nesterov momentum optimizer": "sgd",
+    "lars optimizer": "lars",
+    # dataset
+    "fashion-minist": "fashion-mnist",
+    "svhn with 1000 labels": "svhn-1k",
+    # hardware
+    "tpu v3": "tpuv3",
+    "tpu v2": "tpuv2",
+}
+
+_NONE_TOKENS = frozenset({"none"})
+_SPLIT_RE = re.compile(r",|\band\b")
+_WS_RE = re.compile(r"\s+")
+_STRIP_CHARS = " .;:"
+_NUM = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUM_RE = re.compile(_NUM)
+_RANGE_RE = re.compile(rf"({_NUM})\s*(?:-|–|~|to)\s*({_NUM})")
+
+
+@dataclass(frozen=True)
+class DroppedRow:
+    """One record :func:`load_efficientdl` could not use.
+
+    Attributes
+    ----------
+    index : int
+        Position of the record in the JSON list.
+    model : str or None
+        Its ``Model`` identifier, for reference.
+    reason : str
+        Why it was dropped.
+    """
+
+    index: int
+    model: str | None
+    reason: str
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_efficientdl` fixed and dropped; attached as ``df.attrs["load_report"]``.
+
+    Row indices are positions in the JSON list, which are also the index of the returned frame.
+
+    Attributes
+    ----------
+    source : str
+        The file read (or ``"<frame>"`` for :func:`normalize_efficientdl`).
+    n_records, n_rows : int
+        Records read and rows kept.
+    dropped : list of DroppedRow
+        Rows removed, with the reason.
+    accuracy_rescaled : list of (int, float, float)
+        ``(index, old, new)`` for targets read as percentages.
+    learning_rates_parsed : list of (int, str, float)
+        ``(index, text, value)`` for learning-rate strings turned into numbers.
+    learning_rates_unparsed : list of (int, str)
+        ``(index, text)`` for learning-rate cells set to ``NaN``.
+    numeric_coerced : dict of str to list of int
+        Other numeric columns: indices of cells that were not numbers (now ``NaN``).
+    groups_filled : list of int
+        Indices whose missing ``Architecture`` became :data:`UNKNOWN_GROUP`.
+    synonyms_applied : dict of str to dict of str to str
+        Per column, the ``variant -> canonical`` replacements that occurred.
+    case_folded : dict of str to int
+        Per text column, how many cells changed by case-folding/whitespace alone.
+    n_repeated_pairs : int
+        (Model, Dataset) pairs occurring more than once among kept rows (kept, not dropped;
+        they make random splits optimistic).
+    missing : dict of str to int
+        Missing cells per feature column after cleaning.
+    """
+
+    source: str
+    n_records: int = 0
+    n_rows: int = 0
+    dropped: list[DroppedRow] = field(default_factory=list)
+    accuracy_rescaled: list[tuple[int, float, float]] = field(default_factory=list)
+    learning_rates_parsed: list[tuple[int, str, float]] = field(default_factory=list)
+    learning_rates_unparsed: list[tuple[int, str]] = field(default_factory=list)
+    numeric_coerced: dict[str, list[int]] = field(default_factory=dict)
+    groups_filled: list[int] = field(default_factory=list)
+    synonyms_applied: dict[str, dict[str, str]] = field(default_factory=dict)
+    case_folded: dict[str, int] = field(default_factory=dict)
+    n_repeated_pairs: int = 0
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def dropped_frame(self) -> pd.DataFrame:
+        """Return the dropped rows as a frame with columns ``index, model, reason``."""
+        return pd.DataFrame([asdict(d) for d in self.dropped], columns=["index", "model", "reason"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict of every field."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """Return a few human-readable lines."""
+        lines = [
+            f"{self.source}: {self.n_records} records -> {self.n_rows} rows kept, "
+            f"{len(self.dropped)} dropped",
+        ]
+        reasons = Counter(d.reason for d in self.dropped)
+        lines += [f"  dropped ({n}): {r}" for r, n in sorted(reasons.items())]
+        lines.append(f"  accuracies rescaled from percent: {len(self.accuracy_rescaled)}")
+        lines.append(
+            f"  learning-rate strings parsed: {len(self.learning_rates_parsed)}, "
+            f"unparseable -> NaN: {len(self.learning_rates_unparsed)}"
+        )
+        n_syn = sum(len(v) for v in self.synonyms_applied.values())
+        lines.append(f"  synonym replacements (distinct variants): {n_syn}")
+        lines.append(f"  missing Architecture -> {UNKNOWN_GROUP!r}: {len(self.groups_filled)}")
+        lines.append(f"  repeated (Model, Dataset) pairs: {self.n_repeated_pairs}")
+        return "\n".join(lines)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return bool(value is pd.NA)
+
+
+def _clean_text(text: str) -> str:
+    return _WS_RE.sub(" ", text).strip(_STRIP_CHARS).casefold()
+
+
+def normalize_keywords(
+    value: Any, synonyms: Mapping[str, str] | None = None
+) -> tuple[str, ...] | None:
+    """Normalise one multi-valued keyword cell into sorted canonical tokens.
+
+    Parameters
+    ----------
+    value : object
+        The raw cell (string, number or missing).
+    synonyms : mapping, optional
+        Variant -> canonical token; default :data:`EFFICIENTDL_SYNONYMS`.
+
+    Returns
+    -------
+    tuple of str or None
+        ``None`` for a missing cell; otherwise the de-duplicated, sorted tokens (empty when
+        the cell only says ``"None"``).
+
+    Examples
+    --------
+    >>> normalize_keywords("Batch Normalization, BN,layer norm")
+    ('batch normalization', 'layer normalization')
+    """
+    if _is_missing(value):
+        return None
+    table = EFFICIENTDL_SYNONYMS if synonyms is None else synonyms
+    tokens: set[str] = set()
+    for part in _SPLIT_RE.split(str(value)):
+        tok = _clean_text(part)
+        if not tok or tok in _NONE_TOKENS:
+            continue
+        tokens.add(table.get(tok, tok))
+    return tuple(sorted(tokens))
+
+
+def parse_learning_rate(value: Any) -> float:
+    """Parse a learning-rate cell into a positive float, or ``NaN``.
+
+    Rules: a finite number > 0 is kept; a string holding a range (``"1e-3 - 1e-2"``,
+    ``"0.1 to 0.4"``, ``"0.01~0.1"``) gives the larger end (the peak rate); any other string
+    gives its first number (``"learning rate 4e-3"`` -> 0.004, ``"0.1 (cosine)"`` -> 0.1);
+    anything else (no number, zero, negative, bool, missing) gives ``NaN``.
+
+    Parameters
+    ----------
+    value : object
+        The raw cell.
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(value, bool) or _is_missing(value):
+        return math.nan
+    if isinstance(value, int | float | np.integer | np.floating):
+        v = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        m = _RANGE_RE.search(text)
+        if m is not None:
+            v = max(float(m.group(1)), float(m.group(2)))
+        else:
+            n = _NUM_RE.search(text)
+            if n is None:
+                return math.nan
+            v = float(n.group(0))
+    else:
+        return math.nan
+    return v if math.isfinite(v) and v > 0 else math.nan
+
+
+def _fix_accuracy(value: Any) -> tuple[float, str | None]:
+    """Return ``(fraction, None)`` or ``(nan, reason)`` for one target cell.
+
+    Values in (1, 10] are divided by 10 and values in (10, 100] by 100 (the smallest power of
+    ten that gives a fraction). The authors' accuracies all lie above 0.5, so no genuine
+    fraction is confused with a shifted one.
+    """
+    if isinstance(value, bool) or _is_missing(value):
+        return math.nan, "target missing"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan, "target is not a number"
+    if not math.isfinite(v):
+        return math.nan, "target is not finite"
+    if 0.0 <= v <= 1.0:
+        return v, None
+    if 1.0 < v <= 10.0:
+        return v / 10.0, None
+    if 10.0 < v <= 100.0:
+        return v / 100.0, None
+    return math.nan, f"target {v!r} outside [0, 100]"
+
+
+def _check_columns(columns: Sequence[Any]) -> None:
+    present = set(columns)
+    if EFFICIENTDL_TARGET not in present:
+        raise DataError(
+            f"required target column {EFFICIENTDL_TARGET!r} is missing from the EfficientDL data"
+        )
+    missing = [c for c in (*EFFICIENTDL_ID_COLUMNS, *EFFICIENTDL_FEATURES) if c not in present]
+    if missing:
+        raise DataError(f"required columns missing from the EfficientDL data: {missing!r}")
+
+
+def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame:
+    """Clean a raw frame of the authors' records (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per JSON record, the authors' 31 columns (extra columns are kept untouched).
+    source : str
+        Name recorded in the report.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Cleaned rows, index = record position, columns ``Architecture, Model``, the 28
+        features, the target, then any extra columns. ``df.attrs["load_report"]`` holds the
+        :class:`LoadReport`.
+
+    Raises
+    ------
+    DataError
+        Empty frame or a required column missing (the target is named first).
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame of records, got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise DataError("the EfficientDL data is empty (0 records)")
+    _check_columns(list(frame.columns))
+    report = LoadReport(source=source, n_records=len(frame))
+    df = frame.copy().reset_index(drop=True)
+    df.index.name = "record"
+    models = df["Model"].map(lambda m: None if _is_missing(m) else str(m))
+
+    # target
+    keep = np.ones(len(df), dtype=bool)
+    target = np.empty(len(df), dtype=np.float64)
+    for i, raw in enumerate(df[EFFICIENTDL_TARGET].tolist()):
+        v, reason = _fix_accuracy(raw)
+        target[i] = v
+        if reason is not None:
+            keep[i] = False
+            report.dropped.append(DroppedRow(i, models.iloc[i], reason))
+        elif v != raw:
+            report.accuracy_rescaled.append((i, float(raw), v))
+    df[EFFICIENTDL_TARGET] = target
+
+    # learning rate
+    lr = np.empty(len(df), dtype=np.float64)
+    for i, raw in enumerate(df["learning rate"].tolist()):
+        v = parse_learning_rate(raw)
+        lr[i] = v
+        if isinstance(raw, str):
+            if math.isnan(v):
+                report.learning_rates_unparsed.append((i, raw))
+            else:
+                report.learning_rates_parsed.append((i, raw, v))
+        elif math.isnan(v) and not _is_missing(raw):
+            report.learning_rates_unparsed.append((i, repr(raw)))
+    df["learning rate"] = lr
+
+    # other numerics
+    for col in EFFICIENTDL_NUMERIC_COLUMNS:
+        if col == "learning rate":
+            continue
+        raw_col = df[col]
+        num = pd.to_numeric(raw_col, errors="coerce").astype(np.float64)
+        bad = num.isna() & ~raw_col.map(_is_missing)
+        if bad.any():
+            report.numeric_coerced[col] = [int(i) for i in np.flatnonzero(bad.to_numpy())]
+        df[col] = num
+
+    # keyword and categorical text
+    for col in (*EFFICIENTDL_KEYWORD_COLUMNS, *EFFICIENTDL_CATEGORICAL_COLUMNS):
+        multi = col in EFFICIENTDL_KEYWORD_COLUMNS
+        applied: dict[str, str] = {}
+        folded = 0
+        out: list[Any] = []
+        for raw in df[col].tolist():
+            if _is_missing(raw):
+                out.append(np.nan)
+                continue
+            if multi:
+                toks = normalize_keywords(raw)
+                assert toks is not None
+                for part in _SPLIT_RE.split(str(raw)):
+                    t = _clean_text(part)
+                    if t in EFFICIENTDL_SYNONYMS:
+                        applied[t] = EFFICIENTDL_SYNONYMS[t]
+                cell = ",".join(toks)
+            else:
+                t = _clean_text(str(raw))
+                if t in EFFICIENTDL_SYNONYMS:
+                    applied[t] = EFFICIENTDL_SYNONYMS[t]
+                cell = "" if t in _NONE_TOKENS else EFFICIENTDL_SYNONYMS.get(t, t)
+            if cell != raw and str(raw).strip().casefold() == cell:
+                folded += 1
+            out.append(cell)
+        df[col] = pd.Series(out, index=df.index, dtype=object)
+        if applied:
+            report.synonyms_applied[col] = dict(sorted(applied.items()))
+        if folded:
+            report.case_folded[col] = folded
+
+    # identifiers
+    arch = df[EFFICIENTDL_GROUP]
+    missing_group = arch.map(_is_missing).to_numpy()
+    report.groups_filled = [int(i) for i in np.flatnonzero(missing_group & keep)]
+    df[EFFICIENTDL_GROUP] = [
+        UNKNOWN_GROUP if m else _WS_RE.sub(" ", str(a)).strip()
+        for a, m in zip(arch.tolist(), missing_group, strict=True)
+    ]
+    df["Model"] = models.map(lambda m: m if m is None else _WS_RE.sub(" ", m).strip())
+
+    df = df.loc[keep]
+    ordered = [*EFFICIENTDL_ID_COLUMNS, *EFFICIENTDL_FEATURES, EFFICIENTDL_TARGET]
+    df = df[ordered + [c for c in df.columns if c not in ordered]]
+    report.n_rows = len(df)
+    pair_counts = df.groupby(["Model", "Dataset"], dropna=False).size()
+    report.n_repeated_pairs = int((pair_counts > 1).sum())
+    report.missing = {c: int(df[c].isna().sum()) for c in EFFICIENTDL_FEATURES}
+    if report.n_rows == 0:
+        raise DataError(
+            f"no usable rows in the EfficientDL data: all {report.n_records} records dropped "
+            f"({Counter(d.reason for d in report.dropped).most_common(3)})"
+        )
+    df.attrs["load_report"] = report
+    return df
+
+
+def load_efficientdl(path: str | Path) -> pd.DataFrame:
+    """Read and clean the EfficientDL authors' ``dataset.json``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file: a list of objects with the authors' 31 keys.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Cleaned rows (see :func:`normalize_efficientdl`); ``df.attrs["load_report"]`` is the
+        :class:`LoadReport` naming every fix and every dropped row with its reason.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The file does not exist.
+    DataError
+        Not JSON, not a list of objects, empty, a required column missing, or no usable row.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetNotFoundError(
+            "efficientdl", p, "pass the path of the authors' dataset.json (it is not shipped)"
+        )
+    try:
+        records = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{str(p)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(records, list):
+        raise DataError(
+            f"{str(p)!r} must hold a JSON list of objects, got {type(records).__name__}"
+        )
+    if not records:
+        raise DataError(f"{str(p)!r} is empty (0 records)")
+    bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
+    if bad:
+        raise DataError(f"{str(p)!r}: records {bad[:5]!r} are not JSON objects")
+    return normalize_efficientdl(pd.DataFrame.from_records(records), source=str(p))
+
+
+def efficientdl_xy(
+    df: pd.DataFrame,
+    *,
+    target: str = EFFICIENTDL_TARGET,
+    groups_col: str | None = EFFICIENTDL_GROUP,
+    id_columns: Sequence[str] = EFFICIENTDL_ID_COLUMNS,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    """Split a frame into features ``X``, target ``y`` and group labels.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        E.g. the output of :func:`load_efficientdl`, or any frame with a target column.
+    target : str
+        Target column.
+    groups_col : str or None
+        Group-label column (returned as ``groups``; ``None`` if absent or not asked for).
+    id_columns : sequence of str
+        Identifier columns removed from ``X`` when present.
+
+    Returns
+    -------
+    X : pandas.DataFrame, shape (n_rows, n_features)
+        Every column except the target, the group column and the identifiers.
+    y : ndarray of float64, shape (n_rows,)
+    groups : ndarray of object, shape (n_rows,), or None
+
+    Raises
+    ------
+    DataError
+        Empty frame, target column missing, or target not numeric / holding NaN.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    if len(df) == 0:
+        raise DataError("the frame is empty (0 rows)")
+    if target not in df.columns:
+        raise DataError(f"required target column {target!r} is missing from the frame")
+    y = pd.to_numeric(df[target], errors="coerce").to_numpy(dtype=np.float64)
+    n_bad = int((~np.isfinite(y)).sum())
+    if n_bad:
+        raise DataError(
+            f"target column {target!r} has {n_bad} missing or non-numeric values; "
+            "drop those rows first (load_efficientdl does and reports it)"
+        )
+    drop = [target, *(c for c in id_columns if c in df.columns)]
+    groups = None
+    if groups_col is not None and groups_col in df.columns:
+        groups = df[groups_col].to_numpy(dtype=object)
+        drop.append(groups_col)
+    X = df.drop(columns=list(dict.fromkeys(drop)))
+    return X, y, groups
