@@ -6,6 +6,7 @@
     effdl reproduce NAME --scale {smoke,small,paper} [--seed N] [--out DIR]
     effdl figures [--out DIR]
     effdl notebooks [--dir DIR] --scale {smoke,small,paper} [--seed N] [--out DIR]
+    effdl build-components --n N --scale {smoke,small,paper} [--seed N] --out FILE
 
 Bad arguments end with argparse's usage message (exit status 2); an error the kit raises on
 purpose (:class:`effdl_kit.errors.EffdlError`) ends with one ``error: ...`` line on stderr
@@ -78,7 +79,25 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
     p_nb.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
     p_nb.add_argument("--timeout", type=_timeout, default=None,
                       help="seconds allowed per cell (default: no limit)")
+    p_bc = sub.add_parser("build-components",
+                          help="train sampled configurations into a component dataset "
+                               "(resumable: rerun the same command to continue)")
+    p_bc.add_argument("--n", type=int, required=True, help="rows wanted in total")
+    p_bc.add_argument("--scale", required=True, choices=SCALES)
+    p_bc.add_argument("--seed", type=_seed, default=0)
+    p_bc.add_argument("--out", required=True, help="dataset file (JSON lines)")
+    p_bc.add_argument("--workers", type=int, default=None, help="local worker processes")
     return parser
+
+
+def _cmd_build_components(args: argparse.Namespace) -> int:
+    from effdl_kit.data import build_component_dataset
+
+    df = build_component_dataset(n=args.n, scale=args.scale, seed=args.seed, path=args.out,
+                                 max_workers=args.workers, progress=True)
+    ok = int((df["status"] == "ok").sum()) if len(df) else 0
+    print(f"{args.out}: {len(df)} rows ({ok} ok, {len(df) - ok} failed)")
+    return 0
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
@@ -129,6 +148,7 @@ _COMMANDS = {
     "reproduce": _cmd_reproduce,
     "figures": _cmd_figures,
     "notebooks": _cmd_notebooks,
+    "build-components": _cmd_build_components,
 }
 
 

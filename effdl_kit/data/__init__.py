@@ -4,6 +4,15 @@ The EfficientDL system-component data: the authors' (loader, cleaning report, en
 kit's own.
 """
 
+from effdl_kit.data._components import (
+    COMPONENT_GROUPS,
+    ComponentSpace,
+    build_component_dataset,
+    component_config,
+    default_component_space,
+    load_component_dataset,
+    sample_components,
+)
 from effdl_kit.data._efficientdl import (
     EFFICIENTDL_CATEGORICAL_COLUMNS,
     EFFICIENTDL_COMPONENTS,
@@ -26,6 +35,7 @@ from effdl_kit.data._efficientdl import (
 from effdl_kit.data._encoder import ComponentEncoder
 
 __all__ = [
+    "COMPONENT_GROUPS",
     "EFFICIENTDL_CATEGORICAL_COLUMNS",
     "EFFICIENTDL_COMPONENTS",
     "EFFICIENTDL_FEATURES",
@@ -37,11 +47,17 @@ __all__ = [
     "EFFICIENTDL_TARGET",
     "UNKNOWN_GROUP",
     "ComponentEncoder",
+    "ComponentSpace",
     "DroppedRow",
     "LoadReport",
+    "build_component_dataset",
+    "component_config",
+    "default_component_space",
     "efficientdl_xy",
+    "load_component_dataset",
     "load_efficientdl",
     "normalize_efficientdl",
     "normalize_keywords",
     "parse_learning_rate",
+    "sample_components",
 ]

@@ -214,7 +214,7 @@ def model_spec(model: str, params: Mapping[str, Any]) -> ModelSpec:
 # data_params accepted per dataset (name -> allowed keys)
 DATA_PARAMS: dict[str, tuple[str, ...]] = {
     "digits": (),
-    "synthetic": ("n_samples", "n_classes", "image_size", "channels", "difficulty"),
+    "synthetic": ("n_samples", "n_classes", "image_size", "channels", "difficulty", "data_seed"),
     "cifar10": (),
     "cifar100": (),
     "co2": ("input_len", "output_len"),

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -344,11 +345,13 @@ def load_data(
         n_classes = 10
         meta = {"source": "sklearn.datasets.load_digits (UCI optical digits)"}
     elif dataset == "synthetic":
-        allowed = {"n_samples", "n_classes", "image_size", "channels", "difficulty"}
+        allowed = {"n_samples", "n_classes", "image_size", "channels", "difficulty", "data_seed"}
         for k in params:
             if k not in allowed:
                 raise ConfigError(f"data_params.{k}", params[k], sorted(allowed))
-        x, y = make_synthetic_images(seed=seed, **params)
+        gen = {k: v for k, v in params.items() if k != "data_seed"}
+        # the generated task is fixed by data_seed when given (else by the run's seed)
+        x, y = _synthetic_cached(int(params.get("data_seed", seed)), tuple(sorted(gen.items())))
         n_classes = int(params.get("n_classes", 10))
         meta = {"source": "effdl_kit.training.data.make_synthetic_images", **params}
     else:
@@ -372,6 +375,15 @@ def load_data(
     x_tr, y_tr = _subset(x[tr], y[tr], n_train, seed)
     return _standardise(DataBundle(dataset, "classification", x_tr, y_tr, x[va], y[va], x[te],
                                    y[te], n_classes, meta))
+
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_cached(seed: int, params: tuple[tuple[str, Any], ...]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    x, y = make_synthetic_images(seed=seed, **dict(params))
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
 
 
 def _standardise(b: DataBundle) -> DataBundle:

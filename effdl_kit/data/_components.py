@@ -1,0 +1,392 @@
+"""The kit's own system-component dataset: real trainings over sampled component settings.
+
+Each row is one model trained with the training bench. Its components (EfficientDL's four
+groups: model, training, data, hardware) are sampled from a :class:`ComponentSpace`, and the row
+records Top-1 test accuracy, validation accuracy, wall time, parameter count, FLOPs and the
+machine it ran on.
+
+The build is resumable and parallel:
+
+* row ``i``'s settings depend only on ``(seed, i)``, so rows can finish in any order and a
+  restarted build recomputes nothing it already has;
+* rows are appended to a JSON-lines file by one writer as they finish (flushed and fsynced); a
+  line torn by a kill is ignored on restart, and only complete rows count;
+* the header line records the build's arguments: restarting the same path with other
+  arguments is refused before any training;
+* work runs on a local process pool by default, or on any ``concurrent.futures.Executor`` (a
+  Dask ``distributed`` client's ``get_executor()`` works unchanged);
+* a training that raises is recorded as a failed row (``status="failed"``, ``error``) and the
+  build goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from effdl_kit._core.env import collect_env
+from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.validate import check_int, check_scale
+
+__all__ = [
+    "COMPONENT_GROUPS",
+    "ComponentSpace",
+    "build_component_dataset",
+    "component_config",
+    "default_component_space",
+    "load_component_dataset",
+    "sample_components",
+]
+
+#: EfficientDL's four component groups -> the kit's component names.
+COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "model": ("activation", "norm", "init", "skip", "pooling", "kernel_size", "width", "depth",
+              "base_channels", "dropout"),
+    "training": ("optimizer", "lr", "schedule", "weight_decay", "batch_size", "epochs",
+                 "augmentation", "label_smoothing"),
+    "data": ("dataset", "n_train"),
+    "hardware": ("device", "threads", "precision"),
+}
+_KNOWN = tuple(c for group in COMPONENT_GROUPS.values() for c in group)
+_FORMAT = "effdl-component-dataset/1"
+
+
+@dataclass(frozen=True)
+class ComponentSpace:
+    """Per-component value lists; a row draws each component uniformly from its list.
+
+    Components left out keep the bench's defaults. Every value is checked by building a
+    training config with it before any training starts.
+    """
+
+    values: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, Mapping) or not self.values:
+            raise ConfigError("space", self.values, "a non-empty mapping component -> values")
+        clean: dict[str, tuple[Any, ...]] = {}
+        for name, vals in self.values.items():
+            if name not in _KNOWN:
+                raise ConfigError("space", name, _KNOWN)
+            if isinstance(vals, str) or not isinstance(vals, Sequence) or len(vals) == 0:
+                raise ConfigError(f"space.{name}", vals, "a non-empty list of values")
+            clean[name] = tuple(vals)
+        object.__setattr__(self, "values", clean)
+        for name, vals in clean.items():
+            for v in vals:  # each value alone, the rest at defaults: a clear error now
+                component_config({name: v}, scale="small", seed=0, field_prefix="space.")
+
+    @property
+    def n_components(self) -> int:
+        return len(self.values)
+
+    def groups(self) -> dict[str, list[str]]:
+        """The space's components by EfficientDL group."""
+        return {g: [c for c in cs if c in self.values] for g, cs in COMPONENT_GROUPS.items()}
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {k: list(v) for k, v in self.values.items()}
+
+
+def default_component_space() -> ComponentSpace:
+    """23 components over the four groups, sized for a 2-core CPU (digits and synthetic).
+
+    ``device`` and ``threads`` are recorded but fixed here (one CPU, one thread per worker);
+    on a bigger machine pass a space with more values.
+    """
+    return ComponentSpace({
+        "activation": ["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"],
+        "norm": ["none", "batch", "layer", "group"],
+        "init": ["default", "kaiming_normal", "xavier_uniform", "orthogonal", "normal"],
+        "skip": [False, True],
+        "pooling": ["max", "avg"],
+        "kernel_size": [2, 3, 5],
+        "width": [16, 32, 64, 128],
+        "depth": [1, 2, 3],
+        "base_channels": [4, 8, 16],
+        "dropout": [0.0, 0.1, 0.3, 0.5],
+        "optimizer": ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
+        "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3],
+        "schedule": ["constant", "step", "cosine", "exponential"],
+        "weight_decay": [0.0, 1e-5, 1e-4, 1e-3],
+        "batch_size": [32, 64, 128, 256],
+        "epochs": [1, 2, 3, 5],
+        "augmentation": ["none", "flip", "crop", "noise"],
+        "label_smoothing": [0.0, 0.1, 0.2],
+        "dataset": ["digits", "synthetic"],
+        "n_train": [150, 300, 600, 1200],
+        "device": ["cpu"],
+        # one intra-op thread per row: the builder runs one worker per core, and more threads
+        # per worker oversubscribe the cores (measured: 10x slower rows on 2 cores)
+        "threads": [1],
+        "precision": ["fp32", "bf16"],
+    })
+
+
+# scale -> caps applied to every row (None: no cap)
+_SCALE_CAPS: dict[str, dict[str, int | None]] = {
+    "smoke": {"epochs": 1, "n_train": 128},
+    "small": {"epochs": None, "n_train": None},
+    "paper": {"epochs": None, "n_train": None},
+}
+_SCALE_EPOCH_FACTOR = {"smoke": 1, "small": 1, "paper": 5}
+
+
+def component_config(
+    components: Mapping[str, Any], *, scale: str, seed: int, field_prefix: str = ""
+) -> Any:
+    """The ``TrainConfig`` for one row's components at ``scale`` (validated)."""
+    from effdl_kit.training import TrainConfig
+
+    c = dict(components)
+    caps = _SCALE_CAPS[scale]
+    depth = int(c.pop("depth", 2))
+    base = int(c.pop("base_channels", 8))
+    model_params: dict[str, Any] = {"channels": tuple(base * 2**i for i in range(depth))}
+    for k in ("activation", "norm", "init", "skip", "pooling", "kernel_size", "width",
+              "dropout"):
+        if k in c:
+            model_params[k] = c.pop(k)
+    epochs = int(c.pop("epochs", 2)) * _SCALE_EPOCH_FACTOR[scale]
+    if caps["epochs"] is not None:
+        epochs = min(epochs, caps["epochs"])
+    n_train = c.pop("n_train", None)
+    if caps["n_train"] is not None:
+        n_train = min(int(n_train or caps["n_train"]), caps["n_train"])
+    # one fixed synthetic task (its own generation seed): the row seed varies init and order
+    data_params: dict[str, Any] = {}
+    if c.get("dataset") == "synthetic":
+        data_params = {"n_samples": 2000, "image_size": 16, "channels": 3, "difficulty": 0.5,
+                       "data_seed": 0}
+    try:
+        return TrainConfig(model="cnn", epochs=epochs, n_train=n_train, seed=seed,
+                           model_params=model_params, data_params=data_params, **c)
+    except ConfigError as exc:
+        name = exc.field.removeprefix("model_params.")
+        raise ConfigError(f"{field_prefix}{name}", exc.value, exc.allowed) from None
+    except TypeError as exc:
+        raise ConfigError(f"{field_prefix}components", sorted(components), _KNOWN) from exc
+
+
+def sample_components(space: ComponentSpace, seed: int, index: int) -> dict[str, Any]:
+    """Row ``index``'s components: a draw that depends only on ``(seed, index)``."""
+    rng = np.random.default_rng([seed, index])
+    out: dict[str, Any] = {}
+    for name, vals in space.values.items():
+        v = vals[int(rng.integers(len(vals)))]
+        out[name] = v.item() if isinstance(v, np.generic) else v
+    return out
+
+
+def _run_row(space_values: dict[str, list[Any]], scale: str, seed: int, index: int
+             ) -> dict[str, Any]:
+    """Train one row (runs in a worker process). Failures become failed rows."""
+    from effdl_kit.training import train
+
+    space = ComponentSpace(space_values)
+    comps = sample_components(space, seed, index)
+    row: dict[str, Any] = {"index": index, **comps}
+    t0 = time.perf_counter()
+    try:
+        cfg = component_config(comps, scale=scale, seed=(seed * 1_000_003 + index) % 2**32)
+        row.update(epochs=cfg.epochs, n_train=cfg.n_train)  # effective values after caps
+        res = train(cfg)
+        last = res.history[-1]
+        row.update(
+            status="ok", error=None, top1=res.test_metric, val_top1=last.val_metric,
+            train_loss=last.train_loss, epochs_run=res.epochs_run,
+            train_time_s=sum(r.time_s for r in res.history), n_params=res.n_params,
+            flops=res.flops, n_train_used=res.data_sizes.get("train"),
+            torch_threads=res.env.torch_threads, cpu=res.env.cpu_model,
+        )
+    except Exception as exc:  # recorded, the build goes on
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}", top1=float("nan"))
+    row["wall_time_s"] = time.perf_counter() - t0
+    return row
+
+
+def _read_rows(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Header and complete rows of a JSON-lines dataset; a torn last line is ignored."""
+    if not path.exists():
+        return None, []
+    header: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = []
+    with path.open("r", encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break  # torn by a kill mid-write
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{str(path)!r}: corrupt line {len(rows) + 2}: {exc}") from None
+            if header is None:
+                if obj.get("format") != _FORMAT:
+                    raise DataError(f"{str(path)!r} is not a component dataset "
+                                    f"(first line lacks format {_FORMAT!r})")
+                header = obj
+            else:
+                rows.append(obj)
+    return header, rows
+
+
+def _rewrite_complete(path: Path, header: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]
+                      ) -> None:
+    """Drop a torn tail: rewrite header + complete rows atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(header) + "\n")
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def build_component_dataset(
+    space: ComponentSpace | None = None,
+    *,
+    n: int,
+    scale: str = "small",
+    seed: int = 0,
+    path: str | Path,
+    executor: Executor | None = None,
+    max_workers: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train ``n`` sampled configurations and append them to ``path`` (JSON lines).
+
+    Parameters
+    ----------
+    space : ComponentSpace, optional
+        Component value lists (default: :func:`default_component_space`).
+    n : int
+        Rows wanted in total (rows already in ``path`` count).
+    scale : {"smoke", "small", "paper"}
+        ``smoke`` caps every row at 1 epoch on 128 images; ``paper`` runs 5x the epochs.
+    seed : int
+        Build seed; row ``i`` depends only on ``(seed, i)``.
+    path : path
+        The dataset file; a provenance sidecar ``<path>.provenance.json`` is written beside.
+    executor : concurrent.futures.Executor, optional
+        Where rows train (default: a local process pool of ``max_workers``, or all cores).
+    progress : bool
+        tqdm progress bar.
+
+    Returns
+    -------
+    DataFrame
+        Every complete row (this run's and earlier runs'), sorted by ``index``.
+    """
+    space = default_component_space() if space is None else space
+    if not isinstance(space, ComponentSpace):
+        raise ConfigError("space", type(space).__name__, "a ComponentSpace")
+    check_int("n", n, min_value=1)
+    check_scale(scale)
+    check_int("seed", seed, min_value=0, max_value=2**31 - 1)
+    if max_workers is not None:
+        check_int("max_workers", max_workers, min_value=1)
+    path = Path(path)
+    args = {"format": _FORMAT, "space": space.to_dict(), "scale": scale, "seed": seed}
+    header, rows = _read_rows(path)
+    if header is not None:
+        if {k: header.get(k) for k in args} != json.loads(json.dumps(args)):
+            raise ConfigError("path", str(path), "a new file, or one built with the same space, "
+                              "scale and seed (it holds a dataset built with other arguments)")
+        _rewrite_complete(path, header, rows)  # drop any torn tail before appending
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {**args, "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+        _rewrite_complete(path, header, [])
+    done = {int(r["index"]) for r in rows}
+    todo = [i for i in range(n) if i not in done]
+    t0 = time.perf_counter()
+    if todo:
+        own = executor is None
+        pool = executor or ProcessPoolExecutor(max_workers=max_workers or os.cpu_count() or 1)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, initial=n - len(todo), desc="component dataset", unit="row")
+        try:
+            futures: list[Future[dict[str, Any]]] = [
+                pool.submit(_run_row, space.to_dict(), scale, seed, i) for i in todo
+            ]
+            with path.open("a", encoding="utf-8") as fh:
+                for fut in as_completed(futures):
+                    row = fut.result()
+                    fh.write(json.dumps(row) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    rows.append(row)
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+            if own:
+                pool.shutdown(wait=True, cancel_futures=True)
+    _write_provenance(path, header, rows, n=n, seconds=time.perf_counter() - t0)
+    return _frame(rows)
+
+
+def _write_provenance(path: Path, header: Mapping[str, Any], rows: list[dict[str, Any]], *,
+                      n: int, seconds: float) -> None:
+    side = path.with_name(path.name + ".provenance.json")
+    old = json.loads(side.read_text()) if side.exists() else {}
+    runs = list(old.get("runs", []))
+    runs.append({"command": " ".join(sys.argv), "n_requested": n, "seconds": round(seconds, 1),
+                 "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")})
+    ok = sum(1 for r in rows if r.get("status") == "ok")
+    info = {
+        "dataset": path.name,
+        "builder": "effdl_kit.data.build_component_dataset",
+        "format": _FORMAT,
+        "seed": header["seed"],
+        "scale": header["scale"],
+        "space": header["space"],
+        "created": header.get("created"),
+        "rows": len(rows),
+        "rows_ok": ok,
+        "rows_failed": len(rows) - ok,
+        "datasets": sorted({str(r.get("dataset")) for r in rows}),
+        "machine": collect_env().to_dict(),
+        "runs": runs,
+    }
+    tmp = side.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=1, default=str) + "\n")
+    tmp.replace(side)
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    if len(df):
+        df = df.sort_values("index", kind="stable").reset_index(drop=True)
+    return df
+
+
+def load_component_dataset(path: str | Path, *, only_ok: bool = True) -> pd.DataFrame:
+    """Read a dataset written by :func:`build_component_dataset` (sorted by ``index``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no component dataset at {str(path)!r}")
+    header, rows = _read_rows(path)
+    if header is None:
+        raise DataError(f"{str(path)!r} is empty")
+    df = _frame(rows)
+    if only_ok and len(df):
+        df = df[df["status"] == "ok"].reset_index(drop=True)
+    df.attrs["header"] = header
+    return df
+
