@@ -1,1 +1,15 @@
-"""ipywidgets panels (installed as effdl_kit.widgets)."""
+"""ipywidgets panels (installed as effdl_kit.widgets).
+
+Every panel is a pure-Python controller (:class:`PanelController`, drivable without a browser)
+plus an ipywidgets view (:class:`Panel`). Importing this package does not import ipywidgets;
+building a panel does.
+
+>>> from effdl_kit.widgets import TrainPanel
+>>> TrainPanel(scale="smoke")  # doctest: +SKIP
+"""
+
+from ._base import ChangeEvent, Panel, PanelController, Progress
+from ._train import TrainController, TrainPanel
+
+__all__ = ["ChangeEvent", "Panel", "PanelController", "Progress", "TrainController",
+           "TrainPanel"]
