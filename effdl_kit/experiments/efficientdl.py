@@ -1,0 +1,675 @@
+"""The ``efficientdl`` experiment: static predictor, random vs grouped CV, Top-5 components.
+
+EfficientDL (arXiv 2410.14743), first half, on two system-component datasets:
+
+``authors``
+    The authors' ``dataset.json`` (1,658 trained models; not shipped with the kit, located by
+    :func:`efficientdl_data_path`), cleaned by :func:`~effdl_kit.data.load_efficientdl`.
+    Groups for grouped CV: the ``Architecture`` column.
+``kit``
+    The kit's own dataset ``data/components_cpu.jsonl`` (real trainings on this kind of CPU,
+    located by :func:`kit_data_path`). Features: the components of the file's header
+    ``space`` that take more than one value (numbers numeric; strings and bools
+    categorical). Groups: the model family ``"cnn-d{depth}-c{base_channels}-k{kernel_size}"``.
+
+For each dataset the random-forest predictor (:func:`~effdl_kit.models.make_static_predictor`)
+is cross-validated under random and grouped folds (R², MAE, Spearman; mean ± std over folds,
+out-of-fold predictions kept), refitted on all rows, and scored by permutation importance
+with every component's encoded columns permuted together
+(``groups=encoder.feature_groups_``); the Top-5 components come with Student-t confidence
+intervals over the repeats.
+
+Compute once, draw twice: :func:`run_efficientdl` writes everything to ``results.json``;
+:func:`redraw` draws the figures and writes the tables from that file alone.
+
+Budgets per scale (:data:`BUDGETS`): ``smoke`` 30 trees, 3 folds, 3 repeats (seconds);
+``small`` 300 trees, 5 folds, 10 repeats (a couple of minutes on a 2-core CPU); ``paper``
+500 trees, 10 folds, 30 repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from effdl_kit._core.errors import ConfigError, DataError, DatasetNotFoundError
+from effdl_kit._core.validate import check_choice, check_int, check_scale
+from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
+from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from sklearn.pipeline import Pipeline
+
+__all__ = [
+    "BUDGETS",
+    "DATASETS",
+    "DATASET_LABELS",
+    "FIGURE_IMPORTANCE",
+    "FIGURE_SCATTER",
+    "KIT_GROUP_COLUMN",
+    "KIT_TARGET",
+    "RESULTS_FILE",
+    "SPLITS",
+    "TABLE_METRICS",
+    "TABLE_TOP",
+    "ComponentData",
+    "analyse_dataset",
+    "efficientdl_data_path",
+    "importance_frame",
+    "kit_data_path",
+    "kit_family",
+    "kit_features",
+    "load_component_data",
+    "load_results",
+    "make_predictor",
+    "metrics_table",
+    "plot_importance",
+    "plot_predicted_vs_true",
+    "redraw",
+    "run_efficientdl",
+    "top_table",
+]
+
+NAME = "efficientdl"
+RESULTS_FILE = "results.json"
+FIGURE_SCATTER = "efficientdl_pred_vs_true"
+FIGURE_IMPORTANCE = "efficientdl_importance"
+TABLE_METRICS = "efficientdl_metrics"
+TABLE_TOP = "efficientdl_top5"
+#: The two datasets, in the order they are reported.
+DATASETS: tuple[str, ...] = ("authors", "kit")
+DATASET_LABELS: dict[str, str] = {"authors": "authors' data", "kit": "kit's data"}
+#: Cross-validation splits, in the order they are reported.
+SPLITS: tuple[str, ...] = ("random", "grouped")
+#: Target column of the kit's dataset.
+KIT_TARGET = "top1"
+#: Group column added to the kit's dataset (model family).
+KIT_GROUP_COLUMN = "family"
+#: Components recommended for optimisation (the paper's Top-5) and shown in the bar figure.
+TOP_K = 5
+SHOW_K = 10
+CONFIDENCE = 0.95
+#: Trees, folds and permutation repeats per scale.
+BUDGETS: dict[str, dict[str, int]] = {
+    "smoke": {"n_trees": 30, "n_splits": 3, "n_repeats": 3},
+    "small": {"n_trees": 300, "n_splits": 5, "n_repeats": 10},
+    "paper": {"n_trees": 500, "n_splits": 10, "n_repeats": 30},
+}
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def efficientdl_data_path() -> Path:
+    """Path of the authors' ``dataset.json``.
+
+    Looked up under ``$EFFDL_RESEARCH_DATA`` (default: ``<repo>/../shared/research_data``) as
+    ``efficientdl/dataset.json``. The file has no licence and is never copied into the kit.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The file is not there; the message says how to point the kit at it.
+    """
+    default = Path(__file__).resolve().parents[3] / "shared" / "research_data"
+    base = Path(os.environ.get("EFFDL_RESEARCH_DATA", str(default)))
+    path = base / "efficientdl" / "dataset.json"
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            "efficientdl", path,
+            "set EFFDL_RESEARCH_DATA to the folder holding efficientdl/dataset.json "
+            "(the authors' data of arXiv 2410.14743; it is not shipped with the kit)",
+        )
+    return path
+
+
+def kit_data_path() -> Path:
+    """Path of the kit's own component dataset ``data/components_cpu.jsonl``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The file is missing from the checkout (it is not part of an installed wheel).
+    """
+    path = Path(__file__).resolve().parents[2] / "data" / "components_cpu.jsonl"
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            "components_cpu", path,
+            "run from a source checkout of effdl-kit (data/ is not installed), or rebuild it "
+            "with effdl_kit.data.build_component_dataset",
+        )
+    return path
+
+
+def kit_features(space: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[str]]:
+    """The kit dataset's features: ``(numeric, categorical)`` component names.
+
+    Parameters
+    ----------
+    space : mapping of str to sequence
+        The dataset header's ``space`` (component -> the values it was drawn from).
+
+    Returns
+    -------
+    numeric, categorical : list of str
+        Components taking more than one value, in ``space`` order: all-number value lists are
+        numeric, others (strings, bools) categorical.
+    """
+    numeric: list[str] = []
+    categorical: list[str] = []
+    for name, values in space.items():
+        if len({json.dumps(v) for v in values}) < 2:
+            continue
+        is_num = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        (numeric if is_num else categorical).append(name)
+    return numeric, categorical
+
+
+def kit_family(df: pd.DataFrame) -> pd.Series:
+    """Model-family label ``"cnn-d{depth}-c{base_channels}-k{kernel_size}"`` per row."""
+    missing = [c for c in ("depth", "base_channels", "kernel_size") if c not in df.columns]
+    if missing:
+        raise DataError(f"kit dataset lacks the columns {missing} needed for the model family")
+    return pd.Series(
+        [f"cnn-d{d}-c{c}-k{k}" for d, c, k in
+         zip(df["depth"], df["base_channels"], df["kernel_size"], strict=True)],
+        index=df.index, name=KIT_GROUP_COLUMN,
+    )
+
+
+@dataclass
+class ComponentData:
+    """One system-component dataset ready for the predictor.
+
+    Attributes
+    ----------
+    name : {"authors", "kit"}
+    frame : pandas.DataFrame
+        Features, target and group column (identifiers too, for the authors' data).
+    target, groups_col : str
+    id_columns : tuple of str
+        Columns never used as features.
+    numeric, categorical, keyword : list of str or None
+        Declared feature columns (None: inferred by the encoder, the authors' data).
+    component_groups : dict of str to str
+        Component -> EfficientDL group (model, training, data, hardware).
+    source : str
+        The file read.
+    load_report : str
+        Human-readable lines on what loading fixed or dropped.
+    """
+
+    name: str
+    frame: pd.DataFrame
+    target: str
+    groups_col: str
+    id_columns: tuple[str, ...]
+    source: str
+    load_report: str
+    component_groups: dict[str, str] = field(default_factory=dict)
+    numeric: list[str] | None = None
+    categorical: list[str] | None = None
+    keyword: list[str] | None = None
+
+    @property
+    def n_rows(self) -> int:
+        """Rows in :attr:`frame`."""
+        return len(self.frame)
+
+    @property
+    def n_groups(self) -> int:
+        """Distinct group labels."""
+        return int(self.frame[self.groups_col].nunique())
+
+    def eval_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~effdl_kit.models.evaluate_predictor` for this data."""
+        return {"target": self.target, "groups_col": self.groups_col,
+                "id_columns": self.id_columns}
+
+    def xy(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """Features and target (identifiers and the group column removed)."""
+        from effdl_kit.data import efficientdl_xy
+
+        X, y, _ = efficientdl_xy(self.frame, **self.eval_kwargs())
+        return X, y
+
+
+def load_component_data(name: str) -> ComponentData:
+    """Load one of :data:`DATASETS` for the predictor.
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is not in :data:`DATASETS`.
+    DatasetNotFoundError
+        Its file is missing.
+    """
+    check_choice("dataset", name, DATASETS)
+    if name == "authors":
+        from effdl_kit.data import (
+            EFFICIENTDL_COMPONENTS,
+            EFFICIENTDL_GROUP,
+            EFFICIENTDL_ID_COLUMNS,
+            EFFICIENTDL_TARGET,
+            load_efficientdl,
+        )
+
+        path = efficientdl_data_path()
+        df = load_efficientdl(path)
+        report = df.attrs["load_report"]
+        return ComponentData(
+            name=name, frame=df, target=EFFICIENTDL_TARGET, groups_col=EFFICIENTDL_GROUP,
+            id_columns=tuple(EFFICIENTDL_ID_COLUMNS), source=str(path),
+            load_report=report.summary(),
+            component_groups={c: g for g, cs in EFFICIENTDL_COMPONENTS.items() for c in cs},
+        )
+    from effdl_kit.data import COMPONENT_GROUPS, load_component_dataset
+
+    path = kit_data_path()
+    raw = load_component_dataset(path)
+    header = raw.attrs.get("header") or {}
+    space = header.get("space")
+    if not isinstance(space, Mapping) or not space:
+        raise DataError(f"{str(path)!r} has no component 'space' in its header")
+    numeric, categorical = kit_features(space)
+    missing = [c for c in (*numeric, *categorical, KIT_TARGET) if c not in raw.columns]
+    if missing:
+        raise DataError(f"{str(path)!r} lacks the columns {missing}")
+    frame = raw[[*numeric, *categorical, KIT_TARGET]].copy()
+    frame[KIT_GROUP_COLUMN] = kit_family(raw)
+    n_all = len(load_component_dataset(path, only_ok=False))
+    report = (
+        f"{path}: {n_all} rows -> {len(frame)} rows kept "
+        f"({n_all - len(frame)} failed trainings dropped)\n"
+        f"  scale {header.get('scale')!r}, seed {header.get('seed')!r}, "
+        f"created {header.get('created')!r}\n"
+        f"  {len(numeric)} numeric components: {', '.join(numeric)}\n"
+        f"  {len(categorical)} categorical components: {', '.join(categorical)}\n"
+        f"  {frame[KIT_GROUP_COLUMN].nunique()} model families (groups)"
+    )
+    return ComponentData(
+        name=name, frame=frame, target=KIT_TARGET, groups_col=KIT_GROUP_COLUMN, id_columns=(),
+        source=str(path), load_report=report,
+        component_groups={c: g for g, cs in COMPONENT_GROUPS.items() for c in cs},
+        numeric=numeric, categorical=categorical, keyword=[],
+    )
+
+
+def make_predictor(data: ComponentData, *, n_trees: int, seed: int) -> Pipeline:
+    """The static predictor (encoder + random forest) for ``data``."""
+    from effdl_kit.data import ComponentEncoder
+    from effdl_kit.models import make_static_predictor
+
+    if data.numeric is None:
+        encoder = ComponentEncoder(exclude_columns=[*data.id_columns, data.groups_col])
+    else:
+        encoder = ComponentEncoder(keyword_columns=data.keyword or [],
+                                   numeric_columns=data.numeric,
+                                   categorical_columns=data.categorical or [])
+    return make_static_predictor(encoder=encoder, n_estimators=n_trees, random_state=seed)
+
+
+# ----------------------------------------------------------------------------- compute
+
+
+def _check_budget(n_trees: Any, n_splits: Any, n_repeats: Any, seed: Any) -> None:
+    check_int("n_trees", n_trees, min_value=1)
+    check_int("n_splits", n_splits, min_value=2)
+    check_int("n_repeats", n_repeats, min_value=1)
+    check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+
+
+def _floats(values: Any) -> list[float | None]:
+    return [None if not math.isfinite(float(v)) else float(v) for v in np.asarray(values).ravel()]
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values at full precision (NaN/inf -> None)."""
+    out: list[dict[str, Any]] = []
+    for row in frame.to_dict(orient="records"):
+        rec: dict[str, Any] = {}
+        for k, v in row.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            rec[str(k)] = v
+        out.append(rec)
+    return out
+
+
+def analyse_dataset(
+    data: ComponentData,
+    *,
+    n_trees: int,
+    n_splits: int,
+    n_repeats: int,
+    seed: int,
+    splits: Sequence[str] = SPLITS,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Cross-validate the predictor on ``data`` and rank its components; a JSON-able dict.
+
+    Parameters
+    ----------
+    data : ComponentData
+        From :func:`load_component_data`.
+    n_trees : int
+        Trees of the random forest (>= 1).
+    n_splits : int
+        Cross-validation folds (>= 2).
+    n_repeats : int
+        Permutations per component (>= 1).
+    seed : int
+        Seeds the forest, the fold assignment and the permutations.
+    splits : sequence of {"random", "grouped"}
+        Which cross-validations to run.
+    progress : callable, optional
+        ``progress(done, total, message)`` after each step.
+
+    Returns
+    -------
+    dict
+        ``name, label, source, n_rows, n_groups, target, groups_col, load_report,
+        component_groups, budget`` and
+
+        - ``evaluations``: split -> ``{"n_splits", "folds"`` (records: fold, n_train, n_test,
+          r2, mae, spearman, fit_time_s), ``"mean"``, ``"std"`` (r2, mae, spearman),
+          ``"predictions"`` (``{"y_true", "y_pred", "fold"}``, out-of-fold)``}``;
+        - ``importance``: ``{"names", "importances"`` (n_components x n_repeats, R² drop),
+          ``"baseline_score", "method", "n_repeats", "seed", "time_s"}`` for the forest
+          refitted on all rows;
+        - ``top``: :func:`~effdl_kit.inspection.top_components` records (k = all components).
+
+    Raises
+    ------
+    ConfigError
+        A bad budget, seed or split (before any work).
+    """
+    from effdl_kit.inspection import permutation_importance
+    from effdl_kit.models import evaluate_predictor
+
+    _check_budget(n_trees, n_splits, n_repeats, seed)
+    if isinstance(splits, str) or not splits:
+        raise ConfigError("splits", splits, f"a non-empty sequence of {SPLITS}")
+    for s in splits:
+        check_choice("split", s, SPLITS)
+    n_steps = len(splits) + 1
+    label = DATASET_LABELS[data.name]
+    out: dict[str, Any] = {
+        "name": data.name, "label": label, "source": data.source,
+        "n_rows": data.n_rows, "n_groups": data.n_groups, "target": data.target,
+        "groups_col": data.groups_col, "load_report": data.load_report,
+        "component_groups": dict(data.component_groups),
+        "budget": {"n_trees": n_trees, "n_splits": n_splits, "n_repeats": n_repeats,
+                   "seed": seed},
+        "evaluations": {},
+    }
+    for i, split in enumerate(splits):
+        if progress is not None:
+            progress(i, n_steps, f"{label}: {split} {n_splits}-fold CV")
+        ev = evaluate_predictor(make_predictor(data, n_trees=n_trees, seed=seed), data.frame,
+                                split=split, n_splits=n_splits, seed=seed,
+                                **data.eval_kwargs())
+        preds = ev.predictions
+        out["evaluations"][split] = {
+            "n_splits": n_splits,
+            "folds": _records(ev.folds),
+            "mean": ev.mean,
+            "std": ev.std,
+            "predictions": {"y_true": _floats(preds["y_true"]),
+                            "y_pred": _floats(preds["y_pred"]),
+                            "fold": [int(f) for f in preds["fold"]]},
+        }
+    if progress is not None:
+        progress(len(splits), n_steps, f"{label}: permutation importance ({n_repeats} repeats)")
+    t0 = time.perf_counter()
+    X, y = data.xy()
+    model = make_predictor(data, n_trees=n_trees, seed=seed).fit(X, y)
+    groups = model.named_steps["encoder"].feature_groups_
+    imp = permutation_importance(model, X, y, n_repeats=n_repeats, random_state=seed,
+                                 groups=groups)
+    out["importance"] = {
+        "names": [str(n) for n in imp.feature_names],
+        "importances": [[float(v) for v in row] for row in imp.importances],
+        "baseline_score": float(imp.baseline_score),
+        "method": str(imp.method),
+        "n_repeats": int(imp.n_repeats),
+        "seed": seed,
+        "time_s": time.perf_counter() - t0,
+    }
+    top = importance_frame(out, k=len(groups))
+    out["top"] = _records(top.reset_index())
+    if progress is not None:
+        progress(n_steps, n_steps, f"{label}: done")
+    return out
+
+
+def importance_frame(result: Mapping[str, Any], k: int = TOP_K,
+                     confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Top-``k`` components of one dataset's result, ranked, with CIs and their group.
+
+    Recomputed from the stored ``importances`` (n_components x n_repeats) with
+    :func:`~effdl_kit.inspection.top_components`; a ``group`` column names the component's
+    EfficientDL group.
+    """
+    from effdl_kit.inspection import top_components
+
+    imp = result["importance"]
+    frame = top_components({"importances": np.asarray(imp["importances"], dtype=np.float64),
+                            "feature_names": list(imp["names"])}, k=k, confidence=confidence)
+    groups = result.get("component_groups", {})
+    frame.insert(1, "group", [groups.get(n, "") for n in frame["name"]])
+    return frame
+
+
+def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
+    """Static predictor on the authors' and the kit's data: CV, importance, Top-5."""
+    check_scale(scale)
+    budget = BUDGETS[scale]
+    _check_budget(budget["n_trees"], budget["n_splits"], budget["n_repeats"], seed)
+    loaded: dict[str, ComponentData] = {}
+    skipped: dict[str, str] = {}
+    for name in DATASETS:
+        try:
+            loaded[name] = load_component_data(name)
+        except DatasetNotFoundError as exc:
+            skipped[name] = str(exc)
+            warnings.warn(f"efficientdl: skipping the {DATASET_LABELS[name]}: {exc}",
+                          stacklevel=2)
+    if not loaded:
+        raise DataError("efficientdl: neither dataset could be loaded: "
+                        + "; ".join(skipped.values()))
+    t0 = time.perf_counter()
+    results = {
+        name: analyse_dataset(data, n_trees=budget["n_trees"], n_splits=budget["n_splits"],
+                              n_repeats=budget["n_repeats"], seed=seed)
+        for name, data in loaded.items()
+    }
+    payload = {"experiment": NAME, "scale": scale, "seed": seed, "budget": budget,
+               "datasets": results, "skipped": skipped}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RESULTS_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    paths = redraw(out)
+    metrics: dict[str, Any] = {}
+    for name, res in results.items():
+        m: dict[str, Any] = {}
+        for split, ev in res["evaluations"].items():
+            m[split] = {f"{k}_{stat}": ev[stat][k] for k in ("r2", "mae", "spearman")
+                        for stat in ("mean", "std")}
+        m["top5"] = [row["name"] for row in res["top"][:TOP_K]]
+        metrics[name] = m
+    if skipped:
+        metrics["skipped"] = skipped
+    return make_summary(
+        NAME, scale, seed, metrics=metrics,
+        figures=[p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")],
+        tables=[p.name for p in paths if p.suffix in (".tex", ".md", ".csv")],
+        wall_time_s=time.perf_counter() - t0,
+    )
+
+
+# ----------------------------------------------------------------------------- draw
+
+
+def load_results(out_dir: str | Path) -> dict[str, Any]:
+    """The payload of ``results.json`` in ``out_dir``.
+
+    Raises
+    ------
+    DataError
+        No or malformed ``results.json``.
+    """
+    path = Path(out_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise DataError(f"no {RESULTS_FILE} in {str(out_dir)!r}: run the efficientdl "
+                        "experiment first")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if payload.get("experiment") != NAME or not payload["datasets"]:
+            raise ValueError("not written by the efficientdl experiment")
+        for res in payload["datasets"].values():
+            missing = {"evaluations", "importance", "label", "target"} - set(res)
+            if missing:
+                raise KeyError(f"dataset entry lacks {sorted(missing)}")
+        payload["seed"] = int(payload["seed"])
+        payload["scale"] = str(payload["scale"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(f"{str(path)!r} is not an efficientdl results file: {exc}") from None
+    return dict(payload)
+
+
+def metrics_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (dataset, split): rows, groups, folds, R²/MAE/Spearman mean and std."""
+    rows: list[dict[str, Any]] = []
+    for res in results.values():
+        for split, ev in res["evaluations"].items():
+            row: dict[str, Any] = {"dataset": res["label"], "split": split,
+                                   "rows": res["n_rows"], "groups": res["n_groups"],
+                                   "folds": ev["n_splits"]}
+            for key, title in (("r2", "R²"), ("mae", "MAE"), ("spearman", "Spearman")):
+                row[f"{title} mean"] = ev["mean"][key]
+                row[f"{title} std"] = ev["std"][key]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def top_table(results: Mapping[str, Mapping[str, Any]], k: int = TOP_K) -> pd.DataFrame:
+    """Top-``k`` components per dataset with their mean R² drop and 95 % CI."""
+    frames = []
+    for res in results.values():
+        top = importance_frame(res, k=k).reset_index()
+        top.insert(0, "dataset", res["label"])
+        frames.append(top[["dataset", "rank", "name", "group", "mean", "ci_low", "ci_high"]])
+    table = pd.concat(frames, ignore_index=True)
+    return table.rename(columns={"name": "component", "mean": "R² drop"})
+
+
+def plot_predicted_vs_true(result: Mapping[str, Any], split: str, *, ax: Axes) -> Axes:
+    """Scatter of out-of-fold predictions against the true target; the diagonal dashed."""
+    ev = result["evaluations"][split]
+    y = np.asarray(ev["predictions"]["y_true"], dtype=float)
+    p = np.asarray(ev["predictions"]["y_pred"], dtype=float)
+    ax.scatter(y, p, s=4, alpha=0.35, linewidths=0, color="C0" if split == "random" else "C1",
+               rasterized=True)
+    ok = np.isfinite(y) & np.isfinite(p)
+    lo = float(min(y[ok].min(), p[ok].min())) if ok.any() else 0.0
+    hi = float(max(y[ok].max(), p[ok].max())) if ok.any() else 1.0
+    ax.plot([lo, hi], [lo, hi], ls="--", lw=0.8, color="0.3")
+    m, s = ev["mean"], ev["std"]
+    ax.text(0.03, 0.97, f"R² {m['r2']:.2f} ± {s['r2']:.2f}\nρ {m['spearman']:.2f}",
+            transform=ax.transAxes, va="top", ha="left", fontsize="small")
+    ax.set_title(f"{result['label']}, {split} {ev['n_splits']}-fold", fontsize="medium")
+    ax.set_xlabel(f"true {result['target']}")
+    ax.set_ylabel("predicted (out of fold)")
+    return ax
+
+
+def plot_importance(result: Mapping[str, Any], *, ax: Axes, show: int = SHOW_K,
+                    highlight: int = TOP_K) -> Axes:
+    """Horizontal bars of the ``show`` most important components, 95 % CI error bars.
+
+    The first ``highlight`` bars (the recommended Top-k) are coloured (``C3``), the rest grey.
+    """
+    top = importance_frame(result, k=show)
+    n = len(top)
+    pos = np.arange(n)[::-1]
+    mean = top["mean"].to_numpy()
+    lo = np.nan_to_num(mean - top["ci_low"].to_numpy(), nan=0.0)
+    hi = np.nan_to_num(top["ci_high"].to_numpy() - mean, nan=0.0)
+    colors = ["C3" if r <= highlight else "0.7" for r in top.index]
+    ax.barh(pos, mean, xerr=np.vstack([lo, hi]), color=colors, capsize=2,
+            error_kw={"lw": 0.8})
+    ax.set_yticks(pos, list(top["name"]))
+    ax.axvline(0.0, lw=0.6, color="0.3")
+    ax.set_xlabel("R² drop when permuted")
+    ax.set_title(f"{result['label']}: Top-{highlight} highlighted", fontsize="medium")
+    return ax
+
+
+def redraw(out_dir: str | Path) -> list[Path]:
+    """Draw the figures and write the tables from ``results.json`` only (no fitting).
+
+    Returns
+    -------
+    list of Path
+        Figures (scatter, importance; PDF/SVG/PNG each), then tables (metrics, Top-5;
+        TeX/Markdown/CSV each).
+    """
+    out = Path(out_dir)
+    payload = load_results(out)
+    results: dict[str, Any] = payload["datasets"]
+    scale, seed = str(payload["scale"]), int(payload["seed"])
+    provenance = {
+        "experiment": NAME, "source": RESULTS_FILE, "budget": payload.get("budget"),
+        "datasets": {n: r["source"] for n, r in results.items()},
+        "skipped": payload.get("skipped", {}),
+    }
+    paths: list[Path] = []
+    names = list(results)
+    with paper_style_context():
+        fig, axes = figure("double", aspect=0.8, nrows=len(names), ncols=len(SPLITS),
+                           pyplot=False, squeeze=False)
+        for i, name in enumerate(names):
+            for j, split in enumerate(SPLITS):
+                if split in results[name]["evaluations"]:
+                    plot_predicted_vs_true(results[name], split, ax=axes[i, j])
+                else:
+                    axes[i, j].set_axis_off()
+        paths += save_figure(fig, out / FIGURE_SCATTER, provenance=provenance, seed=seed,
+                             scale=scale)
+        fig, axes = figure("double", aspect=0.9, nrows=1, ncols=len(names), pyplot=False,
+                           squeeze=False)
+        for j, name in enumerate(names):
+            plot_importance(results[name], ax=axes[0, j])
+        paths += save_figure(fig, out / FIGURE_IMPORTANCE, provenance=provenance, seed=seed,
+                             scale=scale)
+    paths += export_table(
+        metrics_table(results), out / TABLE_METRICS,
+        caption=f"EfficientDL static predictor, random vs grouped CV ({scale} scale, "
+                f"seed {seed}).",
+        label="tab:efficientdl-metrics",
+    )
+    paths += export_table(
+        top_table(results), out / TABLE_TOP,
+        caption=f"Top-{TOP_K} components by permutation importance with 95-percent CIs "
+                f"({scale} scale, seed {seed}).",
+        label="tab:efficientdl-top5", float_format="{:.4f}",
+    )
+    return paths
+
+
+register(NAME, redraw=redraw)(run_efficientdl)
