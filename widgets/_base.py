@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from effdl_kit._core.errors import ConfigError, EffdlError
 from effdl_kit._core.validate import Scale, check_choice, check_scale
@@ -369,6 +369,28 @@ ERROR_STYLE = (
     "color:#b00020;background:#fdecea;border:1px solid #b00020;border-radius:4px;"
     "padding:6px 8px;font-family:monospace;white-space:pre-wrap"
 )
+
+
+_C = TypeVar("_C", bound=PanelController)
+
+
+def resolve_controller(
+    controller_cls: type[_C], controller: _C | None, scale: Scale, params: Mapping[str, Any]
+) -> _C:
+    """The controller a panel shows: the one given, or a new ``controller_cls(scale, **params)``.
+
+    Raises
+    ------
+    ConfigError
+        Parameters given together with a controller, or a controller of the wrong type.
+    """
+    if controller is None:
+        return controller_cls(scale=scale, **params)
+    if params:
+        raise ConfigError("params", sorted(params), "none when a controller is given")
+    if not isinstance(controller, controller_cls):
+        raise ConfigError("controller", controller, f"a {controller_cls.__name__}")
+    return controller
 
 
 class Panel:

@@ -13,7 +13,7 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._core.errors import EffdlError
 from effdl_kit._core.validate import Scale, check_choice, check_int
 from effdl_kit.experiments.efficientdl import (
     BUDGETS,
@@ -29,7 +29,7 @@ from effdl_kit.experiments.efficientdl import (
     plot_predicted_vs_true,
 )
 
-from ._base import Panel, PanelController
+from ._base import Panel, PanelController, resolve_controller
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,12 +189,7 @@ class PredictorPanel(Panel):
     ) -> None:
         import ipywidgets as W
 
-        if controller is None:
-            controller = PredictorController(scale=scale, **params)
-        elif params:
-            raise ConfigError("params", sorted(params), "none when a controller is given")
-        if not isinstance(controller, PredictorController):
-            raise ConfigError("controller", controller, "a PredictorController")
+        controller = resolve_controller(PredictorController, controller, scale, params)
         p = controller.params
         style = {"description_width": "90px"}
         controls = {

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import Scale
 from effdl_kit.training import (
     DATASETS,
@@ -28,7 +27,7 @@ from effdl_kit.training import (
     train,
 )
 
-from ._base import Panel, PanelController
+from ._base import Panel, PanelController, resolve_controller
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -196,12 +195,7 @@ class TrainPanel(Panel):
     ) -> None:
         import ipywidgets as W
 
-        if controller is None:
-            controller = TrainController(scale=scale, **params)
-        elif params:
-            raise ConfigError("params", sorted(params), "none when a controller is given")
-        if not isinstance(controller, TrainController):
-            raise ConfigError("controller", controller, "a TrainController")
+        controller = resolve_controller(TrainController, controller, scale, params)
         p = controller.params
         sizes = sorted({16, 32, 64, 128, 256, 512} | {p["batch_size"]}
                        if isinstance(p["batch_size"], int) else {16, 32, 64, 128, 256, 512})
