@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -40,19 +39,9 @@ from effdl_kit.reports import read_provenance
 SEED = 3
 
 
-def require_authors_data() -> None:
-    """The authors' data must be there under CI; elsewhere its absence skips, with the reason."""
-    try:
-        efficientdl_data_path()
-    except DatasetNotFoundError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="module")
-def exp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_authors_data()
+def exp_dir(tmp_path_factory: pytest.TempPathFactory, efficientdl_path: Path) -> Path:
+    # efficientdl_path (tests/conftest.py): the authors' data must be there under CI
     out = tmp_path_factory.mktemp("results")
     run_experiment("efficientdl", scale="smoke", seed=SEED, out=out)
     return out / "efficientdl"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from effdl_kit.experiments.efficientdl import (
     BUDGETS,
     DATASETS,
     SPLITS,
-    efficientdl_data_path,
     load_component_data,
 )
 from effdl_kit.reports import read_provenance
@@ -31,16 +29,6 @@ TINY: dict[str, Any] = {"n_trees": 8, "n_splits": 2, "n_repeats": 2}
 
 def tiny(**params: Any) -> PredictorController:
     return PredictorController(scale="smoke", **{**TINY, **params})
-
-
-def require_authors_data() -> None:
-    """The authors' data must be there under CI; elsewhere its absence skips, with the reason."""
-    try:
-        efficientdl_data_path()
-    except DatasetNotFoundError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
 
 
 def test_scale_picks_the_experiment_budget() -> None:
@@ -98,8 +86,7 @@ def test_same_seed_same_result_other_seed_other_folds() -> None:
             != c["evaluations"]["random"]["predictions"]["fold"])
 
 
-def test_authors_data_runs_too() -> None:
-    require_authors_data()
+def test_authors_data_runs_too(efficientdl_path: Path) -> None:
     ctrl = tiny(dataset="authors")
     res = ctrl.run(raise_errors=True)
     assert res["name"] == "authors" and res["n_rows"] > 1500
