@@ -14,7 +14,9 @@ Work is split in two:
    whose baseline path tests a feature of the group and the first node on that path doing so.
 2. :func:`permuted_predictions` re-traverses only those (tree, sample) pairs, from that first
    node, with the group's columns taken from the permuted row; every other pair keeps its
-   baseline leaf, and a sample whose permuted group values equal its own is skipped.
+   baseline leaf, and a sample whose permuted group values equal its own is skipped. A tree's
+   re-traversals are queued and advanced a few at a time in round robin, branch-free (child
+   picked by index), so that independent walks overlap their memory latency.
 
 Each kernel has a plain numpy reference (``reference_*``) that computes the same thing the
 obvious way (full traversal of every tree for every permuted matrix); the tests compare them.
@@ -63,6 +65,10 @@ Nodes = npt.NDArray[np.void]
 NODE_DTYPE = np.dtype(
     [("left", np.int32), ("right", np.int32), ("feature", np.int32), ("threshold", np.float32)]
 )
+
+
+#: walks advanced together (round robin) in :func:`permuted_predictions`
+_W = 16
 
 
 def max_threads() -> int:
@@ -229,6 +235,7 @@ def permuted_predictions(
     lo: F32,
     hi: F32,
     n_blocks: int,
+    nodes_i32: I32,
 ) -> F64:
     """Ensemble predictions with each group's columns permuted, for every repeat.
 
@@ -247,6 +254,8 @@ def permuted_predictions(
     offsets, samples, starts, lo, hi : the path lists from :func:`fill_group_paths`.
     n_blocks : int
         Repeats are split in this many blocks; one parallel job = (group, block of repeats).
+    nodes_i32 : ndarray of int32, shape (n_nodes, 4)
+        ``nodes`` viewed as int32 (column 0: ``left``, 1: ``right``), to pick a child by index.
 
     Returns
     -------
@@ -292,13 +301,27 @@ def permuted_predictions(
         for r in range(r0, r1):
             for i in range(n):
                 preds[g, r, i] = base_sum[i]
+        # a tree's walks are queued first, then advanced _W at a time in round robin, one node
+        # per walk per round (a finished walk's slot takes the next queued one): the
+        # independent walks overlap their memory latency
+        cap = n * nb
+        children = nodes_i32
+        q_node = np.empty(cap, dtype=np.int32)
+        q_i = np.empty(cap, dtype=np.int32)
+        q_x = np.empty(cap, dtype=np.int32)  # source row of the permuted values
+        q_r = np.empty(cap, dtype=np.int32)
+        s_node = np.empty(_W, dtype=np.int64)
+        s_i = np.empty(_W, dtype=np.int64)
+        s_x = np.empty(_W, dtype=np.int64)
+        s_r = np.empty(_W, dtype=np.int64)
         for t in range(n_trees):
             base = g * n_trees + t
+            m = 0
             for p in range(offsets[base], offsets[base + 1]):
                 i = samples[p]
-                leaf = leaves[t, i]
                 lo_p = lo[p]
                 hi_p = hi[p]
+                s0 = starts[p]
                 for rr in range(nb):
                     if single:
                         v = vals[i, rr]
@@ -306,21 +329,50 @@ def permuted_predictions(
                             continue  # every test of the column on the path decides as before
                     elif same[i, rr]:
                         continue
-                    src = perms_t[i, r0 + rr]
-                    node = starts[p]
-                    while True:
-                        rec = nodes[node]
-                        nl = rec.left
-                        if nl == -1:
-                            break
-                        j = rec.feature
-                        x = X[src if gmask[j] else i, j]
-                        go_left = x <= rec.threshold
-                        if x != x:
-                            go_left = missing_left[node]
-                        node = nl if go_left else rec.right
-                    if node != leaf:
-                        preds[g, r0 + rr, i] += value[node] - value[leaf]
+                    q_node[m] = s0
+                    q_i[m] = i
+                    q_x[m] = perms_t[i, r0 + rr]
+                    q_r[m] = rr
+                    m += 1
+            n_act = min(_W, m)
+            for k in range(n_act):
+                s_node[k] = q_node[k]
+                s_i[k] = q_i[k]
+                s_x[k] = q_x[k]
+                s_r[k] = q_r[k]
+            q = n_act
+            while n_act > 0:
+                k = 0
+                while k < n_act:
+                    node = s_node[k]
+                    rec = nodes[node]
+                    nl = rec.left
+                    if nl == -1:
+                        i = s_i[k]
+                        leaf = leaves[t, i]
+                        if node != leaf:
+                            preds[g, r0 + s_r[k], i] += value[node] - value[leaf]
+                        if q < m:
+                            s_node[k] = q_node[q]
+                            s_i[k] = q_i[q]
+                            s_x[k] = q_x[q]
+                            s_r[k] = q_r[q]
+                            q += 1
+                        else:
+                            n_act -= 1
+                            s_node[k] = s_node[n_act]
+                            s_i[k] = s_i[n_act]
+                            s_x[k] = s_x[n_act]
+                            s_r[k] = s_r[n_act]
+                        continue
+                    j = rec.feature
+                    # the permuted row for the group's columns, the sample's own row otherwise
+                    ii = s_i[k]
+                    x = X[ii + (s_x[k] - ii) * np.int64(gmask[j]), j]
+                    go_left = (x <= rec.threshold) | ((x != x) & missing_left[node])
+                    # left and right are adjacent int32 in the record: index, do not branch
+                    s_node[k] = children[node, 1 - np.int64(go_left)]
+                    k += 1
         for r in range(r0, r1):
             for i in range(n):
                 preds[g, r, i] /= n_trees

@@ -362,6 +362,7 @@ def fast_permuted_predictions(
             preds = K.permuted_predictions(
                 X32, perms_t, *tree_args, fl["value"], leaves, base_sum,
                 g_ptr, g_cols, g_mask, offsets, samples, starts, lo, hi, n_blocks,
+                fl["nodes"].view(np.int32).reshape(-1, 4),
             )
     finally:
         K.set_num_threads(previous)
