@@ -1,0 +1,33 @@
+"""Search: EfficientDL's αβ-BO (arXiv 2410.14743), acquisition functions and search spaces.
+
+Public API::
+
+    alpha_beta_acquisition, expected_improvement, probability_of_improvement,
+    upper_confidence_bound            pure functions of (mean, std, best) arrays (numba)
+    GridSpace                         per-component value lists and their GP encoding
+    AlphaBetaBO, SearchResult         ask/tell/optimize; faithful (refit_every=1) or fast mode
+    reference_alpha_beta_bo           the plain numpy/scikit-learn loop, for checks and benchmarks
+"""
+
+from effdl_kit.search._acquisition import (
+    alpha_beta_acquisition,
+    expected_improvement,
+    probability_of_improvement,
+    upper_confidence_bound,
+)
+from effdl_kit.search._alpha_beta_bo import ACQUISITIONS, AlphaBetaBO, SearchResult
+from effdl_kit.search._reference import ReferenceRun, reference_alpha_beta_bo
+from effdl_kit.search._space import GridSpace
+
+__all__ = [
+    "ACQUISITIONS",
+    "AlphaBetaBO",
+    "GridSpace",
+    "ReferenceRun",
+    "SearchResult",
+    "alpha_beta_acquisition",
+    "expected_improvement",
+    "probability_of_improvement",
+    "reference_alpha_beta_bo",
+    "upper_confidence_bound",
+]

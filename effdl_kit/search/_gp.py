@@ -1,0 +1,154 @@
+"""Gaussian-process surrogate of αβ-BO: scikit-learn fits, the kit keeps the posterior.
+
+The kernel is the authors': an isotropic Matern kernel of unit amplitude on normalised targets,
+with a small fixed noise ``alpha`` on the diagonal. Hyper-parameters (the length scale) are
+fitted by :class:`sklearn.gaussian_process.GaussianProcessRegressor` with restarts; between
+refits :class:`IncrementalGP` extends the Cholesky factor of ``K + αI`` by one row per new
+observation (the normalisation and the length scale stay those of the last fit).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.linalg import solve_triangular
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import Matern
+
+__all__ = ["IncrementalGP", "fit_gp", "make_gp"]
+
+F64 = npt.NDArray[np.float64]
+
+#: smallest posterior variance + noise accepted when extending the factor
+_MIN_PIVOT = 1e-12
+
+
+def make_gp(*, nu: float, noise: float, n_restarts: int, seed: int) -> GaussianProcessRegressor:
+    """The authors' GP: ``Matern(nu)``, noise ``alpha``, normalised targets, restarts."""
+    return GaussianProcessRegressor(
+        kernel=Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu),
+        alpha=noise, normalize_y=True, n_restarts_optimizer=n_restarts, random_state=seed,
+    )
+
+
+def fit_gp(X: F64, y: F64, *, nu: float, noise: float, n_restarts: int,
+           seed: int) -> GaussianProcessRegressor:
+    """Fit :func:`make_gp` on ``(X, y)``; convergence warnings (length scale at a bound) muted."""
+    gp = make_gp(nu=nu, noise=noise, n_restarts=n_restarts, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(X, y)
+    return gp
+
+
+def matern_np(d2: F64, length: float, nu: float) -> F64:
+    """numpy Matern kernel of unit amplitude at squared distances ``d2``."""
+    r = np.sqrt(np.maximum(d2, 0.0)) / length
+    if nu == 0.5:
+        return np.exp(-r)
+    if nu == 1.5:
+        s = math.sqrt(3.0) * r
+        return (1.0 + s) * np.exp(-s)
+    s = math.sqrt(5.0) * r
+    return (1.0 + s + s * s / 3.0) * np.exp(-s)
+
+
+@dataclass
+class IncrementalGP:
+    """Cholesky factor of ``K + αI`` over the observations, extended one row at a time.
+
+    Attributes
+    ----------
+    length : float
+        Length scale of the last fit.
+    y_mean, y_std : float
+        Target normalisation of the last fit.
+    L : ndarray, shape (capacity, capacity)
+        Lower factor; its leading ``n × n`` block is valid.
+    beta : ndarray, shape (capacity,)
+        ``L⁻¹ y_normalised`` (leading ``n`` entries).
+    n : int
+        Observations in the factor.
+    """
+
+    length: float
+    nu: float
+    noise: float
+    y_mean: float
+    y_std: float
+    L: F64
+    beta: F64
+    n: int
+
+    @classmethod
+    def from_fit(cls, gp: GaussianProcessRegressor, y: F64, *, nu: float, noise: float,
+                 capacity: int) -> IncrementalGP:
+        """Take the factor and normalisation of a fitted scikit-learn GP."""
+        n = len(y)
+        cap = max(capacity, n)
+        L = np.zeros((cap, cap))
+        L[:n, :n] = gp.L_
+        y_mean = float(np.asarray(gp._y_train_mean).reshape(-1)[0])
+        y_std = float(np.asarray(gp._y_train_std).reshape(-1)[0])
+        beta = np.zeros(cap)
+        beta[:n] = solve_triangular(gp.L_, (np.asarray(y) - y_mean) / y_std, lower=True,
+                                    check_finite=False)
+        return cls(length=float(gp.kernel_.length_scale), nu=nu, noise=noise, y_mean=y_mean,
+                   y_std=y_std, L=L, beta=beta, n=n)
+
+    @property
+    def factor(self) -> F64:
+        """The valid ``n × n`` block of ``L``."""
+        return self.L[:self.n, :self.n]
+
+    def normalise(self, y: float) -> float:
+        """A target in the fit's normalised units."""
+        return (y - self.y_mean) / self.y_std
+
+    def alpha(self) -> F64:
+        """``(K + αI)⁻¹ y_normalised``; shape (n,)."""
+        return solve_triangular(self.factor.T, self.beta[:self.n], lower=False,
+                                check_finite=False)
+
+    def prepare(self, k_vec: F64, y_new: float) -> tuple[F64, float, float, F64]:
+        """Quantities for adding an observation with kernel vector ``k_vec`` to the others.
+
+        Returns
+        -------
+        row : ndarray, shape (n,)
+            ``L⁻¹ k_vec`` (the new row of the factor).
+        d2 : float
+            Posterior variance at the new point plus noise (the new pivot squared).
+        resid : float
+            Normalised target minus the posterior mean at the new point.
+        v : ndarray, shape (n,)
+            ``(K + αI)⁻¹ k_vec``.
+        """
+        if self.n == 0:
+            return np.zeros(0), 1.0 + self.noise, self.normalise(y_new), np.zeros(0)
+        row = solve_triangular(self.factor, k_vec, lower=True, check_finite=False)
+        d2 = max(1.0 + self.noise - float(row @ row), _MIN_PIVOT)
+        resid = self.normalise(y_new) - float(row @ self.beta[:self.n])
+        v = solve_triangular(self.factor.T, row, lower=False, check_finite=False)
+        return row, d2, resid, v
+
+    def extend(self, row: F64, d2: float, resid: float) -> None:
+        """Append the row ``[row, √d2]`` to the factor (grows the buffers when full)."""
+        n = self.n
+        if n >= self.L.shape[0]:
+            cap = max(2 * n, 16)
+            L = np.zeros((cap, cap))
+            L[:n, :n] = self.factor
+            beta = np.zeros(cap)
+            beta[:n] = self.beta[:n]
+            self.L, self.beta = L, beta
+        d = math.sqrt(d2)
+        self.L[n, :n] = row
+        self.L[n, n] = d
+        self.beta[n] = resid / d
+        self.n = n + 1
