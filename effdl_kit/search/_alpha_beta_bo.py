@@ -125,9 +125,29 @@ class _Step:
 
 @dataclass
 class _State:
-    X: list[F64] = field(default_factory=list)
+    """Observations: GP inputs in a growing buffer, values, flat index (-1: off the grid)."""
+
+    n_features: int
+    buf: F64 = field(init=False)
     y: list[float] = field(default_factory=list)
-    flat: list[int] = field(default_factory=list)  # -1 for observations off the grid
+    flat: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.buf = np.zeros((64, self.n_features))
+
+    @property
+    def X(self) -> F64:
+        return self.buf[:len(self.y)]
+
+    def add(self, X: F64, y: Sequence[float], flat: Sequence[int]) -> None:
+        n, k = len(self.y), X.shape[0]
+        if n + k > self.buf.shape[0]:
+            buf = np.zeros((max(2 * self.buf.shape[0], n + k), self.n_features))
+            buf[:n] = self.buf[:n]
+            self.buf = buf
+        self.buf[n:n + k] = X
+        self.y.extend(float(v) for v in y)
+        self.flat.extend(int(f) for f in flat)
 
 
 class AlphaBetaBO:
@@ -144,7 +164,10 @@ class AlphaBetaBO:
     refit_every : int, default 50
         Observations between kernel hyper-parameter fits; 1 is the authors' faithful mode.
     n_restarts : int, default 10
-        Optimizer restarts of each fit.
+        Optimizer restarts of the first fit (of every fit in faithful mode), from the
+        length scale 1.0.
+    refit_restarts : int, default 2
+        Fast mode: restarts of the later fits, which start from the last fitted length scale.
     noise : float, default 1e-5
         Noise ``alpha`` added to the kernel diagonal (normalised units).
     nu : {0.5, 1.5, 2.5}, default 2.5
@@ -171,7 +194,8 @@ class AlphaBetaBO:
 
     def __init__(self, space: GridSpace | Mapping[str, Sequence[Any]], *, alpha: float = 0.54,
                  beta: float = 1.01, omega: float = 0.1, refit_every: int = 50,
-                 n_restarts: int = 10, noise: float = 1e-5, nu: float = 2.5,
+                 n_restarts: int = 10, refit_restarts: int = 2, noise: float = 1e-5,
+                 nu: float = 2.5,
                  max_candidates: int = 100_000, acquisition: str = "alpha_beta",
                  kappa: float = 2.576, allow_repeats: bool = False,
                  seed: int | None = None) -> None:
@@ -181,6 +205,7 @@ class AlphaBetaBO:
         self.omega = check_float("omega", omega, min_value=0.0, max_value=1.0)
         self.refit_every = check_int("refit_every", refit_every, min_value=1)
         self.n_restarts = check_int("n_restarts", n_restarts, min_value=0)
+        self.refit_restarts = check_int("refit_restarts", refit_restarts, min_value=0)
         self.noise = check_float("noise", noise, min_value=0.0, min_inclusive=False)
         self.nu = float(check_choice("nu", float(nu) if isinstance(nu, int | float) else nu,
                                      _NUS))
@@ -195,7 +220,7 @@ class AlphaBetaBO:
             raise ConfigError("space", f"{self.space.n_candidates} candidates",
                               "fewer than 2**62 candidates")
         self._rng = np.random.default_rng(seed)
-        self._obs = _State()
+        self._obs = _State(self.space.n_features)
         self._gp: IncrementalGP | None = None
         self._skl: Any = None  # the last scikit-learn fit
         self._since_fit = 0
@@ -234,6 +259,7 @@ class AlphaBetaBO:
         return {
             "alpha": self.alpha, "beta": self.beta, "omega": self.omega,
             "refit_every": self.refit_every, "n_restarts": self.n_restarts,
+            "refit_restarts": self.refit_restarts,
             "noise": self.noise, "nu": self.nu, "max_candidates": self.max_candidates,
             "acquisition": self.acquisition, "kappa": self.kappa, "seed": self.seed,
             "allow_repeats": self.allow_repeats,
@@ -268,8 +294,7 @@ class AlphaBetaBO:
             raise DataError("y holds NaN or infinite values")
         if self._gp is None or X.shape[0] > 1:
             # a batch: store, and let the next ask fit the GP on everything
-            for row, v in zip(X, y, strict=True):
-                self._store(row, float(v), -1)
+            self._store(X, y, [-1] * X.shape[0])
             self._invalidate()
             return
         self._add(X[0], float(y[0]), -1)
@@ -283,11 +308,10 @@ class AlphaBetaBO:
         v = check_float("y", y)
         return v
 
-    def _store(self, x: F64, y: float, flat: int) -> None:
-        self._obs.X.append(np.asarray(x, dtype=np.float64))
-        self._obs.y.append(y)
-        self._obs.flat.append(flat)
-        table, rest = self.space.distance_tables(x[None, :])
+    def _store(self, X: F64, y: Sequence[float] | F64, flat: Sequence[int]) -> None:
+        X = np.asarray(X, dtype=np.float64).reshape(-1, self.space.n_features)
+        self._obs.add(X, list(np.asarray(y, dtype=np.float64)), flat)
+        table, rest = self.space.distance_tables(X)
         self._table = np.ascontiguousarray(np.concatenate([self._table, table], axis=1))
         self._rest = np.concatenate([self._rest, rest])
 
@@ -298,13 +322,13 @@ class AlphaBetaBO:
     def _add(self, x: F64, y: float, flat: int) -> None:
         """Store an observation; between fits, update the factor and the cached posterior."""
         gp = self._gp
-        self._store(x, y, flat)
+        self._store(x[None, :], [y], [flat])
         if gp is None or self.mode == "faithful":
             self._invalidate()
             return
         self._since_fit += 1
         n_prev = gp.n
-        Xp = np.asarray(self._obs.X[:n_prev])
+        Xp = self._obs.X[:n_prev]
         k_vec = matern_np(((Xp - x[None, :]) ** 2).sum(1), gp.length, gp.nu)
         row, d2, resid, v = gp.prepare(k_vec, y)
         if self._mu is not None and self._var is not None and self._acq is not None:
@@ -327,8 +351,13 @@ class AlphaBetaBO:
         gp_seed = int(self._rng.integers(_GP_SEED_HIGH))
         X = np.asarray(self._obs.X)
         y = np.asarray(self._obs.y)
-        skl = fit_gp(X, y, nu=self.nu, noise=self.noise, n_restarts=self.n_restarts,
-                     seed=gp_seed)
+        if self.mode == "fast" and self.length_scales:
+            # warm refit: from the last length scale, with fewer restarts
+            skl = fit_gp(X, y, nu=self.nu, noise=self.noise, n_restarts=self.refit_restarts,
+                         seed=gp_seed, length_scale=self.length_scales[-1])
+        else:
+            skl = fit_gp(X, y, nu=self.nu, noise=self.noise, n_restarts=self.n_restarts,
+                         seed=gp_seed)
         self._skl = skl
         self.length_scales.append(float(skl.kernel_.length_scale))
         self._gp = IncrementalGP.from_fit(skl, y, nu=self.nu, noise=self.noise,

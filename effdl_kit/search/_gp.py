@@ -28,18 +28,20 @@ F64 = npt.NDArray[np.float64]
 _MIN_PIVOT = 1e-12
 
 
-def make_gp(*, nu: float, noise: float, n_restarts: int, seed: int) -> GaussianProcessRegressor:
+def make_gp(*, nu: float, noise: float, n_restarts: int, seed: int,
+            length_scale: float = 1.0) -> GaussianProcessRegressor:
     """The authors' GP: ``Matern(nu)``, noise ``alpha``, normalised targets, restarts."""
     return GaussianProcessRegressor(
-        kernel=Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu),
+        kernel=Matern(length_scale=length_scale, length_scale_bounds=(1e-5, 1e5), nu=nu),
         alpha=noise, normalize_y=True, n_restarts_optimizer=n_restarts, random_state=seed,
     )
 
 
-def fit_gp(X: F64, y: F64, *, nu: float, noise: float, n_restarts: int,
-           seed: int) -> GaussianProcessRegressor:
+def fit_gp(X: F64, y: F64, *, nu: float, noise: float, n_restarts: int, seed: int,
+           length_scale: float = 1.0) -> GaussianProcessRegressor:
     """Fit :func:`make_gp` on ``(X, y)``; convergence warnings (length scale at a bound) muted."""
-    gp = make_gp(nu=nu, noise=noise, n_restarts=n_restarts, seed=seed)
+    gp = make_gp(nu=nu, noise=noise, n_restarts=n_restarts, seed=seed,
+                 length_scale=length_scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(X, y)

@@ -127,6 +127,17 @@ def matern(d2: float, length: float, nu2: int) -> float:
     return (1.0 + s + s * s / 3.0) * math.exp(-s)
 
 
+#: beyond this value of √(2ν)·r the Matern kernel is below 2e-19 (ν = 2.5; less for smaller ν)
+_S_CUT = 50.0
+
+
+@njit(cache=True, inline="always")
+def cutoff_d2(length: float, nu2: int) -> float:
+    """Squared distance beyond which :func:`matern` is below 2e-19 and is skipped as 0."""
+    r = _S_CUT / math.sqrt(float(nu2)) * length
+    return r * r
+
+
 @njit(cache=True, inline="always")
 def decode(flat: int, radix: I64, offsets: I64, out: I64) -> None:
     """Row indices into the distance table of the candidate with flat index ``flat``."""
@@ -181,6 +192,7 @@ def posterior_update_acquire(
     """
     n_c = mu.shape[0]
     m = radix.shape[0]
+    d2_cut = cutoff_d2(length, nu2)
     for c in prange(n_c):
         if n_obs >= 0:
             rows = np.empty(m, dtype=np.int64)
@@ -190,7 +202,8 @@ def posterior_update_acquire(
                 d2 = rest[i]
                 for bb in range(m):
                     d2 += table[rows[bb], i]
-                acc += matern(d2, length, nu2) * v[i]
+                if d2 < d2_cut:  # farther pairs contribute < 2e-19 * |v_i|
+                    acc += matern(d2, length, nu2) * v[i]
             d2 = rest[new_col]
             for bb in range(m):
                 d2 += table[rows[bb], new_col]

@@ -1,0 +1,172 @@
+"""Searching a static performance predictor: EfficientDL's αβ-BO setting, no training.
+
+:func:`predictor_problem` turns a fitted predictor pipeline (an encoder followed by a
+regressor, e.g. :func:`~effdl_kit.models.make_static_predictor`) into a search problem over a
+few components (the Top-k by importance), every other component staying at a base value:
+
+* the grid's GP encoding is the predictor's own encoding: each searched component's block is
+  the encoder's columns for that component, and the encoded base row's other columns are the
+  fixed part, so the GP lives in the predictor's full feature space and the dataset's encoded
+  rows can be told as initial observations (:meth:`PredictorProblem.encode_rows`), as the
+  authors do;
+* the objective is the predictor's output for the base row with the searched components set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.validate import check_int
+from effdl_kit.search._space import GridSpace
+
+__all__ = ["PredictorProblem", "base_row", "grid_values", "predictor_problem"]
+
+F64 = npt.NDArray[np.float64]
+
+
+def base_row(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
+    """A typical configuration: the median of numeric columns, the most frequent other value."""
+    row: dict[str, Any] = {}
+    for c in columns:
+        s = frame[c].dropna()
+        if s.empty:
+            row[c] = None
+        elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            row[c] = float(s.median())
+        else:
+            row[c] = s.astype(str).value_counts().index[0] if s.dtype == object else \
+                s.value_counts().index[0]
+    return row
+
+
+def grid_values(frame: pd.DataFrame, column: str, n: int) -> list[Any]:
+    """Up to ``n`` candidate values of a component, taken from the data.
+
+    Numeric columns: ``n`` quantiles (equally spaced in probability), rounded to 4 significant
+    digits, unique. Other columns: the ``n`` most frequent values.
+    """
+    if column not in frame.columns:
+        raise ConfigError("component", column, sorted(map(str, frame.columns)))
+    n = check_int("n", n, min_value=1)
+    s = frame[column].dropna()
+    if s.empty:
+        raise DataError(f"column {column!r} has no values to build a grid from")
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        q = np.quantile(s.to_numpy(dtype=np.float64), np.linspace(0, 1, n))
+        vals = sorted({float(f"{v:.4g}") for v in q})
+        return vals
+    return list(s.value_counts().index[:n])
+
+
+@dataclass
+class PredictorProblem:
+    """A grid search problem on a fitted predictor.
+
+    Attributes
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Encoder (step 0) and regressor (last step), fitted.
+    space : GridSpace
+        The searched components, with the predictor's encoding.
+    base : dict
+        Values of every input column for the components not searched.
+    order : ndarray of int, shape (n_features,)
+        Encoded columns in GP order: the searched components' blocks, then the rest.
+    """
+
+    pipeline: Any
+    space: GridSpace
+    base: dict[str, Any]
+    order: npt.NDArray[np.int64]
+
+    def frame(self, configs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """Input rows: the base row with each configuration applied."""
+        return pd.DataFrame([{**self.base, **dict(c)} for c in configs],
+                            columns=list(self.base))
+
+    def predict(self, configs: Sequence[Mapping[str, Any]]) -> F64:
+        """The predictor's output for configurations; shape (n,)."""
+        return np.asarray(self.pipeline.predict(self.frame(configs)), dtype=np.float64)
+
+    def objective(self, config: Mapping[str, Any]) -> float:
+        """The predictor's output for one configuration (the search maximises it)."""
+        return float(self.predict([config])[0])
+
+    def encode_rows(self, frame: pd.DataFrame) -> F64:
+        """GP inputs of dataset rows (the encoder's output, columns in GP order)."""
+        enc = self.pipeline[0].transform(frame[list(self.base)])
+        return np.ascontiguousarray(np.asarray(enc, dtype=np.float64)[:, self.order])
+
+
+def predictor_problem(pipeline: Any, components: Mapping[str, Sequence[Any]],
+                      base: Mapping[str, Any]) -> PredictorProblem:
+    """Build the search problem of ``components`` on a fitted predictor pipeline.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted; step 0 an encoder with ``feature_groups_`` (component -> encoded columns), e.g.
+        :class:`~effdl_kit.data.ComponentEncoder`.
+    components : mapping of str to sequence
+        Searched component -> the values the search may pick.
+    base : mapping
+        A value for every input column of the encoder (e.g. :func:`base_row`).
+
+    Raises
+    ------
+    ConfigError
+        An empty space, a component the predictor does not use, base values missing.
+    DataError
+        The predictor gives NaN/inf for the base row or any single-component change of it.
+    """
+    try:
+        encoder = pipeline[0]
+        groups: dict[str, list[int]] = dict(encoder.feature_groups_)
+        n_out = int(encoder.n_features_out_)
+    except (AttributeError, TypeError, IndexError):
+        raise ConfigError("pipeline", type(pipeline).__name__,
+                          "a fitted Pipeline whose first step has feature_groups_ "
+                          "(e.g. make_static_predictor)") from None
+    if not components:
+        raise ConfigError("components", dict(components), "at least one component to search")
+    unknown = [c for c in components if c not in groups]
+    if unknown:
+        raise ConfigError("components", unknown,
+                          f"components the predictor uses: {sorted(groups)}")
+    columns = list(getattr(encoder, "columns_", list(groups)))
+    missing = [c for c in columns if c not in base]
+    if missing:
+        raise ConfigError("base", sorted(base), f"a value for every input column {missing}")
+    base = {c: base[c] for c in columns}
+    names = list(components)
+    blocks = {}
+    checks = []
+    for name in names:
+        vals = list(components[name])
+        rows = pd.DataFrame([{**base, name: v} for v in vals], columns=columns)
+        enc = np.asarray(encoder.transform(rows), dtype=np.float64)
+        blocks[name] = enc[:, groups[name]]
+        checks.append(rows)
+    base_enc = np.asarray(encoder.transform(pd.DataFrame([base], columns=columns)),
+                          dtype=np.float64)[0]
+    searched = [i for n in names for i in groups[n]]
+    rest = [i for i in range(n_out) if i not in set(searched)]
+    order = np.asarray(searched + rest, dtype=np.int64)
+    space = GridSpace({n: list(components[n]) for n in names}, blocks=blocks,
+                      fixed=base_enc[rest])
+    preds = np.asarray(pipeline.predict(pd.concat(checks, ignore_index=True)), dtype=float)
+    if not np.isfinite(preds).all():
+        raise DataError("the predictor returns NaN/inf for some candidate values: "
+                        "the search cannot rank them")
+    problem = PredictorProblem(pipeline=pipeline, space=space, base=base, order=order)
+    if not math.isfinite(problem.objective({})):
+        raise DataError("the predictor returns NaN/inf for the base configuration")
+    return problem

@@ -1,0 +1,409 @@
+"""αβ-BO as an Optuna sampler: any Optuna study can search with EfficientDL's acquisition.
+
+:class:`AlphaBetaSampler` follows the shape of Optuna's own model-based samplers: it is
+stateless between trials (everything it needs is read back from the study), it samples the
+*relative* search space (the parameters every completed trial shares) jointly, and leaves the
+rest (first trials, parameters that appear only in some trials) to an independent sampler.
+
+For each trial after the start-up phase it
+
+1. turns each distribution of the relative search space into a list of grid values
+   (:class:`~optuna.distributions.CategoricalDistribution`: its choices;
+   :class:`~optuna.distributions.IntDistribution`: every valid value when there are at most
+   ``4 * grid_points`` of them, else ``grid_points`` values, log-spaced when ``log=True``;
+   :class:`~optuna.distributions.FloatDistribution`: ``grid_points`` values, log-spaced when
+   ``log=True``, on the ``step`` lattice when a step is given), each with its Gaussian-process
+   encoding (numeric: one column in [0, 1] over the distribution's bounds, on the log scale
+   when ``log=True``; categorical: one-hot, since Optuna's choices are unordered);
+2. tells a fresh :class:`~effdl_kit.search.AlphaBetaBO` every completed trial (and every pruned
+   trial's last intermediate value when ``consider_pruned_trials``), oriented for
+   maximisation and standardised (the acquisition ``α·EI + PI + β·σ²`` is not invariant to
+   the values' scale, so standardising makes α, β mean the same for every objective);
+   parameters that lie between grid points are told by their encoding, so no observation is
+   rounded; grid points already evaluated or whose trial failed are excluded from the argmax;
+3. asks one candidate and returns it, cast to each distribution's type and inside its bounds.
+
+The kernel is fitted once per trial (on the first ask of the fresh optimiser). Each trial's
+optimiser seed is drawn from one :class:`numpy.random.Generator` held by the sampler, so two
+studies with the same ``seed`` and objective give the same trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import intersection_search_space
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.validate import check_float, check_int
+from effdl_kit.search._alpha_beta_bo import AlphaBetaBO
+from effdl_kit.search._space import GridSpace
+
+__all__ = ["AlphaBetaSampler"]
+
+F64 = npt.NDArray[np.float64]
+
+_SEED_HIGH = 2**31 - 1
+#: encoded distance under which a numeric value counts as the grid point itself
+_ON_GRID_TOL = 1e-9
+
+
+@dataclass
+class _Axis:
+    """One parameter of the relative search space as a grid component.
+
+    ``values`` are the grid values in Optuna's external representation (for a categorical:
+    the indices of the distinguishable choices, mapped back with ``distribution.choices``);
+    ``codes`` their encoding, shape (n_values, width).
+    """
+
+    name: str
+    distribution: BaseDistribution
+    values: list[Any]
+    codes: F64
+
+    @property
+    def categorical(self) -> bool:
+        return isinstance(self.distribution, CategoricalDistribution)
+
+    def encode(self, value: Any) -> F64 | None:
+        """Encoding of one trial's value, shape (width,); None when outside the distribution."""
+        d = self.distribution
+        try:
+            internal = d.to_internal_repr(value)
+        except (ValueError, TypeError):
+            return None
+        if not d._contains(internal):
+            return None
+        if isinstance(d, CategoricalDistribution):
+            if int(internal) not in self.values:
+                return None
+            return np.ascontiguousarray(self.codes[self.values.index(int(internal))])
+        assert isinstance(d, FloatDistribution | IntDistribution)
+        return np.array([_scale(float(internal), d)])
+
+    def nearest(self, x: F64) -> tuple[int, bool]:
+        """Index of the grid value nearest to encoding ``x``, and whether ``x`` is that value."""
+        if self.categorical:
+            return int(np.argmax(x)), True
+        dist = np.abs(self.codes[:, 0] - float(x[0]))
+        k = int(np.argmin(dist))
+        return k, bool(dist[k] <= _ON_GRID_TOL)
+
+    def external(self, value: Any) -> Any:
+        """A grid value as the distribution's type, inside its bounds."""
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return d.choices[int(value)]
+        if isinstance(d, IntDistribution):
+            return int(min(max(int(value), d.low), d.high))
+        assert isinstance(d, FloatDistribution)
+        return float(min(max(float(value), d.low), d.high))
+
+
+def _scale(v: float, d: FloatDistribution | IntDistribution) -> float:
+    """A numeric value mapped to [0, 1] over the distribution's bounds (log scale if log)."""
+    lo, hi, x = float(d.low), float(d.high), float(v)
+    if d.log:
+        lo, hi, x = math.log(lo), math.log(hi), math.log(x)
+    return (x - lo) / (hi - lo) if hi > lo else 0.0
+
+
+def _spaced(lo: float, hi: float, n: int, log: bool) -> F64:
+    if log:
+        return np.exp(np.linspace(math.log(lo), math.log(hi), n))
+    return np.linspace(lo, hi, n)
+
+
+def _int_grid(d: IntDistribution, grid_points: int) -> list[int]:
+    n = (d.high - d.low) // d.step + 1
+    if n <= 4 * grid_points:
+        k = np.arange(n, dtype=np.int64)
+    else:
+        raw = _spaced(float(d.low), float(d.high), grid_points, d.log)
+        k = np.unique(np.clip(np.rint((raw - d.low) / d.step), 0, n - 1).astype(np.int64))
+    return [int(d.low + d.step * int(i)) for i in k]
+
+
+def _float_grid(d: FloatDistribution, grid_points: int) -> list[float]:
+    raw = _spaced(d.low, d.high, grid_points, d.log)
+    if d.step is None:
+        vals = np.clip(raw, d.low, d.high)
+        vals[0], vals[-1] = d.low, d.high
+        return [float(v) for v in np.unique(vals)]
+    n = round((d.high - d.low) / d.step) + 1
+    k = np.unique(np.clip(np.rint((raw - d.low) / d.step), 0, n - 1).astype(np.int64))
+    return sorted({float(min(d.low + float(i) * d.step, d.high)) for i in k})
+
+
+def _axis(name: str, d: BaseDistribution, grid_points: int) -> _Axis:
+    if isinstance(d, CategoricalDistribution):
+        # choices Optuna cannot tell apart (1 and True, 1 and 1.0) are one grid value: Optuna
+        # stores either as the first of them, so only that one round-trips through a trial
+        index = sorted({int(d.to_internal_repr(c)) for c in d.choices})
+        return _Axis(name, d, index, np.eye(len(index)))
+    if isinstance(d, IntDistribution):
+        values: list[Any] = _int_grid(d, grid_points)
+    elif isinstance(d, FloatDistribution):
+        values = _float_grid(d, grid_points)
+    else:
+        raise ConfigError(f"search_space[{name!r}]", type(d).__name__,
+                          ["CategoricalDistribution", "FloatDistribution", "IntDistribution"])
+    codes = np.array([[_scale(float(v), d)] for v in values], dtype=np.float64)
+    return _Axis(name, d, values, codes)
+
+
+class AlphaBetaSampler(BaseSampler):
+    """Optuna sampler that proposes each trial with EfficientDL's αβ-BO.
+
+    Parameters
+    ----------
+    alpha, beta : float, default 0.54, 1.01
+        Weights of EI and σ² in the acquisition ``α·EI + PI + β·σ²`` (≥ 0).
+    omega : float, default 0.1
+        Probability that a trial is a uniformly random grid point instead of the argmax.
+    n_startup_trials : int, default 10
+        Until this many observations (completed trials, plus pruned ones with a value when
+        ``consider_pruned_trials``) exist, every parameter is left to the independent sampler.
+    grid_points : int, default 16
+        Grid values per numeric parameter (int parameters with at most ``4 * grid_points``
+        valid values use them all). At least 2.
+    refit_every : int, default 50
+        Passed to :class:`~effdl_kit.search.AlphaBetaBO`. A fresh optimiser is built per trial
+        and asked once, so the kernel is fitted exactly once per trial whatever the value;
+        ``1`` selects the optimiser's faithful mode (scikit-learn's predictions over the grid),
+        anything larger its fast mode (numba posterior).
+    n_restarts : int, default 2
+        Optimizer restarts of each kernel fit.
+    max_candidates : int, default 20_000
+        Grids larger than this are searched over a random subset of this size plus the
+        one-parameter neighbours of the incumbent, which bounds the cost of a trial.
+    seed : int or None
+        Seed of the sampler's generator (one optimiser seed drawn per trial) and of the default
+        independent sampler.
+    independent_sampler : optuna.samplers.BaseSampler, optional
+        Samples the parameters outside the relative search space, and every parameter before
+        ``n_startup_trials``. Default: ``RandomSampler(seed)``.
+    consider_pruned_trials : bool, default False
+        Tell the optimiser pruned trials too, with their last intermediate value.
+
+    Raises
+    ------
+    ConfigError
+        Any argument out of range (naming the field); a multi-objective study, at its first
+        trial.
+
+    Notes
+    -----
+    Objective values are standardised (mean 0, standard deviation 1 over the observations)
+    before they are told, after infinite values are clipped to the finite range seen. Failed
+    trials are not observations, but the grid point nearest to a failed trial's parameters is
+    excluded from the acquisition's argmax, and so is every grid point already evaluated (the
+    PI term otherwise keeps proposing the incumbent); a random pick, with probability Ω, may
+    still land on either.
+
+    Examples
+    --------
+    >>> import optuna
+    >>> sampler = AlphaBetaSampler(seed=0, n_startup_trials=5)
+    >>> study = optuna.create_study(sampler=sampler)
+    >>> study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=8)
+    """
+
+    def __init__(self, *, alpha: float = 0.54, beta: float = 1.01, omega: float = 0.1,
+                 n_startup_trials: int = 10, grid_points: int = 16, refit_every: int = 50,
+                 n_restarts: int = 2, max_candidates: int = 20_000, seed: int | None = None,
+                 independent_sampler: BaseSampler | None = None,
+                 consider_pruned_trials: bool = False) -> None:
+        self._alpha = check_float("alpha", alpha, min_value=0.0)
+        self._beta = check_float("beta", beta, min_value=0.0)
+        self._omega = check_float("omega", omega, min_value=0.0, max_value=1.0)
+        self._n_startup_trials = check_int("n_startup_trials", n_startup_trials, min_value=0)
+        self._grid_points = check_int("grid_points", grid_points, min_value=2)
+        self._refit_every = check_int("refit_every", refit_every, min_value=1)
+        self._n_restarts = check_int("n_restarts", n_restarts, min_value=0)
+        self._max_candidates = check_int("max_candidates", max_candidates, min_value=1)
+        if seed is not None:
+            check_int("seed", seed, min_value=0)
+        self._seed = seed
+        if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
+            raise ConfigError("independent_sampler", independent_sampler,
+                              "None or an optuna.samplers.BaseSampler")
+        if not isinstance(consider_pruned_trials, bool | np.bool_):
+            raise ConfigError("consider_pruned_trials", consider_pruned_trials, (True, False))
+        self._consider_pruned_trials = bool(consider_pruned_trials)
+        self._independent_sampler: BaseSampler = (
+            independent_sampler if independent_sampler is not None else RandomSampler(seed=seed)
+        )
+        self._rng = np.random.default_rng(seed)
+
+    # ------------------------------------------------------------------ Optuna's interface
+    def reseed_rng(self) -> None:
+        """Give the generator (and the independent sampler's) a fresh random seed."""
+        self._rng = np.random.default_rng()
+        self._independent_sampler.reseed_rng()
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        """Delegate to the independent sampler."""
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        """Delegate to the independent sampler."""
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    def infer_relative_search_space(self, study: Study,
+                                    trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """Parameters every completed trial shares, with one distribution, not single-valued.
+
+        Pruned trials take part too when ``consider_pruned_trials``.
+
+        Raises
+        ------
+        ConfigError
+            The study has more than one objective.
+        """
+        self._check_single_objective(study)
+        space = intersection_search_space(study.get_trials(deepcopy=False),
+                                          include_pruned=self._consider_pruned_trials)
+        return {name: d for name, d in space.items() if not d.single()}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        """The next values of the relative search space, or ``{}`` during start-up.
+
+        Returns
+        -------
+        dict
+            Parameter name -> value (int for an int distribution, float for a float one, a
+            choice for a categorical one), inside its distribution.
+        """
+        self._check_single_objective(study)
+        if not search_space:
+            return {}
+        axes = [_axis(name, d, self._grid_points) for name, d in search_space.items()]
+        X, y, failed = self._observations(study, axes)
+        if len(y) == 0 or len(y) < self._n_startup_trials:
+            return {}
+        space = GridSpace({a.name: a.values for a in axes},
+                          blocks={a.name: a.codes for a in axes})
+        bo = AlphaBetaBO(space, alpha=self._alpha, beta=self._beta, omega=self._omega,
+                         refit_every=self._refit_every, n_restarts=self._n_restarts,
+                         max_candidates=self._max_candidates,
+                         seed=int(self._rng.integers(_SEED_HIGH)))
+        excluded: set[int] = set()
+        for x, v in zip(X, y, strict=True):
+            flat = self._grid_index(space, axes, x)
+            if flat is not None:
+                bo.tell(flat, v)
+                excluded.add(flat)
+            else:
+                bo.tell_features(x[None, :], [v])
+        for x in failed:
+            nearest = self._grid_index(space, axes, x, exact=False)
+            assert nearest is not None
+            excluded.add(nearest)
+        for flat in sorted(excluded):
+            # the optimiser's argmax skips these: a grid point already evaluated (its value is
+            # known) or whose evaluation failed is not proposed again, except by a random pick
+            bo.mark_failed(flat)
+        config = space.config(bo.ask_index())
+        return {a.name: a.external(config[a.name]) for a in axes}
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        """Delegate to the independent sampler."""
+        return self._independent_sampler.sample_independent(study, trial, param_name,
+                                                            param_distribution)
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _check_single_objective(study: Study) -> None:
+        if len(study.directions) > 1:
+            raise ConfigError("study.directions", [d.name for d in study.directions],
+                              "a single-objective study (AlphaBetaSampler optimises one value)")
+
+    def _observations(self, study: Study,
+                      axes: list[_Axis]) -> tuple[list[F64], list[float], list[F64]]:
+        """Encoded parameters and maximisation-oriented values of the usable trials.
+
+        Returns
+        -------
+        X : list of ndarray, each shape (n_features,)
+        y : list of float
+            Finite; infinite values clipped to the finite range (0 when none is finite).
+        failed : list of ndarray
+            Encodings of failed trials that set every parameter of the space.
+        """
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        X: list[F64] = []
+        raw: list[float] = []
+        failed: list[F64] = []
+        for t in study.get_trials(deepcopy=False, states=states):
+            x = self._encode(t, axes)
+            if x is None:
+                continue
+            if t.state == TrialState.FAIL:
+                failed.append(x)
+                continue
+            if t.state == TrialState.COMPLETE:
+                value = t.value
+            elif self._consider_pruned_trials and t.intermediate_values:
+                value = t.intermediate_values[max(t.intermediate_values)]
+            else:
+                continue
+            if value is None or math.isnan(value):
+                continue
+            X.append(x)
+            raw.append(sign * float(value))
+        finite = [v for v in raw if math.isfinite(v)]
+        lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
+        y = np.array([v if math.isfinite(v) else (hi if v > 0 else lo) for v in raw])
+        if len(y):
+            # the acquisition's β·σ² and α·EI + PI are not invariant to the values' scale:
+            # standardised values make Ω, α, β mean the same for any objective
+            sd = float(y.std())
+            y = (y - y.mean()) / (sd if sd > 0 else 1.0)
+        return X, [float(v) for v in y], failed
+
+    @staticmethod
+    def _encode(trial: FrozenTrial, axes: list[_Axis]) -> F64 | None:
+        parts = []
+        for a in axes:
+            if a.name not in trial.params:
+                return None
+            part = a.encode(trial.params[a.name])
+            if part is None:
+                return None
+            parts.append(part)
+        return np.concatenate(parts)
+
+    @staticmethod
+    def _grid_index(space: GridSpace, axes: list[_Axis], x: F64, *,
+                    exact: bool = True) -> int | None:
+        """Flat index of the grid point at (``exact``) or nearest to encoding ``x``."""
+        codes = []
+        col = 0
+        for a in axes:
+            w = a.codes.shape[1]
+            k, on_grid = a.nearest(x[col:col + w])
+            if exact and not on_grid:
+                return None
+            codes.append(k)
+            col += w
+        return int(space.encode_index(np.asarray([codes]))[0])
