@@ -44,7 +44,7 @@ browser-deps:
 lint: dev-venv
 	$(VENV)/bin/ruff check effdl_kit widgets tests benchmarks
 	$(VENV)/bin/mypy effdl_kit widgets
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 
 lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

@@ -1,0 +1,67 @@
+"""BTTackler: training diagnosis that stops bad trials (KDD 2024, arXiv 2602.23630).
+
+Per-layer gradient statistics gathered on-device each batch, nine indicators evaluated each
+epoch (AGV, EAG, ERG, LAR, PLC, SC, ULC, NMG; OF off by default), the protection rule for
+strong trials, and three ways in:
+
+* :class:`Diagnoser` for any PyTorch loop (``after_backward()`` / ``end_epoch(...)``);
+* :class:`DiagnosisHook` for the kit's bench (``train(cfg, hooks=[DiagnosisHook()])``);
+* :class:`BTTacklerPruner` + :func:`diagnose_trial` / :class:`TrialHook` for Optuna studies.
+
+Deviations from the authors' code (each measured, see the method card in ``DiagnosisConfig``
+and ``false_positive_rate``): SC's default compares standard deviations ("spread") instead
+of coefficients of variation (``sc_rule="paper_cov"`` restores the paper's rule); a layer
+ratio with a zero denominator is left out of ``q`` instead of firing EAG as NaN; a non-finite
+training loss fires AGV; NaN/Inf are detected explicitly (the authors' flag never turned True).
+"""
+
+from effdl_kit.diagnosis._config import (
+    DEFAULT_INDICATORS,
+    INDICATORS,
+    PROTECTABLE,
+    SC_RULES,
+    DiagnosisConfig,
+)
+from effdl_kit.diagnosis._diagnoser import Diagnoser, Diagnosis, PeerLosses, evaluate
+from effdl_kit.diagnosis._fpr import FalsePositiveResult, false_positive_rate, replay
+from effdl_kit.diagnosis._hook import DiagnosisHook
+from effdl_kit.diagnosis._indicators import Check, EpochInput
+from effdl_kit.diagnosis._optuna import (
+    ATTR_DIAGNOSIS,
+    ATTR_LOSSES,
+    MODES,
+    BTTacklerPruner,
+    TrialDiagnoser,
+    TrialHook,
+    diagnose_trial,
+)
+from effdl_kit.diagnosis._stats import EpochGradStats, GradStats, WeightLayer, find_weight_layers
+
+__all__ = [
+    "ATTR_DIAGNOSIS",
+    "ATTR_LOSSES",
+    "DEFAULT_INDICATORS",
+    "INDICATORS",
+    "MODES",
+    "PROTECTABLE",
+    "SC_RULES",
+    "BTTacklerPruner",
+    "Check",
+    "Diagnoser",
+    "Diagnosis",
+    "DiagnosisConfig",
+    "DiagnosisHook",
+    "EpochGradStats",
+    "EpochInput",
+    "FalsePositiveResult",
+    "GradStats",
+    "PeerLosses",
+    "TrialDiagnoser",
+    "TrialHook",
+    "WeightLayer",
+    "diagnose_trial",
+    "evaluate",
+    "false_positive_rate",
+    "find_weight_layers",
+    "replay",
+]
