@@ -57,11 +57,14 @@ __all__ = [
     "DATASET_LABELS",
     "FIGURE_IMPORTANCE",
     "FIGURE_SCATTER",
+    "FIGURE_SEARCH",
     "KIT_GROUP_COLUMN",
     "KIT_TARGET",
     "RESULTS_FILE",
     "SPLITS",
     "TABLE_METRICS",
+    "TABLE_OMEGA",
+    "TABLE_SEARCH",
     "TABLE_TOP",
     "ComponentData",
     "analyse_dataset",
@@ -78,6 +81,7 @@ __all__ = [
     "plot_predicted_vs_true",
     "redraw",
     "run_efficientdl",
+    "run_search",
     "top_table",
 ]
 
@@ -87,6 +91,9 @@ FIGURE_SCATTER = "efficientdl_pred_vs_true"
 FIGURE_IMPORTANCE = "efficientdl_importance"
 TABLE_METRICS = "efficientdl_metrics"
 TABLE_TOP = "efficientdl_top5"
+FIGURE_SEARCH = "efficientdl_search"
+TABLE_SEARCH = "efficientdl_search"
+TABLE_OMEGA = "efficientdl_omega"
 #: The two datasets, in the order they are reported.
 DATASETS: tuple[str, ...] = ("authors", "kit")
 DATASET_LABELS: dict[str, str] = {"authors": "authors' data", "kit": "kit's data"}
@@ -476,6 +483,34 @@ def importance_frame(result: Mapping[str, Any], k: int = TOP_K,
     return frame
 
 
+def run_search(data: ComponentData, *, scale: str, seed: int,
+               progress: ProgressFn | None = None) -> dict[str, Any]:
+    """αβ-BO vs baselines on ``data``'s predictor, and the α/β/Ω ablation; a JSON-able dict.
+
+    See :mod:`effdl_kit.experiments._efficientdl_search`. Seeds ``seed, seed + 1, ...``.
+    """
+    from effdl_kit.experiments._efficientdl_search import (
+        SEARCH_BUDGETS,
+        ablation,
+        compare_methods,
+        search_setup,
+    )
+
+    check_scale(scale)
+    b = SEARCH_BUDGETS[scale]
+    t0 = time.perf_counter()
+    setup = search_setup(data, n_trees=int(b["n_trees"]), n_repeats=int(b["n_repeats"]),
+                         seed=seed, min_grid=int(b["min_grid"]))
+    curves = compare_methods(setup, scale=scale,
+                             seeds=[seed + i for i in range(int(b["seeds"]))],
+                             progress=progress)
+    abl = ablation(setup, scale=scale)
+    return {"setup": setup.describe(), "budget": {k: (list(v) if isinstance(v, tuple) else v)
+                                                  for k, v in b.items()},
+            "curves": curves.to_dict(orient="list"), "ablation": abl.to_dict(orient="list"),
+            "time_s": time.perf_counter() - t0}
+
+
 def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
     """Static predictor on the authors' and the kit's data: CV, importance, Top-5."""
     check_scale(scale)
@@ -499,8 +534,12 @@ def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
                               n_repeats=budget["n_repeats"], seed=seed)
         for name, data in loaded.items()
     }
-    payload = {"experiment": NAME, "scale": scale, "seed": seed, "budget": budget,
-               "datasets": results, "skipped": skipped}
+    payload: dict[str, Any] = {"experiment": NAME, "scale": scale, "seed": seed,
+                               "budget": budget, "datasets": results, "skipped": skipped}
+    search: dict[str, Any] | None = None
+    if "authors" in loaded:  # the second half: αβ-BO on the authors' predictor
+        search = run_search(loaded["authors"], scale=scale, seed=seed)
+        payload["search"] = search
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     paths = redraw(out)
@@ -514,6 +553,13 @@ def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
         metrics[name] = m
     if skipped:
         metrics["skipped"] = skipped
+    if search is not None:
+        from effdl_kit.experiments._efficientdl_search import method_table
+
+        table = method_table(pd.DataFrame(search["curves"]))
+        metrics["search"] = {str(r["method"]): {"best_mean": r["best mean"],
+                                                "best_std": r["best std"], "rank": r["rank"]}
+                             for r in table.to_dict(orient="records")}
     return make_summary(
         NAME, scale, seed, metrics=metrics,
         figures=[p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")],
@@ -626,8 +672,9 @@ def redraw(out_dir: str | Path) -> list[Path]:
     Returns
     -------
     list of Path
-        Figures (scatter, importance; PDF/SVG/PNG each), then tables (metrics, Top-5;
-        TeX/Markdown/CSV each).
+        Figures (scatter, importance, and search curves + ablation when the results hold the
+        search half; PDF/SVG/PNG each), then tables (metrics, Top-5, and search methods, Ω
+        sweep; TeX/Markdown/CSV each).
     """
     out = Path(out_dir)
     payload = load_results(out)
@@ -668,6 +715,50 @@ def redraw(out_dir: str | Path) -> list[Path]:
         caption=f"Top-{TOP_K} components by permutation importance with 95-percent CIs "
                 f"({scale} scale, seed {seed}).",
         label="tab:efficientdl-top5", float_format="{:.4f}",
+    )
+    if "search" in payload:
+        paths += _redraw_search(payload["search"], out, provenance, seed=seed, scale=scale)
+    figs = [p for p in paths if p.suffix in (".pdf", ".svg", ".png")]
+    return figs + [p for p in paths if p not in figs]
+
+
+def _redraw_search(search: Mapping[str, Any], out: Path, provenance: Mapping[str, Any], *,
+                   seed: int, scale: str) -> list[Path]:
+    """Figures and tables of the search half (curves, ablation)."""
+    from effdl_kit.experiments._efficientdl_search import (
+        ablation_tables,
+        method_table,
+        plot_ablation,
+        plot_search_curves,
+    )
+
+    curves = pd.DataFrame(search["curves"])
+    abl = pd.DataFrame(search["ablation"])
+    setup = search["setup"]
+    prov = {**provenance, "search": {"components": setup["components"],
+                                     "n_candidates": setup["n_candidates"]}}
+    paths: list[Path] = []
+    with paper_style_context():
+        fig, axes = figure("double", aspect=0.45, nrows=1, ncols=2, pyplot=False,
+                           squeeze=False)
+        plot_search_curves(curves, ax=axes[0, 0])
+        axes[0, 0].set_title(f"{setup['n_candidates']} candidates, "
+                             f"{curves['seed'].nunique()} seeds", fontsize="medium")
+        plot_ablation(abl, ax=axes[0, 1])
+        axes[0, 1].set_title("αβ-BO ablation (Ω = 0.1)", fontsize="medium")
+        paths += save_figure(fig, out / FIGURE_SEARCH, provenance=prov, seed=seed,
+                             scale=scale)
+    paths += export_table(
+        method_table(curves), out / TABLE_SEARCH,
+        caption=f"Best predicted Top-1 after {int(curves['iteration'].max())} predictor calls, "
+                f"mean and std over seeds ({scale} scale).",
+        label="tab:efficientdl-search", float_format="{:.4f}",
+    )
+    _, omega = ablation_tables(abl)
+    paths += export_table(
+        omega, out / TABLE_OMEGA,
+        caption=f"αβ-BO with α = 0.54, β = 1.01: best predicted Top-1 by Ω ({scale} scale).",
+        label="tab:efficientdl-omega", float_format="{:.4f}",
     )
     return paths
 

@@ -15,6 +15,7 @@ from sklearn.metrics import r2_score
 
 import effdl_kit.inspection
 import effdl_kit.models
+import effdl_kit.search
 from effdl_kit.errors import ConfigError, DataError, DatasetNotFoundError
 from effdl_kit.experiments import ExperimentSummary, list_experiments, run_experiment
 from effdl_kit.experiments.efficientdl import (
@@ -22,8 +23,11 @@ from effdl_kit.experiments.efficientdl import (
     DATASETS,
     FIGURE_IMPORTANCE,
     FIGURE_SCATTER,
+    FIGURE_SEARCH,
     RESULTS_FILE,
     TABLE_METRICS,
+    TABLE_OMEGA,
+    TABLE_SEARCH,
     TABLE_TOP,
     analyse_dataset,
     efficientdl_data_path,
@@ -37,6 +41,8 @@ from effdl_kit.experiments.efficientdl import (
 from effdl_kit.reports import read_provenance
 
 SEED = 3
+FIGURES = (FIGURE_SCATTER, FIGURE_IMPORTANCE, FIGURE_SEARCH)
+TABLES = (TABLE_METRICS, TABLE_TOP, TABLE_SEARCH, TABLE_OMEGA)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +66,9 @@ def test_smoke_run_writes_summary_results_figures_tables(exp_dir: Path,
                                                          payload: dict[str, Any]) -> None:
     summary = ExperimentSummary.from_json(exp_dir / "summary.json")
     assert (summary.name, summary.scale, summary.seed) == ("efficientdl", "smoke", SEED)
-    assert summary.figures == [f"{stem}.{ext}" for stem in (FIGURE_SCATTER, FIGURE_IMPORTANCE)
+    assert summary.figures == [f"{stem}.{ext}" for stem in FIGURES
                                for ext in ("pdf", "svg", "png")]
-    assert summary.tables == [f"{stem}.{ext}" for stem in (TABLE_METRICS, TABLE_TOP)
+    assert summary.tables == [f"{stem}.{ext}" for stem in TABLES
                               for ext in ("tex", "md", "csv")]
     for f in [*summary.figures, *summary.tables, RESULTS_FILE]:
         assert (exp_dir / f).stat().st_size > 0
@@ -176,11 +182,12 @@ def test_redraw_uses_json_only(exp_dir: Path, tmp_path: Path,
     monkeypatch.setattr(effdl_kit.models, "evaluate_predictor", no_work)
     monkeypatch.setattr(effdl_kit.models, "make_static_predictor", no_work)
     monkeypatch.setattr(effdl_kit.inspection, "permutation_importance", no_work)
+    monkeypatch.setattr(effdl_kit.search, "AlphaBetaBO", no_work)
     paths = redraw(copy)
-    assert [p.name for p in paths] == [f"{s}.{e}" for s in (FIGURE_SCATTER, FIGURE_IMPORTANCE)
+    assert [p.name for p in paths] == [f"{s}.{e}" for s in FIGURES
                                        for e in ("pdf", "svg", "png")] + [
-        f"{s}.{e}" for s in (TABLE_METRICS, TABLE_TOP) for e in ("tex", "md", "csv")]
-    for name in (f"{TABLE_METRICS}.csv", f"{TABLE_TOP}.csv"):
+        f"{s}.{e}" for s in TABLES for e in ("tex", "md", "csv")]
+    for name in [f"{t}.csv" for t in TABLES]:
         assert (copy / name).read_text() == (exp_dir / name).read_text()
     assert read_provenance(copy / f"{FIGURE_IMPORTANCE}.pdf")["seed"] == SEED
 
