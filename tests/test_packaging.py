@@ -48,6 +48,7 @@ def test_headless_import_pulls_no_frontend() -> None:
 
 def test_import_layers_contract_holds() -> None:
     exe = Path(sys.executable).with_name("lint-imports")
-    r = subprocess.run([str(exe), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([str(exe), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Contracts: 2 kept, 0 broken" in r.stdout
