@@ -10,7 +10,8 @@ building a panel does.
 
 from ._base import ChangeEvent, Panel, PanelController, Progress
 from ._predictor import PredictorController, PredictorPanel
+from ._search import SearchController, SearchPanel
 from ._train import TrainController, TrainPanel
 
 __all__ = ["ChangeEvent", "Panel", "PanelController", "PredictorController", "PredictorPanel",
-           "Progress", "TrainController", "TrainPanel"]
+           "Progress", "SearchController", "SearchPanel", "TrainController", "TrainPanel"]

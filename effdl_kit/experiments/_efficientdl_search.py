@@ -171,7 +171,8 @@ def search_setup(data: ComponentData, *, n_trees: int, n_repeats: int, seed: int
 # ----------------------------------------------------------------------------- methods
 
 
-def _optuna_run(setup: SearchSetup, method: str, n_iter: int, seed: int
+def _optuna_run(setup: SearchSetup, method: str, n_iter: int, seed: int,
+                callback: Callable[[int, float], None] | None = None
                 ) -> tuple[list[float], list[float]]:
     import optuna
 
@@ -196,14 +197,20 @@ def _optuna_run(setup: SearchSetup, method: str, n_iter: int, seed: int
         study.tell(trial, v)
         values.append(v)
         secs.append((t1 - t0) + (time.perf_counter() - t2))
+        if callback is not None:
+            callback(len(values), v)
     return values, secs
 
 
 def run_method(setup: SearchSetup, method: str, *, n_iter: int, seed: int,
                budget: Mapping[str, Any], init_rows: np.ndarray | None = None,
-               alpha: float = 0.54, beta: float = 1.01, omega: float = 0.1
+               alpha: float = 0.54, beta: float = 1.01, omega: float = 0.1,
+               callback: Callable[[int, float], None] | None = None
                ) -> tuple[list[float], list[float]]:
-    """Values of the ``n_iter`` predictor calls of one method and seed, and search seconds."""
+    """Values of the ``n_iter`` predictor calls of one method and seed, and search seconds.
+
+    ``callback(iteration, value)`` (iterations from 1) runs after each predictor call.
+    """
     from effdl_kit.search import AlphaBetaBO
 
     check_choice("method", method, METHODS)
@@ -217,7 +224,8 @@ def run_method(setup: SearchSetup, method: str, *, n_iter: int, seed: int,
                          n_restarts=int(budget["n_restarts"]), seed=seed, **kw)
         rows = slice(None) if init_rows is None else init_rows
         bo.tell_features(setup.X0[rows], setup.y0[rows])
-        res = bo.optimize(fn, n_iter)
+        res = bo.optimize(fn, n_iter, callback=None if callback is None else
+                          (lambda it, row: callback(it + 1, float(row["value"]))))
         h = res.history
         return (h["value"].astype(float).tolist(),
                 (h["ask_s"] + h["tell_s"]).astype(float).tolist())
@@ -229,8 +237,10 @@ def run_method(setup: SearchSetup, method: str, *, n_iter: int, seed: int,
             k = int(rng.integers(space.n_candidates))
             secs.append(time.perf_counter() - t0)
             values.append(fn(space.config(k)))
+            if callback is not None:
+                callback(len(values), values[-1])
         return values, secs
-    return _optuna_run(setup, method, n_iter, seed)
+    return _optuna_run(setup, method, n_iter, seed, callback)
 
 
 def _init_rows(setup: SearchSetup, n: int | None, seed: int) -> np.ndarray | None:

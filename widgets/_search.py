@@ -1,0 +1,277 @@
+"""αβ-BO on the static predictor against baselines, live (EfficientDL's search step).
+
+:class:`SearchController` validates α, β, Ω, the budget and the baselines, builds (once per
+dataset and scale, then cached) the search problem of
+:func:`effdl_kit.experiments._efficientdl_search.search_setup` — the predictor, its Top-5
+components, the grid, the dataset rows as the GP's prior data — and runs αβ-BO with the chosen
+settings and each baseline on the same budget, seed by seed, recording every predictor call so
+the best-so-far curves grow live. :class:`SearchPanel` is its ipywidgets view.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._core.validate import Scale, check_choice, check_float, check_int
+from effdl_kit.experiments._efficientdl_search import (
+    METHOD_LABELS,
+    METHODS,
+    SEARCH_BUDGETS,
+    SearchSetup,
+    method_table,
+    plot_search_curves,
+    run_method,
+    search_setup,
+)
+from effdl_kit.experiments.efficientdl import DATASET_LABELS, DATASETS, load_component_data
+
+from ._base import Panel, PanelController, resolve_controller
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["BASELINES", "SEARCH_DEFAULTS", "SearchController", "SearchPanel"]
+
+#: methods the panel can run next to αβ-BO
+BASELINES: tuple[str, ...] = tuple(m for m in METHODS if m != "alpha_beta")
+
+#: defaults per scale: the experiment's budgets, the authors' α, β, Ω
+SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    scale: {"dataset": "authors", "alpha": 0.54, "beta": 1.01, "omega": 0.1,
+            "n_iter": int(b["n_iter"]), "n_seeds": min(int(b["seeds"]), 3),
+            "baselines": ("random", "ei_bo", "tpe"), "seed": 0}
+    for scale, b in SEARCH_BUDGETS.items()
+}
+
+
+class SearchController(PanelController):
+    """Controller of :class:`SearchPanel`: αβ-BO and baselines on the same predictor budget.
+
+    Parameters
+    ----------
+    scale : {"smoke", "small", "paper"}
+        Picks the budget of :data:`~effdl_kit.experiments._efficientdl_search.SEARCH_BUDGETS`
+        (predictor trees, grid size, GP prior rows and fitting) and the default ``n_iter``.
+    **params
+        Any of ``dataset`` ({"authors", "kit"}), ``alpha``, ``beta`` (≥ 0), ``omega``
+        (in [0, 1]), ``n_iter`` (predictor calls per run), ``n_seeds``, ``baselines`` (a
+        subset of :data:`BASELINES`), ``seed``; validated on :meth:`run`.
+
+    Attributes
+    ----------
+    setup : SearchSetup or None
+        The search problem of the last run (cached per dataset).
+    live : list of dict
+        One record per predictor call of the current run (method, seed, iteration, value).
+    result : dict or None
+        ``{"curves": DataFrame, "table": DataFrame, "setup": dict}`` of the last run.
+    """
+
+    defaults: ClassVar[Mapping[str, Any]] = SEARCH_DEFAULTS["small"]
+    name: ClassVar[str] = "search"
+
+    def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
+        self.setup: SearchSetup | None = None
+        self._setups: dict[str, SearchSetup] = {}
+        self.live: list[dict[str, Any]] = []
+        super().__init__(scale=scale, **params)
+
+    def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
+        """``SEARCH_DEFAULTS[scale]``."""
+        return SEARCH_DEFAULTS[scale]
+
+    def prepare(self) -> dict[str, Any]:
+        """Check every parameter, then build (or reuse) the search problem.
+
+        Raises
+        ------
+        ConfigError
+            A bad value, naming the field and what is allowed (α < 0, β < 0, Ω outside
+            [0, 1], an unknown baseline, ...).
+        DatasetNotFoundError
+            The authors' data is not where the kit looks for it.
+        """
+        p = self.params
+        check_choice("dataset", p["dataset"], DATASETS)
+        out = {
+            "alpha": check_float("alpha", p["alpha"], min_value=0.0),
+            "beta": check_float("beta", p["beta"], min_value=0.0),
+            "omega": check_float("omega", p["omega"], min_value=0.0, max_value=1.0),
+            "n_iter": check_int("n_iter", p["n_iter"], min_value=1),
+            "n_seeds": check_int("n_seeds", p["n_seeds"], min_value=1),
+            "seed": check_int("seed", p["seed"], min_value=0, max_value=2**31 - 1),
+        }
+        baselines = p["baselines"]
+        if isinstance(baselines, str) or not isinstance(baselines, list | tuple):
+            raise ConfigError("baselines", baselines, f"a list drawn from {list(BASELINES)}")
+        for b in baselines:
+            check_choice("baselines", b, BASELINES)
+        out["methods"] = ("alpha_beta", *dict.fromkeys(baselines))
+        key = f"{p['dataset']}/{self.scale}"
+        if key not in self._setups:
+            self.report_progress(0, 1, "fitting the predictor, ranking components")
+            b = SEARCH_BUDGETS[self.scale]
+            self._setups[key] = search_setup(load_component_data(p["dataset"]),
+                                             n_trees=int(b["n_trees"]),
+                                             n_repeats=int(b["n_repeats"]),
+                                             seed=out["seed"], min_grid=int(b["min_grid"]))
+        self.setup = self._setups[key]
+        return out
+
+    def compute(self, prepared: dict[str, Any]) -> dict[str, Any]:
+        """Run αβ-BO and every baseline, seed by seed, recording each predictor call."""
+
+        from effdl_kit.experiments._efficientdl_search import _init_rows
+
+        setup = self.setup
+        assert setup is not None
+        budget = SEARCH_BUDGETS[self.scale]
+        self.live = []
+        methods = prepared["methods"]
+        seeds = [prepared["seed"] + i for i in range(prepared["n_seeds"])]
+        n_iter = prepared["n_iter"]
+        total = len(methods) * len(seeds) * n_iter
+        secs: dict[tuple[str, int], list[float]] = {}
+        every = max(1, n_iter // 10)  # redrawing a live figure costs: ~10 reports per run
+        for m in methods:
+            for s in seeds:
+                def record(it: int, value: float, m: str = m, s: int = s) -> None:
+                    self.live.append({"method": m, "seed": s, "iteration": it,
+                                      "value": value})
+                    if it % every == 0 or it == n_iter:
+                        self.report_progress(
+                            len(self.live), total,
+                            f"{METHOD_LABELS[m]}, seed {s}: call {it}/{n_iter}")
+
+                _, sec = run_method(setup, m, n_iter=n_iter, seed=s, budget=budget,
+                                    init_rows=_init_rows(setup, budget["init_rows"], s),
+                                    alpha=prepared["alpha"], beta=prepared["beta"],
+                                    omega=prepared["omega"], callback=record)
+                secs[m, s] = sec
+        curves = self._frame()
+        curves["search_s"] = np.concatenate([np.cumsum(secs[m, s]) for m in methods
+                                             for s in seeds])
+        return {"curves": curves, "table": method_table(curves),
+                "setup": setup.describe(), "params": dict(prepared)}
+
+    def _frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.live, columns=["method", "seed", "iteration", "value"])
+        v = frame["value"].astype(float).where(np.isfinite(frame["value"].astype(float)),
+                                                -np.inf)
+        frame["best_so_far"] = v.groupby([frame["method"], frame["seed"]]).cummax()
+        return frame
+
+    def table(self) -> pd.DataFrame:
+        """Final best per method (mean, std over seeds, rank) of the last run.
+
+        Raises
+        ------
+        EffdlError
+            Nothing has been run yet.
+        """
+        if self.result is None:
+            raise EffdlError("no result yet: run the panel first")
+        return self.result["table"]
+
+    def figure(self) -> Figure:
+        """Best-so-far curves (mean ± std over seeds) of the result or of the live run.
+
+        Raises
+        ------
+        EffdlError
+            Nothing has been run yet.
+        """
+        from matplotlib.figure import Figure
+
+        if self.result is not None:
+            curves = self.result["curves"]
+        elif self.live:
+            curves = self._frame()
+        else:
+            raise EffdlError("no search result yet: run the panel first")
+        fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+        ax = fig.subplots()
+        plot_search_curves(curves, ax=ax)
+        if self.setup is not None:
+            d = self.setup.describe()
+            ax.set_title(f"{DATASET_LABELS[d['dataset']]}: {d['n_candidates']} candidates over "
+                         f"{', '.join(d['components'])}", fontsize="small")
+        return fig
+
+    def summary(self) -> str:
+        """One line about the last result, or the status."""
+        if self.result is None:
+            return self.status
+        t = self.result["table"]
+        best = t.iloc[0]
+        return (f"best: {best['method']} {best['best mean']:.4f} ± {best['best std']:.4f} "
+                f"after {int(self.result['curves']['iteration'].max())} predictor calls")
+
+
+class SearchPanel(Panel):
+    """α, β, Ω and budget sliders; run αβ-BO against baselines; live best-so-far curves.
+
+    Parameters
+    ----------
+    controller : SearchController, optional
+        Made from ``scale`` and ``params`` when not given.
+    scale : {"smoke", "small", "paper"}
+    export_stem : str
+        Initial export path (without extension).
+    **params
+        Initial parameters for a new controller.
+
+    Examples
+    --------
+    >>> from effdl_kit.widgets import SearchPanel
+    >>> SearchPanel(scale="smoke")  # doctest: +SKIP
+    """
+
+    controller: SearchController
+
+    def __init__(self, controller: SearchController | None = None, *,
+                 scale: Scale = "small", export_stem: str = "figures/search",
+                 **params: Any) -> None:
+        import ipywidgets as W
+
+        controller = resolve_controller(SearchController, controller, scale, params)
+        p = controller.params
+        style = {"description_width": "90px"}
+        controls = {
+            "dataset": W.Dropdown(options=[(DATASET_LABELS[d], d) for d in DATASETS],
+                                  description="dataset", style=style),
+            "alpha": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="α", style=style),
+            "beta": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="β", style=style),
+            "omega": W.FloatSlider(min=0.0, max=1.0, step=0.01, description="Ω", style=style),
+            "n_iter": W.IntSlider(min=1, max=max(500, int(p["n_iter"])), description="budget",
+                                  style=style),
+            "n_seeds": W.IntSlider(min=1, max=10, description="seeds", style=style),
+            "baselines": W.SelectMultiple(options=[(METHOD_LABELS[b], b) for b in BASELINES],
+                                          description="baselines", style=style),
+            "seed": W.BoundedIntText(min=0, max=2**31 - 1, value=0, description="seed",
+                                     style=style),
+        }
+        super().__init__(controller, controls, title="αβ-BO search on the static predictor",
+                         export_stem=export_stem, live_figure=True)
+        self.summary = W.HTML("")
+        self.table = W.HTML("")
+        children = list(self.widget.children)
+        children.insert(children.index(self.figure_output) + 1, self.table)
+        self.widget.children = (*children, self.summary)
+        controller.on_change(self._on_result)
+
+    def _on_result(self, event: Any) -> None:
+        c = self.controller
+        if event.kind == "result":
+            self.table.value = "" if c.result is None else c.table().to_html(
+                index=False, float_format=lambda v: f"{v:.4f}", border=0)
+        if event.kind in ("result", "status"):
+            self.summary.value = html.escape(c.summary())
