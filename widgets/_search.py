@@ -99,7 +99,7 @@ class SearchController(PanelController):
         """
         p = self.params
         check_choice("dataset", p["dataset"], DATASETS)
-        out = {
+        out: dict[str, Any] = {
             "alpha": check_float("alpha", p["alpha"], min_value=0.0),
             "beta": check_float("beta", p["beta"], min_value=0.0),
             "omega": check_float("omega", p["omega"], min_value=0.0, max_value=1.0),
