@@ -25,6 +25,7 @@ from effdl_kit.experiments._efficientdl_search import (
     SearchSetup,
     method_table,
     plot_search_curves,
+    prior_rows,
     run_method,
     search_setup,
 )
@@ -127,8 +128,6 @@ class SearchController(PanelController):
     def compute(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """Run αβ-BO and every baseline, seed by seed, recording each predictor call."""
 
-        from effdl_kit.experiments._efficientdl_search import _init_rows
-
         setup = self.setup
         assert setup is not None
         budget = SEARCH_BUDGETS[self.scale]
@@ -150,7 +149,7 @@ class SearchController(PanelController):
                             f"{METHOD_LABELS[m]}, seed {s}: call {it}/{n_iter}")
 
                 _, sec = run_method(setup, m, n_iter=n_iter, seed=s, budget=budget,
-                                    init_rows=_init_rows(setup, budget["init_rows"], s),
+                                    init_rows=prior_rows(setup, budget["init_rows"], s),
                                     alpha=prepared["alpha"], beta=prepared["beta"],
                                     omega=prepared["omega"], callback=record)
                 secs[m, s] = sec

@@ -48,6 +48,8 @@ __all__ = [
     "method_table",
     "plot_ablation",
     "plot_search_curves",
+    "prior_rows",
+    "run_method",
     "search_setup",
 ]
 
@@ -243,7 +245,8 @@ def run_method(setup: SearchSetup, method: str, *, n_iter: int, seed: int,
     return _optuna_run(setup, method, n_iter, seed, callback)
 
 
-def _init_rows(setup: SearchSetup, n: int | None, seed: int) -> np.ndarray | None:
+def prior_rows(setup: SearchSetup, n: int | None, seed: int) -> np.ndarray | None:
+    """Indices of ``n`` dataset rows (seeded draw) given to the GP; None: all rows."""
     if n is None or n >= len(setup.y0):
         return None
     return np.sort(np.random.default_rng(seed).choice(len(setup.y0), size=n, replace=False))
@@ -276,7 +279,7 @@ def compare_methods(setup: SearchSetup, *, scale: str, seeds: Sequence[int] | No
             if progress is not None:
                 progress(done, total, f"{METHOD_LABELS[m]}, seed {s}")
             values, secs = run_method(setup, m, n_iter=n_iter, seed=s, budget=budget,
-                                      init_rows=_init_rows(setup, budget["init_rows"], s))
+                                      init_rows=prior_rows(setup, budget["init_rows"], s))
             v = np.asarray(values, dtype=float)
             frames.append(pd.DataFrame({
                 "method": m, "seed": s, "iteration": np.arange(1, len(v) + 1), "value": v,
@@ -324,7 +327,7 @@ def ablation(setup: SearchSetup, *, scale: str, progress: ProgressFn | None = No
             if progress is not None:
                 progress(done, total, f"α={a} β={bb} Ω={o} seed {s}")
             values, _ = run_method(setup, "alpha_beta", n_iter=int(b["ablation_iter"]), seed=s,
-                                   budget=b, init_rows=_init_rows(setup, b["init_rows"], s),
+                                   budget=b, init_rows=prior_rows(setup, b["init_rows"], s),
                                    alpha=a, beta=bb, omega=o)
             v = np.asarray(values, dtype=float)
             rows.append({"part": part, "alpha": a, "beta": bb, "omega": o, "seed": s,
