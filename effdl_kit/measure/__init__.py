@@ -1,0 +1,1 @@
+"""Timing: module inference latency and op microbenchmarks on CPU/GPU."""

@@ -1,0 +1,1 @@
+"""Training speedup methods (compute-efficient DL survey): functions plus bench hooks."""
