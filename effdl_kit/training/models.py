@@ -271,7 +271,8 @@ def estimate_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     """Forward FLOPs for one sample, counted by ``torch.utils.flop_counter.FlopCounterMode``
     (matmuls, convolutions, attention), plus LSTM gate matmuls counted analytically.
 
-    Runs a copy of the model on one zero sample; the model itself is not touched.
+    Runs a copy of the model on two zero samples (batch normalisation in train mode needs more
+    than one value per channel) and halves the count; the model itself is not touched.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -285,8 +286,8 @@ def estimate_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     handles = [m.register_forward_hook(_hook) for m in lstms]
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        probe(torch.zeros(1, *input_shape))
+        probe(torch.zeros(2, *input_shape))
     for h in handles:
         h.remove()
     extra = sum(_lstm_flops(m, t) for m, t in zip(lstms, lstm_seq, strict=True))
-    return int(counter.get_total_flops()) + extra
+    return int(counter.get_total_flops()) // 2 + extra

@@ -51,6 +51,9 @@ def test_flops_match_analytic_counts() -> None:
     lstm = build_model("lstm", {"hidden_size": 16}, (12, 1), 3)
     gates = 12 * 2 * 4 * 16 * (1 + 16)
     assert estimate_flops(lstm, (12, 1)) == gates + 2 * 16 * 3
+    # batch normalisation in train mode needs more than one sample per channel
+    bn = build_model("mlp", {"hidden": (32,), "norm": "batch"}, (1, 8, 8), 10)
+    assert estimate_flops(bn, (1, 8, 8)) == 2 * (64 * 32 + 32 * 10)
 
 
 def test_cnn_needs_images() -> None:
