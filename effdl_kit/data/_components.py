@@ -222,21 +222,26 @@ def _read_rows(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]
         return None, []
     header: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
-    with path.open("r", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break  # torn by a kill mid-write
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{str(path)!r}: corrupt line {len(rows) + 2}: {exc}") from None
-            if header is None:
-                if obj.get("format") != _FORMAT:
-                    raise DataError(f"{str(path)!r} is not a component dataset "
-                                    f"(first line lacks format {_FORMAT!r})")
-                header = obj
-            else:
-                rows.append(obj)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{str(path)!r} is not UTF-8 text: {exc}") from None
+    # every complete line ends with "\n"; the part after the last one was torn by a kill
+    for line in text.split("\n")[:-1]:
+        lineno = len(rows) + (2 if header is not None else 1)
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{str(path)!r}: corrupt line {lineno}: {exc}") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{str(path)!r}: line {lineno} is not a JSON object")
+        if header is None:
+            if obj.get("format") != _FORMAT:
+                raise DataError(f"{str(path)!r} is not a component dataset "
+                                f"(first line lacks format {_FORMAT!r})")
+            header = obj
+        else:
+            rows.append(obj)
     return header, rows
 
 
@@ -372,6 +377,12 @@ def _write_provenance(path: Path, header: Mapping[str, Any], rows: list[dict[str
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if len(df):
+        bad = [i for i, r in enumerate(rows)
+               if not isinstance(r.get("index"), int) or isinstance(r.get("index"), bool)
+               or r.get("status") not in ("ok", "failed")]
+        if bad:
+            raise DataError(f"row {bad[0] + 1} of the component dataset lacks an integer "
+                            "'index' or a 'status' of 'ok'/'failed'")
         df = df.sort_values("index", kind="stable").reset_index(drop=True)
     return df
 

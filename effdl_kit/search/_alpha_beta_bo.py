@@ -52,6 +52,8 @@ ACQUISITIONS: dict[str, int] = {
 }
 _NUS = (0.5, 1.5, 2.5)
 _GP_SEED_HIGH = 2**31 - 1
+#: largest magnitude accepted for targets and features (squares and variances stay finite)
+_MAX_ABS = 1e150
 #: candidates per block when a posterior is computed from scratch
 _CHUNK = 2048
 #: candidates per scikit-learn predict call in faithful mode
@@ -288,10 +290,10 @@ class AlphaBetaBO:
             raise ConfigError("X", f"shape {X.shape}", f"(n, {self.space.n_features})")
         if X.shape[0] != y.shape[0]:
             raise ConfigError("y", f"{y.shape[0]} values", f"{X.shape[0]} (one per row of X)")
-        if not np.isfinite(X).all():
-            raise DataError("X holds NaN or infinite features")
-        if not np.isfinite(y).all():
-            raise DataError("y holds NaN or infinite values")
+        if not np.isfinite(X).all() or (np.abs(X) > _MAX_ABS).any():
+            raise DataError(f"X holds NaN, infinite or huge (> {_MAX_ABS:g}) features")
+        if not np.isfinite(y).all() or (np.abs(y) > _MAX_ABS).any():
+            raise DataError(f"y holds NaN, infinite or huge (> {_MAX_ABS:g}) values")
         if self._gp is None or X.shape[0] > 1:
             # a batch: store, and let the next ask fit the GP on everything
             self._store(X, y, [-1] * X.shape[0])
@@ -305,8 +307,7 @@ class AlphaBetaBO:
 
     @staticmethod
     def _value(y: Any) -> float:
-        v = check_float("y", y)
-        return v
+        return check_float("y", y, min_value=-_MAX_ABS, max_value=_MAX_ABS)
 
     def _store(self, X: F64, y: Sequence[float] | F64, flat: Sequence[int]) -> None:
         X = np.asarray(X, dtype=np.float64).reshape(-1, self.space.n_features)

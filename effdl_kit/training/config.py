@@ -335,8 +335,11 @@ class TrainConfig:
         if self.precision == "fp16" and self.device == "cpu":
             raise ConfigError("precision", self.precision,
                               "'fp32' or 'bf16' on device 'cpu' ('fp16' needs CUDA)")
-        object.__setattr__(self, "model_params", dict(self.model_params))
-        object.__setattr__(self, "data_params", dict(self.data_params))
+        for name in ("model_params", "data_params"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise ConfigError(name, value, "a mapping of parameter name -> value")
+            object.__setattr__(self, name, dict(value))
         model_spec(self.model, self.model_params)
         allowed = DATA_PARAMS[self.dataset]
         for key in self.data_params:
