@@ -192,6 +192,10 @@ class AlphaBetaSampler(BaseSampler):
     max_candidates : int, default 20_000
         Grids larger than this are searched over a random subset of this size plus the
         one-parameter neighbours of the incumbent, which bounds the cost of a trial.
+    max_observations : int, default 200
+        The GP sees at most this many trials: the best half and the most recent others (every
+        evaluated grid point is still excluded from the argmax). This bounds the time of a
+        trial as the study grows (a GP fit is cubic in the observations).
     seed : int or None
         Seed of the sampler's generator (one optimiser seed drawn per trial) and of the default
         independent sampler.
@@ -226,7 +230,8 @@ class AlphaBetaSampler(BaseSampler):
 
     def __init__(self, *, alpha: float = 0.54, beta: float = 1.01, omega: float = 0.1,
                  n_startup_trials: int = 10, grid_points: int = 16, refit_every: int = 50,
-                 n_restarts: int = 2, max_candidates: int = 20_000, seed: int | None = None,
+                 n_restarts: int = 2, max_candidates: int = 20_000,
+                 max_observations: int = 200, seed: int | None = None,
                  independent_sampler: BaseSampler | None = None,
                  consider_pruned_trials: bool = False) -> None:
         self._alpha = check_float("alpha", alpha, min_value=0.0)
@@ -237,6 +242,7 @@ class AlphaBetaSampler(BaseSampler):
         self._refit_every = check_int("refit_every", refit_every, min_value=1)
         self._n_restarts = check_int("n_restarts", n_restarts, min_value=0)
         self._max_candidates = check_int("max_candidates", max_candidates, min_value=1)
+        self._max_observations = check_int("max_observations", max_observations, min_value=2)
         if seed is not None:
             check_int("seed", seed, min_value=0)
         self._seed = seed
@@ -306,11 +312,15 @@ class AlphaBetaSampler(BaseSampler):
                          max_candidates=self._max_candidates,
                          seed=int(self._rng.integers(_SEED_HIGH)))
         excluded: set[int] = set()
-        for x, v in zip(X, y, strict=True):
+        keep = set(self._kept(y))
+        for i, (x, v) in enumerate(zip(X, y, strict=True)):
             flat = self._grid_index(space, axes, x)
             if flat is not None:
-                bo.tell(flat, v)
                 excluded.add(flat)
+            if i not in keep:
+                continue
+            if flat is not None:
+                bo.tell(flat, v)
             else:
                 bo.tell_features(x[None, :], [v])
         for x in failed:
@@ -380,6 +390,16 @@ class AlphaBetaSampler(BaseSampler):
             sd = float(y.std())
             y = (y - y.mean()) / (sd if sd > 0 else 1.0)
         return X, [float(v) for v in y], failed
+
+    def _kept(self, y: list[float]) -> list[int]:
+        """Observations the GP sees: all, or the best half and the most recent rest."""
+        n, cap = len(y), self._max_observations
+        if n <= cap:
+            return list(range(n))
+        best = sorted(np.argsort(-np.asarray(y), kind="stable")[:cap // 2].tolist())
+        chosen = set(best)
+        recent = [i for i in range(n - 1, -1, -1) if i not in chosen][:cap - len(best)]
+        return sorted(chosen | set(recent))
 
     @staticmethod
     def _encode(trial: FrozenTrial, axes: list[_Axis]) -> F64 | None:

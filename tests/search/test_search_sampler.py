@@ -333,3 +333,28 @@ def test_bad_arguments_name_the_field(field: str, value: Any) -> None:
         AlphaBetaSampler(**{field: value})
     assert info.value.field == field
     assert field in str(info.value)
+
+
+def test_the_gp_sees_a_bounded_set_of_observations(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = AlphaBetaSampler(max_observations=6, seed=0)
+    y = [0.1, 5.0, 0.3, 4.0, 0.2, 0.0, 3.0, 0.5, 0.4, 0.6]
+    kept = s._kept(y)
+    assert kept == sorted(kept) and len(kept) == 6
+    assert {1, 3, 6} <= set(kept)  # the best half
+    assert {7, 8, 9} <= set(kept)  # then the most recent
+    told: list[int] = []
+    import effdl_kit.search._alpha_beta_bo as bo_mod
+
+    original = bo_mod.AlphaBetaBO.tell
+
+    def counting(self: Any, config: Any, value: float) -> None:
+        told.append(1)
+        original(self, config, value)
+
+    monkeypatch.setattr(bo_mod.AlphaBetaBO, "tell", counting)
+    study = optuna.create_study(sampler=AlphaBetaSampler(max_observations=8,
+                                                         n_startup_trials=3, seed=1))
+    study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=20)
+    # one optimiser per trial after start-up, each told at most 8 observations
+    assert 0 < len(told) <= 8 * (20 - 3)
+    assert len(study.trials) == 20
