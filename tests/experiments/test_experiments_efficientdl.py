@@ -21,10 +21,12 @@ from effdl_kit.experiments import ExperimentSummary, list_experiments, run_exper
 from effdl_kit.experiments.efficientdl import (
     BUDGETS,
     DATASETS,
+    FIGURE_CONFIRM,
     FIGURE_IMPORTANCE,
     FIGURE_SCATTER,
     FIGURE_SEARCH,
     RESULTS_FILE,
+    TABLE_CONFIRM,
     TABLE_METRICS,
     TABLE_OMEGA,
     TABLE_SEARCH,
@@ -41,8 +43,8 @@ from effdl_kit.experiments.efficientdl import (
 from effdl_kit.reports import read_provenance
 
 SEED = 3
-FIGURES = (FIGURE_SCATTER, FIGURE_IMPORTANCE, FIGURE_SEARCH)
-TABLES = (TABLE_METRICS, TABLE_TOP, TABLE_SEARCH, TABLE_OMEGA)
+FIGURES = (FIGURE_SCATTER, FIGURE_IMPORTANCE, FIGURE_SEARCH, FIGURE_CONFIRM)
+TABLES = (TABLE_METRICS, TABLE_TOP, TABLE_SEARCH, TABLE_OMEGA, TABLE_CONFIRM)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,12 @@ def test_smoke_run_writes_summary_results_figures_tables(exp_dir: Path,
     assert (exp_dir / f"{FIGURE_SCATTER}.pdf").read_bytes().startswith(b"%PDF")
     assert set(payload["datasets"]) == set(DATASETS) and payload["skipped"] == {}
     assert payload["budget"] == BUDGETS["smoke"]
+    # the second half: the search comparison and the confirmation by training are recorded
+    assert set(pd.DataFrame(payload["search"]["curves"])["method"]) == {
+        "alpha_beta", "ei_bo", "random", "tpe", "gp"}
+    conf = pd.DataFrame(payload["confirmation"]["rows"])
+    assert len(conf) == 2 and set(conf["seed"]) == {SEED}
+    assert summary.metrics["confirmation"] == payload["confirmation"]["summary"]
     # headline numbers in the summary are the ones in results.json
     for name, res in payload["datasets"].items():
         for split, ev in res["evaluations"].items():
