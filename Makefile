@@ -10,7 +10,7 @@ SCALE ?= small
 OUT ?= results
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lab bench lint venv dev-venv clean browser-deps
+.PHONY: run test lab bench lint venv dev-venv clean browser-deps service-deps
 
 # torch is installed first, pinned, so nothing pulls CUDA wheels on a CPU machine;
 # the constraints file keeps every later install from moving it.
@@ -22,7 +22,7 @@ $(VENV)/.stamp-run: pyproject.toml $(CONSTRAINTS)
 	@touch $@
 
 $(VENV)/.stamp-dev: $(VENV)/.stamp-run
-	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev,dask,postgres]"
 	@touch $@
 
 venv: $(VENV)/.stamp-run
@@ -33,13 +33,19 @@ run: venv
 	$(VENV)/bin/effdl notebooks --scale $(SCALE) --out $(OUT)
 
 ## test: the whole suite (unit, notebooks at smoke scale, widgets, real browser) + lint gates
-test: dev-venv browser-deps lint
+test: dev-venv browser-deps service-deps lint
 	$(PY) -m pytest -p no:cacheprovider tests
 
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
 	  else echo "chromium missing: install Debian's chromium (apt-get install chromium)"; fi; }
+
+# PostgreSQL binaries for the storage tests (the tests start and stop their own server)
+service-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null); \
+	  else echo "postgresql missing: install Debian's postgresql (apt-get install postgresql)"; fi; }
 
 lint: dev-venv
 	$(VENV)/bin/ruff check effdl_kit widgets tests benchmarks

@@ -37,3 +37,60 @@ def efficientdl_path() -> Path:
 def efficientdl_df(efficientdl_path: Path) -> pd.DataFrame:
     """The cleaned authors' frame (loaded once per session; tests must not mutate it)."""
     return load_efficientdl(efficientdl_path)
+
+
+def _pg_bin() -> Path | None:
+    import shutil
+
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / "initdb").exists() and (base / "pg_ctl").exists():
+            return base
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():  # type: ignore[no-untyped-def]
+    """A real PostgreSQL server on 127.0.0.1 for the session; stopped and removed afterwards.
+
+    Needs Debian's ``postgresql`` package (``make test`` installs it as root). Missing: the
+    tests that need it fail under CI (``CI=true``) and are skipped, with the reason, elsewhere.
+    """
+    import getpass
+    import os as _os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _pg_bin()
+    if bindir is None:
+        msg = "PostgreSQL is not installed (apt-get install postgresql)"
+        if _os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    # not under pytest's tmp dirs: they are private to root, and postgres runs as "postgres"
+    root = Path(tempfile.mkdtemp(prefix="effdl-pg-"))
+    data = root / "data"
+    run_as: list[str] = []
+    if getpass.getuser() == "root":  # postgres refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
+                    "-U", "postgres"], check=True, capture_output=True, timeout=120)
+    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l",
+                    str(root / "log"), "-w", "-t", "60", "-o",
+                    f"-h 127.0.0.1 -p {port} -k {root}", "start"],
+                   check=True, capture_output=True, timeout=120)
+    try:
+        subprocess.run([*run_as, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
+                        "-U", "postgres", "optuna"], check=True, capture_output=True,
+                       timeout=60)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)

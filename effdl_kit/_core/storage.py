@@ -1,0 +1,310 @@
+"""Optuna storages and studies spread over processes, machines or a Dask cluster.
+
+One place turns what a user writes into an Optuna storage:
+
+* a path ending in ``.log`` / ``.journal`` (or any other path): a journal file — the embedded
+  default, crash-safe (appends) and shared by processes on one machine;
+* an RDB URL (``postgresql+psycopg://user@host:5432/db``, ``sqlite:///file.db``): Optuna's
+  ``RDBStorage`` — shared by many machines — with a heartbeat, so a trial whose worker died is
+  failed after ``grace_period`` seconds and retried (``RetryHeartbeatStaleTrialCallback``);
+* an existing ``optuna.storages.BaseStorage``: used as is.
+
+:func:`run_study` runs a study's trials in worker processes — a local process pool by default,
+or any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's ``get_executor()``
+works unchanged) — each worker loading the study from the shared storage and optimising until
+the study holds ``n_trials`` finished trials. Trials that raise or return NaN are recorded as
+failed (with the reason in ``user_attrs["fail_reason"]``) and the study goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.validate import check_float, check_int
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["StudyRun", "fail_stale_trials", "make_storage", "run_study"]
+
+_RDB_PREFIXES = ("postgresql", "mysql", "sqlite", "oracle", "mssql")
+
+
+def make_storage(storage: Any, *, heartbeat_interval: int | None = 10,
+                 grace_period: int | None = None, retries: int = 2) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a path, an RDB URL or a storage object.
+
+    Parameters
+    ----------
+    storage : str, Path or optuna.storages.BaseStorage
+        A journal-file path, an RDB URL (``postgresql+psycopg://...``, ``sqlite:///...``) or a
+        storage.
+    heartbeat_interval, grace_period : int or None
+        RDB storages: seconds between a running trial's heartbeats, and without one before the
+        trial counts as dead (default ``2 * heartbeat_interval``). None disables the heartbeat.
+    retries : int
+        RDB storages: how many times a trial failed by the heartbeat is re-queued.
+
+    Raises
+    ------
+    ConfigError
+        ``storage`` is none of the above, or a journal path whose folder does not exist.
+    """
+    import optuna
+
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, str | os.PathLike) or not str(storage):
+        raise ConfigError("storage", storage,
+                          "a journal-file path, an RDB URL or an optuna storage")
+    text = str(storage)
+    if "://" in text:
+        if not text.startswith(_RDB_PREFIXES):
+            raise ConfigError("storage", text, f"an RDB URL starting with one of "
+                                               f"{list(_RDB_PREFIXES)}, or a file path")
+        if heartbeat_interval is None:
+            return optuna.storages.RDBStorage(text)
+        check_int("heartbeat_interval", heartbeat_interval, min_value=1)
+        grace = 2 * heartbeat_interval if grace_period is None else check_int(
+            "grace_period", grace_period, min_value=heartbeat_interval)
+        import warnings
+
+        with warnings.catch_warnings():  # the heartbeat API is "experimental" in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                text, heartbeat_interval=heartbeat_interval, grace_period=grace,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=check_int("retries", retries, min_value=0)))
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise ConfigError("storage", text, "a journal-file path in an existing folder")
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """What :func:`run_study` left in the storage.
+
+    Attributes
+    ----------
+    study_name : str
+    n_complete, n_failed, n_pruned : int
+        Finished trials by state.
+    fail_reasons : list of str
+        ``user_attrs["fail_reason"]`` of the failed trials (the exception or "nan").
+    """
+
+    study_name: str
+    n_complete: int
+    n_failed: int
+    n_pruned: int
+    fail_reasons: list[str]
+
+
+_FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def _count(study: optuna.Study, names: tuple[str, ...]) -> int:
+    import optuna
+
+    states = tuple(optuna.trial.TrialState[n] for n in names)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+_STALE = "stale: its worker died mid-trial"
+
+
+def _n_stale(study: optuna.Study) -> int:
+    import optuna
+
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+               if t.user_attrs.get("fail_reason") == _STALE)
+
+
+def _n_waiting(study: optuna.Study) -> int:
+    return _count(study, ("WAITING",))
+
+
+class _Recorded:
+    """Objective wrapper: the reason of a failure goes into the trial's user attributes."""
+
+    def __init__(self, objective: Callable[[Any], float]) -> None:
+        self.objective = objective
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        try:
+            value = float(self.objective(trial))
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            trial.set_user_attr("traceback", traceback.format_exc(limit=5))
+            raise
+        if math.isnan(value):
+            trial.set_user_attr("fail_reason", "the objective returned NaN")
+        return value
+
+
+def _worker(storage: Any, study_name: str, objective: Callable[[Any], float],
+            sampler_factory: Callable[[int], Any] | None, worker_seed: int,
+            n_trials: int, storage_kwargs: dict[str, Any]) -> int:
+    """Optimise in this process until the study holds ``n_trials`` finished trials."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    st = make_storage(storage, **storage_kwargs)
+    sampler = sampler_factory(worker_seed) if sampler_factory is not None else None
+    study = optuna.load_study(study_name=study_name, storage=st, sampler=sampler)
+    states = tuple(optuna.trial.TrialState[n] for n in _FINISHED)
+    # a trial failed because its worker died is retried, so it does not count
+    target = n_trials + _n_stale(study)
+    if _count(study, _FINISHED) >= target and _n_waiting(study) == 0:
+        return 0
+    study.optimize(_Recorded(objective), catch=(Exception,),
+                   callbacks=[optuna.study.MaxTrialsCallback(target, states=states)])
+    return 1
+
+
+def _cap_memory(cap_mb: float) -> None:
+    """Limit this process's address space to its current size plus ``cap_mb`` MiB."""
+    import resource
+
+    import psutil
+
+    limit = int(psutil.Process().memory_info().vms + cap_mb * 2**20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _process_entry(args: tuple[Any, ...], memory_cap_mb: float | None) -> None:
+    if memory_cap_mb is not None:
+        _cap_memory(memory_cap_mb)
+    _worker(*args)
+
+
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Fail the RUNNING trials left by dead workers and queue their parameters again.
+
+    Call only when no worker runs the study (a journal file has no heartbeat to tell a dead
+    worker from a slow one). Returns the number of trials failed.
+    """
+    import optuna
+
+    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", _STALE)
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number},
+                            skip_if_exists=False)
+    return len(stale)
+
+
+def run_study(study_name: str, objective: Callable[[Any], float], *, storage: Any,
+              n_trials: int, n_workers: int = 1, direction: str = "minimize",
+              sampler_factory: Callable[[int], Any] | None = None, seed: int = 0,
+              executor: Executor | None = None,
+              storage_kwargs: dict[str, Any] | None = None,
+              max_rounds: int = 3, memory_cap_mb: float | None = None) -> StudyRun:
+    """Run (or resume) a study in worker processes on a shared storage.
+
+    Parameters
+    ----------
+    study_name : str
+        Created when missing, resumed when it exists (finished trials are kept, and trials a
+        dead worker left RUNNING are failed and queued again).
+    objective : callable
+        ``objective(trial) -> float``; picklable (a module-level function or a
+        ``functools.partial`` of one) when it runs in other processes. An exception or a NaN
+        is recorded as a failed trial (reason in ``user_attrs["fail_reason"]``).
+    storage : str, Path or optuna storage
+        See :func:`make_storage`; a journal file or an RDB URL when workers are processes.
+    n_trials : int
+        Finished trials (complete, pruned or failed) the study should hold at the end (a few
+        more when several workers finish at once); trials failed because their worker died do
+        not count: they are retried with the same parameters.
+    n_workers : int
+        Worker processes (or executor jobs), each loading the study and optimising.
+    direction : {"minimize", "maximize"}
+    sampler_factory : callable, optional
+        ``sampler_factory(worker_seed) -> sampler``; worker ``k`` gets ``seed + k``.
+    executor : concurrent.futures.Executor, optional
+        Where workers run (a Dask client's ``get_executor()`` works). Default: one local
+        process per worker (a worker killed mid-trial does not stop the others).
+    storage_kwargs : dict, optional
+        Passed to :func:`make_storage` in every worker (heartbeat settings).
+    max_rounds : int
+        When workers died before the study was full, stale trials are failed and queued again
+        and a new round of workers starts, at most this many rounds.
+    memory_cap_mb : float, optional
+        Each local worker process may grow by at most this many MiB (``RLIMIT_AS``); a trial
+        that allocates more fails with ``MemoryError``, recorded like any failure. Always runs
+        workers in their own processes.
+
+    Returns
+    -------
+    StudyRun
+    """
+    import multiprocessing as mp
+
+    import optuna
+
+    n_trials = check_int("n_trials", n_trials, min_value=1)
+    n_workers = check_int("n_workers", n_workers, min_value=1)
+    max_rounds = check_int("max_rounds", max_rounds, min_value=1)
+    if memory_cap_mb is not None:
+        check_float("memory_cap_mb", memory_cap_mb, min_value=1.0)
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError("direction", direction, ("minimize", "maximize"))
+    if not callable(objective):
+        raise ConfigError("objective", objective, "a callable objective(trial) -> float")
+    kw = dict(storage_kwargs or {})
+    st = make_storage(storage, **kw)
+    study = optuna.create_study(study_name=study_name, storage=st,
+                                direction="minimize" if direction == "minimize" else "maximize",
+                                load_if_exists=True)
+    shared = storage if not isinstance(storage, optuna.storages.BaseStorage) else st
+    for _ in range(max_rounds):
+        fail_stale_trials(study)  # no worker of ours runs now
+        if (_count(study, _FINISHED) - _n_stale(study) >= n_trials
+                and _n_waiting(study) == 0):
+            break
+        args = [(shared, study_name, objective, sampler_factory, seed + k, n_trials, kw)
+                for k in range(n_workers)]
+        if executor is not None:
+            futures = [executor.submit(_worker, *a) for a in args]
+            for f in futures:
+                try:
+                    f.result()
+                except Exception:  # a lost worker: the next round picks up its trials
+                    continue
+        elif n_workers == 1 and memory_cap_mb is None:
+            _worker(*args[0])
+        else:
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=_process_entry, args=(a, memory_cap_mb)) for a in args]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+    study = optuna.load_study(study_name=study_name, storage=st)
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    ts = optuna.trial.TrialState
+    return StudyRun(
+        study_name=study_name,
+        n_complete=states.count(ts.COMPLETE), n_failed=states.count(ts.FAIL),
+        n_pruned=states.count(ts.PRUNED),
+        fail_reasons=[str(t.user_attrs.get("fail_reason", "")) for t in trials
+                      if t.state == ts.FAIL],
+    )
