@@ -26,7 +26,7 @@ from effdl_kit.search._predictor import (
     predictor_problem,
 )
 from effdl_kit.search._reference import ReferenceRun, reference_alpha_beta_bo
-from effdl_kit.search._sampler import AlphaBetaSampler
+from effdl_kit.search._sampler import AlphaBetaSampler, sampler_factory
 from effdl_kit.search._space import GridSpace
 
 __all__ = [
@@ -44,5 +44,6 @@ __all__ = [
     "predictor_problem",
     "probability_of_improvement",
     "reference_alpha_beta_bo",
+    "sampler_factory",
     "upper_confidence_bound",
 ]

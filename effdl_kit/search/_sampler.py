@@ -30,8 +30,9 @@ studies with the same ``seed`` and objective give the same trials.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ from effdl_kit._core.validate import check_float, check_int
 from effdl_kit.search._alpha_beta_bo import AlphaBetaBO
 from effdl_kit.search._space import GridSpace
 
-__all__ = ["AlphaBetaSampler"]
+__all__ = ["AlphaBetaSampler", "sampler_factory"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -427,3 +428,17 @@ class AlphaBetaSampler(BaseSampler):
             codes.append(k)
             col += w
         return int(space.encode_index(np.asarray([codes]))[0])
+
+
+def _make_sampler(kwargs: dict[str, Any], seed: int) -> AlphaBetaSampler:
+    return AlphaBetaSampler(seed=seed, **kwargs)
+
+
+def sampler_factory(**kwargs: Any) -> Callable[[int], AlphaBetaSampler]:
+    """A picklable ``factory(seed) -> AlphaBetaSampler`` for worker processes and Dask.
+
+    For :func:`effdl_kit._core.storage.run_study` (``sampler_factory=``): each worker builds its
+    own sampler with its own seed. ``kwargs`` are checked here, before any worker starts.
+    """
+    AlphaBetaSampler(seed=0, **kwargs)  # validate now: bad arguments fail before the study
+    return functools.partial(_make_sampler, dict(kwargs))

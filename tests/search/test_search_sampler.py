@@ -358,3 +358,20 @@ def test_the_gp_sees_a_bounded_set_of_observations(monkeypatch: pytest.MonkeyPat
     # one optimiser per trial after start-up, each told at most 8 observations
     assert 0 < len(told) <= 8 * (20 - 3)
     assert len(study.trials) == 20
+
+
+def test_sampler_factory_runs_a_study_in_worker_processes(tmp_path: Any) -> None:
+    from effdl_kit._core.faults import FaultyObjective
+    from effdl_kit._core.storage import make_storage, run_study
+    from effdl_kit.search import sampler_factory
+
+    with pytest.raises(ConfigError, match="alpha"):
+        sampler_factory(alpha=-1.0)
+    factory = sampler_factory(n_startup_trials=4, n_restarts=0)
+    run = run_study("ab", FaultyObjective(raise_at=frozenset({6})), storage=tmp_path / "s.log",
+                    n_trials=14, n_workers=2, sampler_factory=factory)
+    assert run.n_complete >= 13 and run.n_failed == 1
+    study = optuna.load_study(study_name="ab", storage=make_storage(tmp_path / "s.log"))
+    # both workers sampled with αβ-BO after the start-up trials (their seeds differ)
+    assert len({(t.params["x"], t.params["y"]) for t in study.trials}) >= 13
+    assert study.trials[6].state == optuna.trial.TrialState.FAIL
