@@ -2,11 +2,11 @@
 
 >>> from effdl_kit.experiments import list_experiments, run_experiment
 >>> list_experiments()
-['efficientdl', 'tour']
+['bttackler', 'efficientdl', 'tour']
 >>> run_experiment("tour", scale="smoke", seed=0, out="results")  # doctest: +SKIP
 """
 
-from effdl_kit.experiments import _tour, efficientdl  # noqa: F401  (they register themselves)
+from effdl_kit.experiments import _tour, bttackler, efficientdl  # noqa: F401  (self-registering)
 from effdl_kit.experiments._notebooks import (
     INJECTED_TAG,
     KERNEL_NAME,
@@ -44,6 +44,7 @@ __all__ = [
     "NotebookError",
     "NotebookRun",
     "RedrawOutcome",
+    "bttackler",
     "efficientdl",
     "find_summaries",
     "get_experiment",

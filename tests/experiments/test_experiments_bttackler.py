@@ -1,0 +1,402 @@
+"""The bttackler experiment at smoke scale: metrics by hand, resume, failures, redraw, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytest
+
+from effdl_kit.errors import ConfigError, DatasetNotFoundError
+from effdl_kit.experiments import ExperimentSummary, list_experiments, run_experiment
+from effdl_kit.experiments import bttackler as bt
+from effdl_kit.experiments.bttackler import (
+    BUDGETS,
+    FIGURE_TOP10HR,
+    FIGURE_TSBA,
+    JOURNAL_FILE,
+    METHODS,
+    RESULTS_FILE,
+    TABLE_COMPARISON,
+    TABLE_HEADLINE,
+    TABLE_INDICATORS,
+    TABLE_RUNS,
+    VARIANTS,
+    CurveFitPruner,
+    extrapolate_curve,
+    load_results,
+    make_pruner,
+    make_sampler,
+    redraw,
+    run_bttackler,
+    top10hr,
+    tsba,
+)
+from effdl_kit.reports import read_provenance
+
+SEED = 5
+FIGURES = (FIGURE_TSBA, FIGURE_TOP10HR)
+TABLES = (TABLE_COMPARISON, TABLE_RUNS, TABLE_INDICATORS, TABLE_HEADLINE)
+
+
+@pytest.fixture(scope="module")
+def exp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("results")
+    run_experiment("bttackler", scale="smoke", seed=SEED, out=out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def payload(exp_root: Path) -> dict[str, Any]:
+    return load_results(exp_root / "bttackler")
+
+
+def _no_training(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("training started")
+
+
+# ----------------------------------------------------------------------------- registry, run
+
+
+def test_is_registered() -> None:
+    assert "bttackler" in list_experiments()
+
+
+def test_smoke_run_writes_results_figures_tables_with_provenance(
+        exp_root: Path, payload: dict[str, Any]) -> None:
+    exp_dir = exp_root / "bttackler"
+    summary = ExperimentSummary.from_json(exp_dir / "summary.json")
+    assert (summary.name, summary.scale, summary.seed) == ("bttackler", "smoke", SEED)
+    assert summary.figures == [f"{s}.{e}" for s in FIGURES for e in ("pdf", "svg", "png")]
+    assert summary.tables == [f"{s}.{e}" for s in TABLES for e in ("tex", "md", "csv")]
+    for f in [*summary.figures, *summary.tables, RESULTS_FILE]:
+        assert (exp_dir / f).stat().st_size > 0
+    assert (exp_dir / f"{FIGURE_TSBA}.pdf").read_bytes().startswith(b"%PDF")
+    for stem in FIGURES:
+        for ext in ("pdf", "svg", "png"):
+            prov = read_provenance(exp_dir / f"{stem}.{ext}")
+            assert (prov["seed"], prov["scale"], prov["experiment"]) == (SEED, "smoke",
+                                                                         "bttackler")
+            assert prov["budget"]["budget_s"] == BUDGETS["smoke"]["budget_s"]
+            assert prov["paper"] == {"tsba": 40.33, "top10hr": 72.25, "top10hr_etr": 52.08}
+    smoke = BUDGETS["smoke"]
+    budget = payload["budget"]
+    assert {k: budget[k] for k in smoke} == smoke
+    runs = payload["runs"]
+    assert len(runs) == len(smoke["tasks"]) * len(smoke["methods"]) * len(VARIANTS)
+    for r in runs:
+        assert 1 <= len(r["trials"]) <= smoke["max_trials"]
+        assert (exp_dir / "runs" / r["task"] / r["method"] / r["variant"] / "rep0"
+                / JOURNAL_FILE).is_file()
+        for t in r["trials"]:
+            assert len(t["params"]) == 13  # the paper's CNN search space
+            assert t["state"] in ("COMPLETE", "PRUNED", "FAIL")
+            if t["outcome"] == "bttackler":
+                assert r["variant"] == "bttackler" and t["indicators"]
+    # the summary's headline numbers are the ones in results.json
+    assert summary.metrics["headline"] == payload["headline"]
+    assert summary.metrics["paper"]["tsba"] == 40.33
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_tsba_on_hand_made_trials() -> None:
+    base = [(1.0, 0.5), (2.0, 0.7), (3.0, 0.7), (4.0, 0.6)]  # best 0.7, first reached at 2
+    r = tsba([(0.5, 0.6), (1.0, 0.7), (1.5, 0.9)], base, direction="maximize", horizon_s=10)
+    assert r.reached and r.t_baseline == 2.0 and r.t_method == 1.0  # tie counts as reached
+    assert r.tsba == pytest.approx(50.0) and r.target == 0.7
+    r = tsba([(3.0, 0.71)], base, direction="maximize", horizon_s=10)
+    assert r.tsba == pytest.approx(-50.0)
+    # never reaches the baseline's best: censored at the horizon (an upper bound)
+    r = tsba([(1.0, 0.69), (2.0, math.nan)], base, direction="maximize", horizon_s=10)
+    assert not r.reached and r.t_method == 10.0 and r.tsba == pytest.approx(-400.0)
+    # minimising (MSE): lower is better
+    r = tsba([(4.0, 0.2)], [(2.0, 0.3), (8.0, 0.25)], direction="minimize", horizon_s=20)
+    assert (r.target, r.t_baseline, r.t_method) == (0.25, 8.0, 4.0)
+    assert r.tsba == pytest.approx(50.0)
+    assert math.isnan(tsba([(1.0, 0.5)], [], direction="maximize", horizon_s=5).tsba)
+    with pytest.raises(ConfigError, match="direction"):
+        tsba([], base, direction="up", horizon_s=5)
+    with pytest.raises(ConfigError, match="horizon_s"):
+        tsba([], base, direction="maximize", horizon_s=0)
+
+
+def test_top10hr_on_hand_made_trials() -> None:
+    assert top10hr([0.9] * 10, [0.5] * 10, direction="maximize") == 100.0
+    assert top10hr([0.9] * 10, [0.5] * 10, direction="minimize") == 0.0
+    # 12 trials: the method holds ranks 1, 2, 4 and 11 -> 3 of the top 10
+    m = [0.99, 0.98, 0.96, 0.10]
+    b = [0.97, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90, 0.89]
+    assert top10hr(m, b, direction="maximize") == pytest.approx(30.0)
+    assert top10hr(b, m, direction="maximize") == pytest.approx(70.0)
+    # ties at the cut share the remaining slots: k=3 of [.9m, .8m, .8b, .8b, .1b]
+    assert top10hr([0.9, 0.8], [0.8, 0.8, 0.1], direction="maximize", k=3) == pytest.approx(
+        100 * (1 + 2 / 3) / 3)
+    assert top10hr([0.8, 0.8, 0.1], [0.9, 0.8], direction="maximize", k=3) == pytest.approx(
+        100 * (4 / 3) / 3)
+    # fewer than k pooled trials: all of them; non-finite ignored
+    assert top10hr([0.5, math.nan], [0.4, 0.3], direction="maximize") == pytest.approx(
+        100 / 3)
+    assert math.isnan(top10hr([], [], direction="maximize"))
+
+
+def _by_hand_points(run: dict[str, Any]) -> list[tuple[float, float]]:
+    pts = []
+    for t in run["trials"]:
+        if t["state"] in ("COMPLETE", "PRUNED") and t["value"] is not None and (
+                t["t_end"] <= run["budget_s"]):
+            pts.append((t["t_end"], t["value"]))
+    return pts
+
+
+def test_stored_tsba_and_top10hr_equal_a_recomputation_by_hand(
+        payload: dict[str, Any]) -> None:
+    runs = {(r["task"], r["method"], r["variant"], r["repeat"]): r for r in payload["runs"]}
+    comps = payload["comparisons"]
+    assert len(comps) == len(runs) - len(runs) // len(VARIANTS)  # every non-plain run
+    for c in comps:
+        run = runs[(c["task"], c["method"], c["variant"], c["repeat"])]
+        base = runs[(c["task"], c["method"], "plain", c["repeat"])]
+        pm, pb = _by_hand_points(run), _by_hand_points(base)
+        best = max(v for _, v in pb)  # accuracy: maximise
+        t_j = min(t for t, v in pb if v == best)
+        hits = [t for t, v in pm if v >= best]
+        t_i = min(hits) if hits else run["budget_s"]
+        assert c["reached"] == bool(hits)
+        assert c["t_baseline"] == pytest.approx(t_j) and c["t_method"] == pytest.approx(t_i)
+        assert c["tsba"] == pytest.approx((1 - t_i / t_j) * 100)
+        pooled = sorted([(v, 1) for _, v in pm] + [(v, 0) for _, v in pb], reverse=True)
+        k = min(10, len(pooled))
+        cut = pooled[k - 1][0]
+        above = [s for v, s in pooled if v > cut]
+        tied = [s for v, s in pooled if v == cut]
+        hr = 100 * (sum(above) + (k - len(above)) * sum(tied) / len(tied)) / k
+        assert c["top10hr"] == pytest.approx(hr)
+    for row in payload["aggregate"]:
+        cs = [c["tsba"] for c in comps
+              if (c["task"], c["method"], c["variant"]) == (row["task"], row["method"],
+                                                            row["variant"])]
+        if row["variant"] != "plain":
+            assert row["tsba_mean"] == pytest.approx(sum(cs) / len(cs))
+        n = [len(_by_hand_points(r)) for k, r in runs.items()
+             if k[:3] == (row["task"], row["method"], row["variant"])]
+        assert row["trials_mean"] == pytest.approx(sum(n) / len(n))
+    head = payload["headline"]
+    bt_comps = [c for c in comps if c["variant"] == "bttackler"]
+    assert head["tsba_bttackler"] == pytest.approx(
+        sum(c["tsba"] for c in bt_comps) / len(bt_comps))
+    assert head["top10hr_bttackler"] == pytest.approx(
+        sum(c["top10hr"] for c in bt_comps) / len(bt_comps))
+    fired = sum(len(t["indicators"]) for r in payload["runs"] if r["variant"] == "bttackler"
+                for t in r["trials"] if t["state"] != "FAIL")
+    assert sum(row["fired"] for row in payload["indicators"]) == fired
+
+
+# ----------------------------------------------------------------------------- resume, failures
+
+
+def _trial_key(t: dict[str, Any]) -> tuple[Any, ...]:
+    return (t["number"], t["state"], t["value"], t["t_end"], json.dumps(t["params"]))
+
+
+def test_rerun_on_the_same_directory_loses_and_repeats_nothing(
+        exp_root: Path, payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bt, "train", _no_training)  # every run is over: nothing trains
+    run_experiment("bttackler", scale="smoke", seed=SEED, out=exp_root)
+    again = load_results(exp_root / "bttackler")
+    for a, b in zip(payload["runs"], again["runs"], strict=True):
+        assert [_trial_key(t) for t in a["trials"]] == [_trial_key(t) for t in b["trials"]]
+    assert again["comparisons"] == payload["comparisons"]
+
+
+def test_interrupted_run_resumes(tmp_path: Path) -> None:
+    kw: dict[str, Any] = {"methods": ["random"], "variants": ["plain"]}
+    run_bttackler("smoke", SEED, tmp_path, max_trials=2, **kw)
+    first = load_results(tmp_path)["runs"][0]
+    assert [t["state"] for t in first["trials"]] == ["COMPLETE", "COMPLETE"]
+    # a worker dies mid-trial: the journal holds a RUNNING trial
+    journal = tmp_path / "runs" / "cnn" / "random" / "plain" / "rep0" / JOURNAL_FILE
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name="bttackler", storage=storage)
+    study.ask()
+    run_bttackler("smoke", SEED, tmp_path, max_trials=4, **kw)
+    second = load_results(tmp_path)["runs"][0]
+    trials = second["trials"]
+    assert [t["number"] for t in trials] == [0, 1, 2, 3]
+    assert [_trial_key(t) for t in trials[:2]] == [_trial_key(t) for t in first["trials"]]
+    assert (trials[2]["state"], trials[2]["outcome"]) == ("FAIL", "interrupted")
+    assert trials[3]["state"] == "COMPLETE" and trials[3]["segment"] == 1
+    assert trials[3]["t_start"] >= first["elapsed_s"]  # the run clock goes on
+    assert trials[3]["params"] != trials[0]["params"]  # a fresh sampler stream, no replay
+    assert second["segments"] == 2
+    run_bttackler("smoke", SEED, tmp_path, max_trials=4, **kw)
+    third = load_results(tmp_path)["runs"][0]
+    assert [_trial_key(t) for t in third["trials"]] == [_trial_key(t) for t in trials]
+    # a directory of another run is refused
+    with pytest.raises(ConfigError, match="out"):
+        run_bttackler("smoke", SEED + 1, tmp_path, max_trials=4, **kw)
+
+
+def test_failing_trial_is_recorded_and_the_run_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    real_train = bt.train
+
+    def flaky(config: Any, **kwargs: Any) -> Any:
+        if kwargs.get("hooks"):  # trials (the warm-up has no hooks)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("injected failure")
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(bt, "train", flaky)
+    run_bttackler("smoke", SEED, tmp_path, methods=["random"], variants=["plain"])
+    run = load_results(tmp_path)["runs"][0]
+    states = [t["state"] for t in run["trials"]]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE"]
+    failed = run["trials"][1]
+    assert failed["outcome"] == "failed" and "injected failure" in failed["error"]
+    assert failed["value"] is None
+    agg = load_results(tmp_path)["aggregate"][0]
+    assert agg["failed_mean"] == 1 and agg["trials_mean"] == 2 and agg["cut_mean"] == 0
+
+
+@pytest.mark.slow
+def test_parallel_worker_processes_share_one_journal(tmp_path: Path) -> None:
+    spec = bt.build_specs(bt.resolve_settings("smoke", methods=["tpe"], variants=["plain"],
+                                              budget_s=60.0, workers=2, max_trials=4),
+                          SEED)[0]
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"),
+                             initializer=bt._init_worker) as pool:
+        run = bt.run_study(spec, tmp_path, pool=pool)
+    assert sorted(t["number"] for t in run["trials"]) == list(range(len(run["trials"])))
+    assert 4 <= len(run["trials"]) <= 5  # both workers check the cap before asking
+    assert {t["worker"] for t in run["trials"]} == {0, 1}
+    assert all(t["state"] == "COMPLETE" for t in run["trials"])
+
+
+# ----------------------------------------------------------------------------- redraw
+
+
+def test_redraw_uses_the_json_only(exp_root: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(exp_root / "bttackler" / RESULTS_FILE, tmp_path / RESULTS_FILE)
+    monkeypatch.setattr(bt, "train", _no_training)
+    monkeypatch.setattr(bt, "run_study", _no_training)
+    monkeypatch.setattr(optuna, "load_study", _no_training)
+    monkeypatch.setattr(optuna, "create_study", _no_training)
+    paths = redraw(tmp_path)
+    assert [p.name for p in paths] == [
+        *(f"{s}.{e}" for s in FIGURES for e in ("pdf", "svg", "png")),
+        *(f"{s}.{e}" for s in TABLES for e in ("tex", "md", "csv"))]
+    for stem in TABLES:
+        new = pd.read_csv(tmp_path / f"{stem}.csv")
+        old = pd.read_csv(exp_root / "bttackler" / f"{stem}.csv")
+        pd.testing.assert_frame_equal(new, old)
+    (tmp_path / RESULTS_FILE).write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match="bttackler"):
+        redraw(tmp_path)
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def test_curve_extrapolation_and_its_pruner() -> None:
+    steps = list(range(5))
+    curve = [0.9 - 0.5 * math.exp(-0.7 * t) for t in steps]
+    assert extrapolate_curve(steps, curve, 19) == pytest.approx(0.9, abs=1e-3)
+    assert extrapolate_curve([0, 1, 2], [0.3, 0.3, 0.3], 9) == 0.3
+    assert extrapolate_curve([0, 1], [0.1, 0.2], 9) is None
+    assert extrapolate_curve([0, 1, 2], [0.1, math.nan, 0.2], 9) is None
+
+    def study_with(direction: str, best: float, curve: list[float]) -> bool:
+        pruner = CurveFitPruner(10, n_startup_trials=1)
+        study = optuna.create_study(direction=direction, pruner=pruner)
+        study.add_trial(optuna.trial.create_trial(value=best))
+        trial = study.ask()
+        for step, v in enumerate(curve):
+            trial.report(v, step)
+        return trial.should_prune()
+
+    with bt._quiet():
+        assert study_with("maximize", 0.9, [0.10, 0.15, 0.18])  # saturates near 0.2
+        assert not study_with("maximize", 0.9, [0.50, 0.80, 0.88])
+        assert not study_with("maximize", 0.9, [0.10, 0.15])  # too few points
+        assert study_with("minimize", 0.1, [1.0, 0.9, 0.85])
+        assert not study_with("minimize", 0.1, [0.5, 0.2, 0.12])
+    with pytest.raises(ConfigError, match="max_steps"):
+        CurveFitPruner(1)
+    with pytest.raises(ConfigError, match="tolerance"):
+        CurveFitPruner(10, tolerance=1.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_is_a_working_sampler(method: str) -> None:
+    with bt._quiet():
+        study = optuna.create_study(sampler=make_sampler(method, seed=1, gp_startup=2))
+        study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2
+                       + (t.suggest_categorical("c", ["a", "b"]) == "a"), n_trials=4)
+    assert len(study.trials) == 4 and all(t.value is not None for t in study.trials)
+
+
+def test_variants_map_to_pruners() -> None:
+    assert isinstance(make_pruner("plain", epochs=4), optuna.pruners.NopPruner)
+    assert isinstance(make_pruner("median", epochs=4), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner("curvefit", epochs=4), CurveFitPruner)
+    p = make_pruner("bttackler", epochs=4)
+    assert isinstance(p, bt.BTTacklerPruner) and p.mode == "report"
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"scale": "huge"}, "scale"),
+    ({"seed": -1}, "seed"),
+    ({"tasks": ["resnet"]}, "tasks"),
+    ({"tasks": "cnn"}, "tasks"),
+    ({"tasks": []}, "tasks"),
+    ({"methods": ["smac"]}, "methods"),
+    ({"variants": ["bttackler", "median"]}, "variants"),
+    ({"variants": ["asha"]}, "variants"),
+    ({"budget_s": 0}, "budget_s"),
+    ({"budget_s": -3.0}, "budget_s"),
+    ({"budget_s": math.inf}, "budget_s"),
+    ({"workers": 0}, "workers"),
+    ({"repeats": 0}, "repeats"),
+    ({"epochs": 1}, "epochs"),
+    ({"max_trials": 0}, "max_trials"),
+    ({"dataset": "mnist"}, "dataset"),
+])
+def test_bad_input_is_refused_before_any_training(
+        kwargs: dict[str, Any], field: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bt, "train", _no_training)
+    monkeypatch.setattr(bt, "run_study", _no_training)
+    args = {"scale": "smoke", "seed": 0, **kwargs}
+    scale, seed = args.pop("scale"), args.pop("seed")
+    with pytest.raises(ConfigError) as info:
+        run_bttackler(scale, seed, tmp_path / "out", **args)
+    assert info.value.field == field
+    assert not (tmp_path / "out").exists()
+
+
+def test_cifar10_without_a_path_is_refused(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(bt.CIFAR10_ENV, raising=False)
+    monkeypatch.setattr(bt, "train", _no_training)
+    with pytest.raises(DatasetNotFoundError, match="cifar10"):
+        run_bttackler("smoke", 0, tmp_path, dataset="cifar10")
+    with pytest.raises(DatasetNotFoundError, match="cifar10"):
+        run_bttackler("smoke", 0, tmp_path, dataset="cifar10", cifar10=tmp_path)
+    # paper scale without CIFAR-10: synthetic images, with it: CIFAR-10
+    assert bt.resolve_settings("paper")["image_dataset"] == "synthetic"
