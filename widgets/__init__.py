@@ -9,9 +9,11 @@ building a panel does.
 """
 
 from ._base import ChangeEvent, Panel, PanelController, Progress
+from ._latency import LatencyController, LatencyPanel
 from ._predictor import PredictorController, PredictorPanel
 from ._search import SearchController, SearchPanel
 from ._train import TrainController, TrainPanel
 
-__all__ = ["ChangeEvent", "Panel", "PanelController", "PredictorController", "PredictorPanel",
-           "Progress", "SearchController", "SearchPanel", "TrainController", "TrainPanel"]
+__all__ = ["ChangeEvent", "LatencyController", "LatencyPanel", "Panel", "PanelController",
+           "PredictorController", "PredictorPanel", "Progress", "SearchController",
+           "SearchPanel", "TrainController", "TrainPanel"]

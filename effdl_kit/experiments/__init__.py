@@ -2,11 +2,11 @@
 
 >>> from effdl_kit.experiments import list_experiments, run_experiment
 >>> list_experiments()
-['bttackler', 'efficientdl', 'tour']
+['bttackler', 'efficientdl', 'medn', 'tour']
 >>> run_experiment("tour", scale="smoke", seed=0, out="results")  # doctest: +SKIP
 """
 
-from effdl_kit.experiments import _tour, bttackler, efficientdl  # noqa: F401  (self-registering)
+from effdl_kit.experiments import _tour, bttackler, efficientdl, medn  # noqa: F401  (self-registering)
 from effdl_kit.experiments._notebooks import (
     INJECTED_TAG,
     KERNEL_NAME,
@@ -52,6 +52,7 @@ __all__ = [
     "kernel_command",
     "list_experiments",
     "make_summary",
+    "medn",
     "redraw_experiments",
     "redraw_tour",
     "register",

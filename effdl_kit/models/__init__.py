@@ -1,8 +1,23 @@
 """Predictors.
 
-The static performance predictor of EfficientDL (and, later, the latency predictors of MEDN).
+The static performance predictor of EfficientDL, and the per-module latency predictors of the
+MEDN framework (LR, MLP, RF, MEDN), their metrics and auto-selection.
 """
 
+from effdl_kit.models._latency_models import (
+    ACC_KEYS,
+    LATENCY_BUDGETS,
+    MODEL_KINDS,
+    AutoSelection,
+    LatencyEvaluation,
+    auto_select,
+    evaluate_latency_models,
+    fit_latency_models,
+    latency_metrics,
+    make_latency_model,
+    predict_model_latency,
+)
+from effdl_kit.models._medn import MEDN
 from effdl_kit.models._static import (
     SPLITS,
     PredictorEvaluation,
@@ -10,4 +25,21 @@ from effdl_kit.models._static import (
     make_static_predictor,
 )
 
-__all__ = ["SPLITS", "PredictorEvaluation", "evaluate_predictor", "make_static_predictor"]
+__all__ = [
+    "ACC_KEYS",
+    "LATENCY_BUDGETS",
+    "MEDN",
+    "MODEL_KINDS",
+    "SPLITS",
+    "AutoSelection",
+    "LatencyEvaluation",
+    "PredictorEvaluation",
+    "auto_select",
+    "evaluate_latency_models",
+    "evaluate_predictor",
+    "fit_latency_models",
+    "latency_metrics",
+    "make_latency_model",
+    "make_static_predictor",
+    "predict_model_latency",
+]

@@ -1,0 +1,262 @@
+"""The latency dataset builder (tiny builds in tmp) and the shipped CPU dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+import effdl_kit.data._latency as lat
+from effdl_kit.data import (
+    INFERABLE_COLUMNS,
+    LATENCY_TARGET,
+    MEASURABLE_COLUMNS,
+    build_latency_dataset,
+    latency_data_path,
+    latency_features,
+    latency_xy,
+    load_latency_dataset,
+    sample_module_spec,
+    sampling_ranges,
+    spec_feature_frame,
+)
+from effdl_kit.errors import ConfigError, DataError, DeviceNotAvailableError
+from effdl_kit.measure import MODULE_PARAMS, MODULE_TYPES, LoadLevel, make_spec
+
+LEVELS = [LoadLevel("idle"), LoadLevel("busy", workers=1, duty=0.5, ballast_mib=8)]
+FAST: dict[str, Any] = {"warmup": 1, "repeats": 2, "min_repeats": 1, "row_budget_s": 0.005,
+                        "window_s": 0.0, "progress": False, "load_levels": LEVELS, "block": 3}
+TYPES = ["linear", "relu", "mha"]
+
+
+def children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def rows_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
+
+
+def test_build_records_the_three_parameter_groups(tmp_path: Path) -> None:
+    before = children()
+    path = tmp_path / "lat.jsonl"
+    df = build_latency_dataset(TYPES, n=12, seed=1, path=path, **FAST)
+    assert children() == before, "no load process is left behind"
+    assert len(df) == 12 and set(df["status"]) == {"ok"}
+    assert sorted(df["index"]) == list(range(12))
+    assert list(df["module_type"][:3]) == TYPES  # row i -> types[i % 3]
+    for col in (*MEASURABLE_COLUMNS, *INFERABLE_COLUMNS, LATENCY_TARGET, "iqr_ms",
+                "total_utilization_pct", "load_level", "threads", "repeats", "warmup"):
+        assert df[col].notna().all(), col
+    assert (df[LATENCY_TARGET] > 0).all() and (df["threads"] == 1).all()
+    assert set(df["load_level"]) <= {"idle", "busy"}
+    for _, r in df.iterrows():  # inferable parameters agree with the spec
+        spec = make_spec(r["module_type"], **{k: int(r[k]) for k in
+                                             MODULE_PARAMS[r["module_type"]]})
+        assert r["flops"] == spec.flops and r["input_bytes"] == spec.input_bytes
+    header = json.loads(path.read_text().splitlines()[0])
+    assert header["format"] == lat.LATENCY_FORMAT and header["module_types"] == TYPES
+    prov = json.loads((tmp_path / "lat.provenance.json").read_text())
+    assert prov["rows_ok"] == 12 and prov["machine"]["cores_logical"] >= 1
+    assert prov["rows_by_module_type"] == {"linear": 4, "mha": 4, "relu": 4}
+    assert prov["runs"][-1]["rows_measured"] == 12
+    loaded = load_latency_dataset(path)
+    assert len(loaded) == 12 and loaded.attrs["header"]["seed"] == 1
+
+
+def test_resume_keeps_rows_and_measures_only_the_missing(tmp_path: Path) -> None:
+    path = tmp_path / "lat.jsonl"
+    build_latency_dataset(TYPES, n=5, seed=2, path=path, **FAST)
+    first = {r["index"]: r for r in rows_of(path)}
+    with path.open("a") as fh:  # a row torn by a kill mid-write
+        fh.write('{"index": 99, "status": "o')
+    build_latency_dataset(TYPES, n=9, seed=2, path=path, **FAST)
+    rows = rows_of(path)
+    assert sorted(r["index"] for r in rows) == list(range(9))
+    again = {r["index"]: r for r in rows}
+    for i, r in first.items():
+        assert again[i] == r, "earlier rows are kept as they were"
+    # row i's configuration depends only on (seed, i): a fresh build draws the same modules
+    fresh = build_latency_dataset(TYPES, n=9, seed=2, path=tmp_path / "b.jsonl", **FAST)
+    cols = ["module_type", "load_level", "batch", "flops"]
+    pd.testing.assert_frame_equal(fresh[cols], load_latency_dataset(path)[cols])
+    prov = json.loads((tmp_path / "lat.provenance.json").read_text())
+    assert [r["rows_measured"] for r in prov["runs"]] == [5, 4]
+
+
+def test_other_arguments_are_refused_on_restart(tmp_path: Path) -> None:
+    path = tmp_path / "lat.jsonl"
+    build_latency_dataset(["relu"], n=2, seed=0, path=path, **FAST)
+    with pytest.raises(ConfigError, match="'path'"):
+        build_latency_dataset(["relu"], n=3, seed=1, path=path, **FAST)
+    with pytest.raises(ConfigError, match="'path'"):
+        build_latency_dataset(["relu"], n=3, seed=0, path=path, **{**FAST, "repeats": 3})
+
+
+def test_out_of_memory_rows_are_recorded_and_resampled(tmp_path: Path) -> None:
+    path = tmp_path / "lat.jsonl"
+    df = build_latency_dataset(["relu"], n=6, seed=0, path=path, memory_limit_mib=0.5,
+                               **FAST)
+    oom = df[df["status"] == "oom"]
+    ok = df[df["status"] == "ok"]
+    assert len(ok) == 6 and len(oom) >= 1
+    assert oom["error"].str.contains("budget").all()
+    assert (ok["memory_bytes"] <= 0.5 * 2**20).all()
+    for i in oom["index"]:  # the resampled row comes with a later attempt
+        assert ok[ok["index"] == i]["attempt"].iloc[0] > oom[oom["index"] == i]["attempt"].max()
+    assert len(load_latency_dataset(path)) == 6
+    assert len(load_latency_dataset(path, only_ok=False)) == len(df)
+    # a real out-of-memory error during the run is recorded the same way
+    calls = {"n": 0}
+    real = lat._measure_row
+
+    def oom_once(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
+        return real(*args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(lat, "_measure_row", oom_once)
+    try:
+        df2 = build_latency_dataset(["relu"], n=1, seed=0, path=tmp_path / "c.jsonl", **FAST)
+    finally:
+        mp.undo()
+    assert list(df2["status"]) == ["oom", "ok"] and list(df2["attempt"]) == [0, 1]
+
+
+def test_other_failures_are_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise ValueError("bad kernel")
+
+    monkeypatch.setattr(lat, "_measure_row", broken)
+    df = build_latency_dataset(["relu"], n=2, seed=0, path=tmp_path / "f.jsonl", **FAST)
+    assert list(df["status"]) == ["failed", "failed"]
+    assert df["error"].str.contains("ValueError: bad kernel").all()
+    assert len(load_latency_dataset(tmp_path / "f.jsonl")) == 0
+
+
+@pytest.mark.parametrize(("kwargs", "error", "field"), [
+    ({"module_types": ["conv3d"]}, ConfigError, "module_types"),
+    ({"module_types": "relu"}, ConfigError, "module_types"),
+    ({"module_types": ["relu", "ReLU"]}, ConfigError, "module_types"),
+    ({"n": 0}, ConfigError, "n"),
+    ({"device": "cuda"}, DeviceNotAvailableError, "device"),
+    ({"load_levels": []}, ConfigError, "load_levels"),
+    ({"load_levels": [LoadLevel("g", gpu_stream=True)]}, ConfigError, "load_level.gpu_stream"),
+    ({"repeats": 0}, ConfigError, "repeats"),
+    ({"threads": 0}, ConfigError, "threads"),
+    ({"seed": -1}, ConfigError, "seed"),
+    ({"flops_limit": 0}, ConfigError, "flops_limit"),
+])
+def test_bad_input_fails_before_anything_is_measured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any],
+        error: type[Exception], field: str) -> None:
+    if field == "device":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+
+    def no_work(*args: Any, **kw: Any) -> None:
+        raise AssertionError("nothing may be measured")
+
+    monkeypatch.setattr(lat, "measure_latency", no_work)
+    monkeypatch.setattr(lat, "BackgroundLoad", lat.BackgroundLoad)
+    args: dict[str, Any] = {"module_types": ["relu"], "n": 2, "path": tmp_path / "x.jsonl",
+                            **FAST}
+    args.update(kwargs)
+    module_types = args.pop("module_types")
+    with pytest.raises(error) as info:
+        build_latency_dataset(module_types, **args)
+    assert getattr(info.value, "field", None) == field
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_sampling_is_seeded_and_within_the_ranges() -> None:
+    ranges = sampling_ranges("cpu")
+    assert set(ranges) == set(MODULE_TYPES)
+    for mt in MODULE_TYPES:
+        a = sample_module_spec(mt, np.random.default_rng(5), flops_limit=1e7)
+        b = sample_module_spec(mt, np.random.default_rng(5), flops_limit=1e7)
+        assert a == b and a.flops <= 1e7
+        for name, r in ranges[mt].items():
+            v = a[name]
+            if r[0] == "log":
+                assert r[1] <= v <= r[2], (mt, name, v)
+            elif name != "padding":
+                assert v in r[1:], (mt, name, v)
+    with pytest.raises(ConfigError, match="flops_limit"):
+        sample_module_spec("linear", np.random.default_rng(0), flops_limit=1.0)
+
+
+def test_features_and_xy() -> None:
+    spec = make_spec("conv2d", batch=1, channels=3, out_channels=4, hw=8, kernel_size=3,
+                     stride=1, padding=1)
+    cols = latency_features("conv2d")
+    assert cols[:7] == list(MODULE_PARAMS["conv2d"])
+    assert set(MEASURABLE_COLUMNS) <= set(cols)
+    assert not set(MEASURABLE_COLUMNS) & set(latency_features("conv2d", measurable=False))
+    assert "weight_bytes" not in latency_features("relu")
+    X = spec_feature_frame([spec], mem_available_mib=1000.0, utilization_pct=50.0,
+                           load_avg_1m=1.0)
+    assert list(X.columns) == cols and X["flops"].iloc[0] == spec.flops
+    with pytest.raises(ConfigError, match="utilization_pct"):
+        spec_feature_frame([spec], mem_available_mib=1.0, utilization_pct=150.0,
+                           load_avg_1m=0.0)
+    df = pd.DataFrame([{**X.iloc[0].to_dict(), "module_type": "conv2d", "status": "ok",
+                        LATENCY_TARGET: 0.5}])
+    Xa, y = latency_xy(df, "conv2d")
+    assert list(Xa.columns) == cols and y.tolist() == [0.5]
+    with pytest.raises(DataError, match="no 'relu' rows"):
+        latency_xy(df.assign(module_type="relu").iloc[:0], "relu")
+    with pytest.raises(DataError, match="lacks"):
+        latency_xy(df.drop(columns=["flops"]), "conv2d")
+
+
+def test_loader_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no latency dataset"):
+        load_latency_dataset(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"format": "something-else"}\n')
+    with pytest.raises(DataError, match="not a latency dataset"):
+        load_latency_dataset(bad)
+    bad.write_text(json.dumps({"format": lat.LATENCY_FORMAT}) + '\n{"index": "a"}\n')
+    with pytest.raises(DataError, match="integer 'index'"):
+        load_latency_dataset(bad)
+
+
+# ----------------------------------------------------------------------------- shipped data
+
+
+@pytest.fixture(scope="module")
+def shipped() -> pd.DataFrame:
+    path = latency_data_path("cpu")
+    if not path.is_file():
+        pytest.fail(f"the shipped CPU dataset {path} is missing")
+    return load_latency_dataset(path, only_ok=False)
+
+
+def test_shipped_cpu_dataset(shipped: pd.DataFrame) -> None:
+    ok = shipped[shipped["status"] == "ok"]
+    assert len(ok) >= 5000
+    counts = ok["module_type"].value_counts()
+    assert set(counts.index) == set(MODULE_TYPES) and counts.min() >= 5000 // 8 - 1
+    assert set(ok["load_level"]) == {"idle", "light", "medium", "heavy"}
+    assert (ok[LATENCY_TARGET] > 0).all() and (ok["threads"] == 1).all()
+    assert ok["device"].eq("cpu").all()
+    # the measurable parameters really vary
+    assert ok["utilization_pct"].std() > 1.0
+    assert ok["mem_available_mib"].max() - ok["mem_available_mib"].min() > 256
+    # more busy workers -> more CPU taken by other processes, on average
+    by_level = ok.groupby("load_level")["utilization_pct"].mean()
+    assert by_level["heavy"] > by_level["idle"]
+    prov = json.loads(latency_data_path("cpu").with_name(
+        "latency_cpu.provenance.json").read_text())
+    assert prov["rows_ok"] == len(ok) and prov["machine"]["cpu_model"]
+    assert prov["runs"] and "effdl_kit.data._latency" in prov["runs"][0]["command"]

@@ -1,0 +1,113 @@
+"""The medn experiment at smoke scale: results, figures, tables, redraw, summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from effdl_kit.errors import ConfigError, DataError
+from effdl_kit.experiments import get_experiment, list_experiments, run_experiment
+from effdl_kit.experiments.medn import (
+    BUDGETS,
+    PAPER_GAIN,
+    RESULTS_FILE,
+    ablation_table,
+    load_medn_data,
+    load_results,
+    redraw,
+    scores_table,
+    selection_table,
+    whole_model_zoo,
+)
+from effdl_kit.models import MODEL_KINDS
+from effdl_kit.reports import read_provenance
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("results")
+    run_experiment("medn", scale="smoke", seed=0, out=out)
+    return out / "medn"
+
+
+def test_registered() -> None:
+    assert "medn" in list_experiments()
+    exp = get_experiment("medn")
+    assert exp.redraw is redraw and "auto-selection" in exp.description
+
+
+def test_smoke_run_writes_results_figures_and_tables(smoke: Path) -> None:
+    summary = json.loads((smoke / "summary.json").read_text())
+    assert summary["name"] == "medn" and summary["scale"] == "smoke"
+    m = summary["metrics"]
+    assert m["n_rows"] == 8 * BUDGETS["smoke"]["rows_per_type"]
+    for key in ("medn_only", "auto_time", "auto_space"):
+        assert 0.0 <= m[key]["acc10"] <= 1.0
+    assert set(m["choices_time"].values()) <= set(MODEL_KINDS)
+    assert set(m["ablation_acc10"]) == set(MODEL_KINDS)
+    assert set(m["whole_model_error_pct"]) == set(BUDGETS["smoke"]["whole_models"])
+    for name in summary["figures"] + summary["tables"]:
+        assert (smoke / name).is_file(), name
+    assert {"medn_accuracy.pdf", "medn_pred_vs_true.png", "medn_ablation.svg"} <= set(
+        summary["figures"])
+    rec = read_provenance(smoke / "medn_accuracy.pdf")
+    assert rec["scale"] == "smoke" and rec["seed"] == 0
+    payload = load_results(smoke)
+    # auto-selection reported against MEDN alone, next to the paper's numbers
+    sel = payload["selection"]["time"]
+    assert sel["gain"]["acc_points"] == pytest.approx(
+        100 * (sel["overall"]["acc10"] - sel["baseline"]["acc10"]))
+    assert payload["paper_gain"] == PAPER_GAIN
+    table = selection_table(payload)
+    assert list(table["predictor"])[:3] == ["MEDN only", "auto-selection (time)",
+                                            "auto-selection (space)"]
+    assert table["Δacc (points)"].iloc[-1] == 2.5
+    s = scores_table(payload)
+    assert len(s) == 8 * 4 and s["acc@10%"].between(0, 100).all()
+    abl = ablation_table(payload)
+    assert set(abl["split"]) <= {"test", "test_loaded"} and len(abl) >= 4
+    whole = pd.DataFrame(payload["whole_models"])
+    assert (whole["measured_ms"] > 0).all() and (whole["predicted_ms"] > 0).all()
+    assert (whole["covered"] <= whole["calls"]).all()
+    tb = whole.set_index("model").loc["transformer-block"]
+    assert "LayerNorm" in tb["uncovered"]
+
+
+def test_redraw_recreates_the_files_from_results_only(smoke: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import effdl_kit.models
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("redraw must not fit anything")
+
+    monkeypatch.setattr(effdl_kit.models, "evaluate_latency_models", no_fit)
+    for p in smoke.glob("medn_*"):
+        p.unlink()
+    paths = redraw(smoke)
+    assert paths and all(p.is_file() for p in paths)
+    assert {p.suffix for p in paths} == {".pdf", ".svg", ".png", ".tex", ".md", ".csv"}
+
+
+def test_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="run the medn experiment"):
+        load_results(tmp_path)
+    (tmp_path / RESULTS_FILE).write_text('{"experiment": "other"}')
+    with pytest.raises(DataError, match="not a medn results file"):
+        load_results(tmp_path)
+    with pytest.raises(ConfigError, match="scale"):
+        run_experiment("medn", scale="huge", seed=0, out=tmp_path)
+    with pytest.raises(ConfigError, match="whole_models"):
+        whole_model_zoo(("resnet50",))
+
+
+def test_smoke_data_is_a_seeded_subsample() -> None:
+    a, src = load_medn_data("smoke", 3)
+    b, _ = load_medn_data("smoke", 3)
+    assert src.endswith("latency_cpu.jsonl")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["module_type"].value_counts().eq(BUDGETS["smoke"]["rows_per_type"]).all()
