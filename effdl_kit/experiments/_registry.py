@@ -20,6 +20,7 @@ from typing import Any
 
 from effdl_kit._core.env import EnvInfo, collect_env
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_int, check_scale
 
 __all__ = [
@@ -96,8 +97,7 @@ class ExperimentSummary:
         """Write the summary as indented JSON (parent directories created); return the path."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n",
-                     encoding="utf-8")
+        atomic_write_text(p, json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
         return p
 
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effdl_kit._core.errors import DataError
+from effdl_kit._core.io import atomic_write_text
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
 from effdl_kit.reports import (
     export_table,
@@ -70,7 +71,7 @@ def run_tour(scale: str, seed: int, out: Path) -> ExperimentSummary:
     payload = {"experiment": NAME, "scale": scale, "seed": seed,
                "results": {opt: r.to_dict() for opt, r in results.items()}}
     out.mkdir(parents=True, exist_ok=True)
-    (out / RESULTS_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)
     figures = [p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")]
     tables = [p.name for p in paths if p.suffix in (".tex", ".md", ".csv")]

@@ -95,6 +95,7 @@ import optuna
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError, DatasetNotFoundError
+from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_choice, check_float, check_int, check_scale
 from effdl_kit.diagnosis import ATTR_DIAGNOSIS, INDICATORS, BTTacklerPruner, TrialHook
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
@@ -1312,7 +1313,7 @@ def run_bttackler(
         "aggregate": aggregated, "indicators": indicator_counts(runs), "headline": head,
         "wall_time_s": time.perf_counter() - t0,
     }
-    (out / RESULTS_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)
     by_variant: dict[str, Any] = {}
     for row in aggregated:

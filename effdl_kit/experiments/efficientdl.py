@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError, DatasetNotFoundError
+from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_choice, check_int, check_scale
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
@@ -573,7 +574,7 @@ def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
     confirmation = run_confirm(scale=scale, seed=seed)
     payload["confirmation"] = confirmation
     out.mkdir(parents=True, exist_ok=True)
-    (out / RESULTS_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)
     metrics: dict[str, Any] = {}
     for name, res in results.items():

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import DataError
+from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_int, check_scale
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
@@ -310,7 +311,7 @@ def run_medn(scale: str, seed: int, out: Path) -> ExperimentSummary:
     payload = build_payload(df, ev, ev_nm, sel_time, sel_space, whole, scale=scale, seed=seed,
                             source=source, params=params)
     payload["time_s"] = time.perf_counter() - t0
-    (out / RESULTS_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)
     abl = ablation_table(payload)
     metrics: dict[str, Any] = {

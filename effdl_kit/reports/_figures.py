@@ -27,6 +27,7 @@ import numpy as np
 
 from effdl_kit._core.env import git_revision, kit_version
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.io import atomic_path
 from effdl_kit._core.validate import check_choice, check_int, check_scale
 
 if TYPE_CHECKING:
@@ -208,7 +209,8 @@ def save_figure(
             meta = {"Title": title, "Description": blob, "Creator": creator}
         else:
             meta = {"Title": title, "Software": creator, PNG_PROVENANCE_KEY: blob}
-        fig.savefig(path, format=fmt, metadata=meta, dpi=dpi, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=meta, dpi=dpi, bbox_inches="tight")
         written.append(path)
     return written
 

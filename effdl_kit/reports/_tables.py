@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.io import atomic_path, atomic_write_text
 from effdl_kit.reports._figures import _check_formats, _stem
 
 __all__ = ["TABLE_FORMATS", "export_table"]
@@ -122,7 +123,8 @@ def export_table(
     for fmt in fmts:
         path = stem.with_name(f"{stem.name}.{fmt}")
         if fmt == "csv":
-            df.to_csv(path, index=show_index, float_format=None)
+            with atomic_path(path) as tmp:
+                df.to_csv(tmp, index=show_index, float_format=None)
         elif fmt == "md":
             align = ["right" if pd.api.types.is_numeric_dtype(df[c])
                      and not pd.api.types.is_bool_dtype(df[c]) else "left" for c in df.columns]
@@ -132,7 +134,7 @@ def export_table(
                                                   colalign=align)
             if caption:
                 text += f"\n\nTable: {caption}"
-            path.write_text(text + "\n", encoding="utf-8")
+            atomic_write_text(path, text + "\n")
         else:
             # the index as a first column: one header row instead of pandas' two
             tex_df = df.reset_index() if show_index else df
@@ -141,6 +143,6 @@ def export_table(
                 caption=caption, label=label if caption else None,
                 position="t" if caption else None, na_rep="",
             )
-            path.write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
         written.append(path)
     return written
