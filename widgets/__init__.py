@@ -12,8 +12,10 @@ from ._base import ChangeEvent, Panel, PanelController, Progress
 from ._latency import LatencyController, LatencyPanel
 from ._predictor import PredictorController, PredictorPanel
 from ._search import SearchController, SearchPanel
+from ._speedup import SpeedupController, SpeedupPanel
 from ._train import TrainController, TrainPanel
 
 __all__ = ["ChangeEvent", "LatencyController", "LatencyPanel", "Panel", "PanelController",
            "PredictorController", "PredictorPanel", "Progress", "SearchController",
-           "SearchPanel", "TrainController", "TrainPanel"]
+           "SearchPanel", "SpeedupController", "SpeedupPanel", "TrainController",
+           "TrainPanel"]

@@ -2,11 +2,17 @@
 
 >>> from effdl_kit.experiments import list_experiments, run_experiment
 >>> list_experiments()
-['bttackler', 'efficientdl', 'medn', 'tour']
+['bttackler', 'efficientdl', 'medn', 'survey', 'tour']
 >>> run_experiment("tour", scale="smoke", seed=0, out="results")  # doctest: +SKIP
 """
 
-from effdl_kit.experiments import _tour, bttackler, efficientdl, medn  # noqa: F401  (self-registering)
+from effdl_kit.experiments import (  # noqa: F401  (they register themselves)
+    _tour,
+    bttackler,
+    efficientdl,
+    medn,
+    survey,
+)
 from effdl_kit.experiments._notebooks import (
     INJECTED_TAG,
     KERNEL_NAME,
@@ -58,6 +64,7 @@ __all__ = [
     "register",
     "run_experiment",
     "run_notebooks",
+    "survey",
     "unregister",
     "write_summary",
 ]

@@ -85,6 +85,10 @@ class TrainState:
     should_stop: bool = False
     stop_reason: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: the loop's data-order / augmentation generator (a checkpoint saves its state)
+    generator: torch.Generator | None = None
+    #: first epoch the loop runs; an ``on_fit_start`` hook resuming a checkpoint sets it
+    start_epoch: int = 0
 
     def stop(self, reason: str) -> None:
         """Ask the loop to stop after the current batch (the epoch is still recorded)."""
@@ -360,9 +364,10 @@ def train(
                 return F.cross_entropy(out, target, label_smoothing=ls)
             return F.mse_loss(out, target.float())
 
-        state = TrainState(config=config, model=model, optimizer=optimizer,
-                           scheduler=scheduler, device=device, data=data, loss_fn=loss_fn)
         g = torch_generator(config.seed + 1)
+        state = TrainState(config=config, model=model, optimizer=optimizer,
+                           scheduler=scheduler, device=device, data=data, loss_fn=loss_fn,
+                           generator=g)
         _emit(hooks, "on_fit_start", state)
         bar = None
         if progress:
@@ -372,7 +377,7 @@ def train(
                        unit="epoch", leave=False)
         n, bs = len(x_tr), config.batch_size
         try:
-            for epoch in range(config.epochs):
+            for epoch in range(state.start_epoch, config.epochs):
                 state.epoch = epoch
                 model.train()
                 t0 = time.perf_counter()

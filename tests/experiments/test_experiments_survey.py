@@ -1,0 +1,90 @@
+"""The 'survey' experiment at smoke scale: results, figures, tables, redraw, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from effdl_kit.errors import ConfigError, DataError
+from effdl_kit.experiments import list_experiments, run_experiment
+from effdl_kit.experiments.survey import (
+    ALL_METHODS,
+    PARTS,
+    RESULTS_FILE,
+    SCALES,
+    load_results,
+    op_regime_table,
+    redraw,
+    run_survey,
+    survey_config,
+    survey_recipes,
+)
+from effdl_kit.speedups import METHODS, VERDICTS
+
+
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("results")
+    summary = run_experiment("survey", scale="smoke", seed=0, out=out)
+    assert summary.name == "survey" and summary.scale == "smoke"
+    return out / "survey"
+
+
+def test_registered_and_scales_meet_the_issue() -> None:
+    assert "survey" in list_experiments()
+    small = SCALES["small"]
+    assert len(small["budgets"]) >= 5 and small["n_seeds"] >= 3
+    assert small["budgets"] == sorted(set(small["budgets"]))
+    assert set(ALL_METHODS) == set(METHODS)
+    assert set(SCALES["paper"]["methods"]) == set(METHODS)
+    cfg = survey_config("small", 3)
+    assert cfg.schedule == "cosine" and cfg.seed == 3 and cfg.model_params["skip"] is True
+
+
+def test_smoke_results_hold_every_part(smoke_dir: Path) -> None:
+    payload = json.loads((smoke_dir / RESULTS_FILE).read_text())
+    assert {"pareto", "ops", "variants", "loader"} <= set(payload)
+    runs = pd.DataFrame(payload["pareto"]["runs"])
+    s = SCALES["smoke"]
+    assert len(runs) == (len(s["methods"]) + 1) * len(s["budgets"]) * s["n_seeds"]
+    assert set(runs["method"]) == {"baseline", *s["methods"]}
+    assert {r["verdict"] for r in payload["pareto"]["frontier"]} <= set(VERDICTS)
+    sweep = pd.DataFrame(payload["ops"]["sweep"])
+    assert set(sweep["op"]) == set(s["ops"]) and "regime" in sweep
+    assert payload["ops"]["roofline"]["peak_flops"] > 0
+    summary = json.loads((smoke_dir / "summary.json").read_text())
+    assert set(summary["metrics"]) == {"frontier", "roofline", "variants", "loader"}
+    for stem in ("survey_pareto", "survey_roofline", "survey_flops_runtime", "survey_loader"):
+        assert (smoke_dir / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    assert (smoke_dir / "survey_frontier.md").is_file()
+    table = op_regime_table(sweep)
+    assert set(table["op"]) == set(s["ops"])
+
+
+def test_redraw_needs_only_the_results_file(smoke_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / RESULTS_FILE).write_bytes((smoke_dir / RESULTS_FILE).read_bytes())
+    paths = redraw(tmp_path)
+    assert {p.name for p in paths} >= {"survey_pareto.png", "survey_roofline.svg",
+                                       "survey_frontier.csv", "survey_ops.tex"}
+    assert load_results(tmp_path)["scale"] == "smoke"
+
+
+def test_partial_runs_and_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="parts"):
+        run_survey("smoke", 0, tmp_path, parts=("pareto", "vibes"))
+    with pytest.raises(ConfigError, match="methods"):
+        survey_recipes(["warp_speed"])
+    with pytest.raises(ConfigError, match="scale"):
+        survey_config("huge")
+    with pytest.raises(DataError, match="results.json"):
+        load_results(tmp_path)
+    (tmp_path / RESULTS_FILE).write_text('{"experiment": "tour"}')
+    with pytest.raises(DataError, match="survey"):
+        load_results(tmp_path)
+    out = tmp_path / "ops_only"
+    summary = run_survey("smoke", 0, out, parts=("ops",))
+    assert set(summary.metrics) == {"roofline"}
+    assert [p for p in PARTS if p in load_results(out)] == ["ops"]

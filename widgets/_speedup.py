@@ -1,0 +1,180 @@
+"""Pick speedup methods and budgets, train them against the baseline, watch the Pareto plot.
+
+:class:`SpeedupController` validates the methods, budgets and seeds through
+:func:`effdl_kit.speedups.pareto_sweep` (bad budgets, unknown or incompatible methods fail
+before any training), runs the sweep with a live hook that grows the Pareto plot run by run,
+and draws it with :func:`effdl_kit.experiments.survey.plot_pareto`. :class:`SpeedupPanel` is
+its ipywidgets view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._core.validate import Scale, check_int
+from effdl_kit.experiments.survey import ALL_METHODS, SCALES, survey_config, survey_recipes
+from effdl_kit.speedups import PARETO_COLUMNS, check_budgets, frontier_table, pareto_sweep
+
+from ._base import Panel, PanelController, resolve_controller
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from effdl_kit.training import TrainConfig
+
+__all__ = ["SPEEDUP_DEFAULTS", "SpeedupController", "SpeedupPanel", "SpeedupResult"]
+
+#: defaults per scale (the survey experiment's budgets; smoke = a few seconds)
+SPEEDUP_DEFAULTS: dict[str, dict[str, Any]] = {
+    scale: {"methods": ("label_smoothing", "ema") if scale == "smoke"
+            else ("label_smoothing", "progressive_resizing"),
+            "budgets": tuple(s["budgets"]), "n_seeds": int(s["n_seeds"]), "seed": 0}
+    for scale, s in SCALES.items()
+}
+
+
+@dataclass
+class SpeedupResult:
+    """One sweep: every run and the frontier table."""
+
+    runs: pd.DataFrame
+    frontier: pd.DataFrame
+    config: TrainConfig
+
+
+class SpeedupController(PanelController):
+    """Controller of :class:`SpeedupPanel`.
+
+    Parameters
+    ----------
+    scale : {"smoke", "small", "paper"}
+        The data size and default budgets (the ``survey`` experiment's :data:`SCALES`).
+    **params
+        ``methods`` (tuple of method names, see ``ALL_METHODS``), ``budgets`` (increasing
+        epochs), ``n_seeds``, ``seed``.
+
+    Attributes
+    ----------
+    live_runs : list of dict
+        The runs finished so far (one row of :data:`PARETO_COLUMNS` each).
+    result : SpeedupResult or None
+    """
+
+    defaults: ClassVar[Mapping[str, Any]] = SPEEDUP_DEFAULTS["small"]
+    name: ClassVar[str] = "speedup"
+
+    def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
+        self.live_runs: list[dict[str, Any]] = []
+        super().__init__(scale=scale, **params)
+
+    def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
+        """``SPEEDUP_DEFAULTS[scale]``."""
+        return SPEEDUP_DEFAULTS[scale]
+
+    def prepare(self) -> dict[str, Any]:
+        """Validate methods, budgets, seeds and the methods against the config."""
+        p = self.params
+        methods = p["methods"]
+        if isinstance(methods, str):
+            methods = (methods,)
+        if not isinstance(methods, list | tuple) or not methods:
+            raise ConfigError("methods", methods, "a non-empty tuple of method names (each is "
+                              "compared with the baseline on its own)")
+        recipes = survey_recipes(list(methods))
+        budgets = check_budgets(list(p["budgets"]) if isinstance(p["budgets"], list | tuple)
+                                else p["budgets"])
+        n_seeds = check_int("n_seeds", p["n_seeds"], min_value=1, max_value=20)
+        seed = check_int("seed", p["seed"], min_value=0, max_value=2**32 - 100)
+        config = survey_config(self.scale, seed)
+        from effdl_kit.speedups import Recipe
+
+        for r in recipes.values():  # incompatible settings fail here, before training
+            for b in budgets:
+                Recipe(r).configure(config.replace(epochs=b))
+        return {"config": config, "recipes": recipes, "budgets": budgets,
+                "seeds": [seed + i for i in range(n_seeds)]}
+
+    def compute(self, prepared: dict[str, Any]) -> SpeedupResult:
+        """Run the sweep, reporting every finished run (the plot grows live)."""
+        self.live_runs = []
+        runs = pareto_sweep(prepared["config"], prepared["recipes"], prepared["budgets"],
+                            prepared["seeds"], on_run=self.live_runs.append,
+                            progress=self.report_progress)
+        return SpeedupResult(runs=runs, frontier=frontier_table(runs),
+                             config=prepared["config"])
+
+    def runs_so_far(self) -> pd.DataFrame:
+        """The finished runs of the current (or last) sweep."""
+        if isinstance(self.result, SpeedupResult):
+            return self.result.runs
+        return pd.DataFrame(self.live_runs, columns=list(PARETO_COLUMNS))
+
+    def figure(self) -> Figure:
+        """The Pareto plot of the runs so far.
+
+        Raises
+        ------
+        EffdlError
+            No run has finished yet.
+        """
+        from matplotlib.figure import Figure
+
+        from effdl_kit.experiments.survey import plot_pareto
+
+        runs = self.runs_so_far()
+        if runs.empty:
+            raise EffdlError("no run finished yet: run the panel first")
+        fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+        ax = fig.add_subplot()
+        plot_pareto(runs, ax=ax)
+        return fig
+
+    def summary(self) -> str:
+        """One line per method with its verdict, or the status."""
+        if not isinstance(self.result, SpeedupResult):
+            return self.status
+        return "; ".join(f"{r['method']}: {r['verdict']}"
+                         for r in self.result.frontier.to_dict(orient="records"))
+
+
+class SpeedupPanel(Panel):
+    """Pick methods, budgets and seeds; Run trains them and the baseline; Pareto plot live.
+
+    Examples
+    --------
+    >>> from effdl_kit.widgets._speedup import SpeedupPanel
+    >>> SpeedupPanel(scale="smoke")  # doctest: +SKIP
+    """
+
+    controller: SpeedupController
+
+    def __init__(self, controller: SpeedupController | None = None, *, scale: Scale = "small",
+                 export_stem: str = "figures/speedup_pareto", **params: Any) -> None:
+        import ipywidgets as W
+
+        controller = resolve_controller(SpeedupController, controller, scale, params)
+        style = {"description_width": "90px"}
+        budgets = tuple(controller.params["budgets"])
+        options = sorted(set(range(1, 33)) | set(budgets))
+        controls = {
+            "methods": W.SelectMultiple(options=tuple(ALL_METHODS), rows=6,
+                                        description="methods", style=style),
+            "budgets": W.SelectMultiple(options=tuple(options), rows=6,
+                                        description="budgets", style=style),
+            "n_seeds": W.IntSlider(min=1, max=10, description="seeds", style=style),
+            "seed": W.BoundedIntText(min=0, max=2**32 - 100, description="seed", style=style),
+        }
+        super().__init__(controller, controls, title="Speedup methods vs the baseline "
+                         "(time-accuracy Pareto)", export_stem=export_stem, live_figure=True)
+        self.summary = W.HTML("")
+        self.widget.children = (*self.widget.children, self.summary)
+        controller.on_change(self._on_result)
+
+    def _on_result(self, event: Any) -> None:
+        if event.kind in ("result", "status"):
+            self.summary.value = self.controller.summary()
