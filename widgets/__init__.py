@@ -9,13 +9,28 @@ building a panel does.
 """
 
 from ._base import ChangeEvent, Panel, PanelController, Progress
+from ._diagnosis import DiagnosisController, DiagnosisPanel
 from ._latency import LatencyController, LatencyPanel
 from ._predictor import PredictorController, PredictorPanel
 from ._search import SearchController, SearchPanel
 from ._speedup import SpeedupController, SpeedupPanel
 from ._train import TrainController, TrainPanel
 
-__all__ = ["ChangeEvent", "LatencyController", "LatencyPanel", "Panel", "PanelController",
-           "PredictorController", "PredictorPanel", "Progress", "SearchController",
-           "SearchPanel", "SpeedupController", "SpeedupPanel", "TrainController",
-           "TrainPanel"]
+__all__ = [
+    "ChangeEvent",
+    "DiagnosisController",
+    "DiagnosisPanel",
+    "LatencyController",
+    "LatencyPanel",
+    "Panel",
+    "PanelController",
+    "PredictorController",
+    "PredictorPanel",
+    "Progress",
+    "SearchController",
+    "SearchPanel",
+    "SpeedupController",
+    "SpeedupPanel",
+    "TrainController",
+    "TrainPanel",
+]

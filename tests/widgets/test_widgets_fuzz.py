@@ -1,0 +1,44 @@
+"""Fuzzed panel parameters: a bad value ends as an error shown in the panel, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from effdl_kit.errors import EffdlError
+from effdl_kit.measure import MODULE_PARAMS
+from effdl_kit.widgets import (
+    DiagnosisController,
+    LatencyController,
+    PredictorController,
+    SearchController,
+    SpeedupController,
+    TrainController,
+)
+
+CONTROLLERS = [TrainController, PredictorController, SearchController, LatencyController,
+               SpeedupController, DiagnosisController]
+#: parameters a run uses (the latency panel ignores the other module types' sizes)
+USED = {LatencyController: {"module_type", "seed", "warmup", "repeats",
+                            *MODULE_PARAMS["conv2d"]}}
+junk = st.one_of(st.none(), st.integers(-10**6, -1), st.floats(allow_nan=True).filter(
+    lambda v: v != v or v < 0), st.text(min_size=9, max_size=12), st.lists(st.none(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.none(), min_size=1, max_size=2))
+
+
+@pytest.mark.parametrize("cls", CONTROLLERS, ids=lambda c: c.__name__)
+@settings(max_examples=12, deadline=None, phases=[Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_bad_values_are_recorded_not_raised(cls: Any, data: st.DataObject) -> None:
+    ctrl = cls(scale="smoke")
+    key = data.draw(st.sampled_from(sorted(USED.get(cls, ctrl.params))))
+    value = data.draw(junk)
+    ctrl.set(**{key: value})
+    result = ctrl.run()  # never raises for bad input
+    assert result is None, f"{key}={value!r} was accepted"
+    assert ctrl.status == "error" and isinstance(ctrl.exception, EffdlError)
+    assert key in str(ctrl.error) or "'" in str(ctrl.error)
