@@ -37,14 +37,17 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["BASELINES", "SEARCH_DEFAULTS", "SearchController", "SearchPanel"]
+__all__ = ["BASELINES", "GP_KERNELS", "SEARCH_DEFAULTS", "SearchController", "SearchPanel"]
 
 #: methods the panel can run next to αβ-BO
-BASELINES: tuple[str, ...] = tuple(m for m in METHODS if m != "alpha_beta")
+BASELINES: tuple[str, ...] = tuple(m for m in METHODS if not m.startswith("alpha_beta"))
+#: the αβ-BO run's GP: the authors' (collapses on their data) or the fitted-noise one
+GP_KERNELS: dict[str, str] = {"fitted_noise": "alpha_beta_fn", "authors": "alpha_beta"}
 
 #: defaults per scale: the experiment's budgets, the authors' α, β, Ω
 SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    scale: {"dataset": "authors", "alpha": 0.54, "beta": 1.01, "omega": 0.1,
+    scale: {"dataset": "authors", "kernel": "fitted_noise", "alpha": 0.54, "beta": 1.01,
+            "omega": 0.1,
             "n_iter": int(b["n_iter"]), "n_seeds": min(int(b["seeds"]), 3),
             "baselines": ("random", "ei_bo", "tpe"), "seed": 0}
     for scale, b in SEARCH_BUDGETS.items()
@@ -60,7 +63,8 @@ class SearchController(PanelController):
         Picks the budget of :data:`~effdl_kit.experiments._efficientdl_search.SEARCH_BUDGETS`
         (predictor trees, grid size, GP prior rows and fitting) and the default ``n_iter``.
     **params
-        Any of ``dataset`` ({"authors", "kit"}), ``alpha``, ``beta`` (≥ 0), ``omega``
+        Any of ``dataset`` ({"authors", "kit"}), ``kernel`` (αβ-BO's GP: "fitted_noise" or
+        the authors' "authors"), ``alpha``, ``beta`` (≥ 0), ``omega``
         (in [0, 1]), ``n_iter`` (predictor calls per run), ``n_seeds``, ``baselines`` (a
         subset of :data:`BASELINES`), ``seed``; validated on :meth:`run`.
 
@@ -113,7 +117,8 @@ class SearchController(PanelController):
             raise ConfigError("baselines", baselines, f"a list drawn from {list(BASELINES)}")
         for b in baselines:
             check_choice("baselines", b, BASELINES)
-        out["methods"] = ("alpha_beta", *dict.fromkeys(baselines))
+        check_choice("kernel", p["kernel"], tuple(GP_KERNELS))
+        out["methods"] = (GP_KERNELS[p["kernel"]], *dict.fromkeys(baselines))
         key = f"{p['dataset']}/{self.scale}"
         if key not in self._setups:
             self.report_progress(0, 1, "fitting the predictor, ranking components")
@@ -247,6 +252,9 @@ class SearchPanel(Panel):
         controls = {
             "dataset": W.Dropdown(options=[(DATASET_LABELS[d], d) for d in DATASETS],
                                   description="dataset", style=style),
+            "kernel": W.Dropdown(options=[("fitted-noise GP", "fitted_noise"),
+                                          ("authors' GP", "authors")],
+                                 description="αβ-BO GP", style=style),
             "alpha": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="α", style=style),
             "beta": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="β", style=style),
             "omega": W.FloatSlider(min=0.0, max=1.0, step=0.01, description="Ω", style=style),

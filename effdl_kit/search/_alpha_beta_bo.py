@@ -38,7 +38,7 @@ import pandas as pd
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.validate import check_choice, check_float, check_int
 from effdl_kit.search import _kernels as K
-from effdl_kit.search._gp import IncrementalGP, fit_gp, matern_np
+from effdl_kit.search._gp import KERNELS, IncrementalGP, fit_gp, kernel_params, matern_np
 from effdl_kit.search._space import GridSpace
 
 __all__ = ["ACQUISITIONS", "AlphaBetaBO", "SearchResult"]
@@ -180,6 +180,13 @@ class AlphaBetaBO:
         ``"ei"`` with Ω = 0 is plain EI-BO.
     kappa : float, default 2.576
         UCB's exploration weight.
+    kernel : {"authors", "fitted_noise"}, default "authors"
+        The authors' GP is a unit-amplitude Matern with the fixed noise ``noise``; on data with
+        repeated configurations of different accuracy its likelihood drives the length scale
+        to its lower bound, the posterior collapses to the prior away from the observations,
+        and the argmax degenerates to grid order. ``"fitted_noise"`` fits an amplitude and a
+        white-noise level too (scikit-learn ``C * Matern + WhiteKernel``), which models such
+        data.
     allow_repeats : bool, default False
         Whether the argmax may return a candidate already evaluated. With a deterministic
         objective (a static predictor) a repeat brings nothing, and the PI term, which is
@@ -200,7 +207,7 @@ class AlphaBetaBO:
                  nu: float = 2.5,
                  max_candidates: int = 100_000, acquisition: str = "alpha_beta",
                  kappa: float = 2.576, allow_repeats: bool = False,
-                 seed: int | None = None) -> None:
+                 kernel: str = "authors", seed: int | None = None) -> None:
         self.space = space if isinstance(space, GridSpace) else GridSpace(space)
         self.alpha = check_float("alpha", alpha, min_value=0.0)
         self.beta = check_float("beta", beta, min_value=0.0)
@@ -215,6 +222,7 @@ class AlphaBetaBO:
         self.acquisition = check_choice("acquisition", acquisition, tuple(ACQUISITIONS))
         self.kappa = check_float("kappa", kappa, min_value=0.0)
         self.allow_repeats = bool(check_choice("allow_repeats", allow_repeats, (True, False)))
+        self.kernel = check_choice("kernel", kernel, KERNELS)
         if seed is not None:
             check_int("seed", seed, min_value=0)
         self.seed = seed
@@ -233,6 +241,7 @@ class AlphaBetaBO:
         self._acq: F64 | None = None
         self._failed: set[int] = set()
         self.length_scales: list[float] = []
+        self.kernels: list[str] = []
         self._pending_step: _Step | None = None
 
     # ------------------------------------------------------------------ properties
@@ -264,7 +273,7 @@ class AlphaBetaBO:
             "refit_restarts": self.refit_restarts,
             "noise": self.noise, "nu": self.nu, "max_candidates": self.max_candidates,
             "acquisition": self.acquisition, "kappa": self.kappa, "seed": self.seed,
-            "allow_repeats": self.allow_repeats,
+            "allow_repeats": self.allow_repeats, "kernel": self.kernel,
             "mode": self.mode, "n_candidates": self.space.n_candidates,
             "components": self.space.names,
         }
@@ -330,12 +339,12 @@ class AlphaBetaBO:
         self._since_fit += 1
         n_prev = gp.n
         Xp = self._obs.X[:n_prev]
-        k_vec = matern_np(((Xp - x[None, :]) ** 2).sum(1), gp.length, gp.nu)
+        k_vec = gp.amp * matern_np(((Xp - x[None, :]) ** 2).sum(1), gp.length, gp.nu)
         row, d2, resid, v = gp.prepare(k_vec, y)
         if self._mu is not None and self._var is not None and self._acq is not None:
             K.posterior_update_acquire(
                 0, self._mu, self._var, self.space.radix, self.space.offsets, self._table,
-                self._rest, n_prev, v, n_prev, resid, d2, gp.length, int(2 * gp.nu),
+                self._rest, n_prev, v, n_prev, resid, d2, gp.length, int(2 * gp.nu), gp.amp,
                 gp.y_mean, gp.y_std, self.best_value, ACQUISITIONS[self.acquisition],
                 self._acq_a(), self.beta, self._acq,
             )
@@ -352,15 +361,16 @@ class AlphaBetaBO:
         gp_seed = int(self._rng.integers(_GP_SEED_HIGH))
         X = np.asarray(self._obs.X)
         y = np.asarray(self._obs.y)
-        if self.mode == "fast" and self.length_scales:
-            # warm refit: from the last length scale, with fewer restarts
+        if self.mode == "fast" and self._skl is not None:
+            # warm refit: from the last fitted kernel, with fewer restarts
             skl = fit_gp(X, y, nu=self.nu, noise=self.noise, n_restarts=self.refit_restarts,
-                         seed=gp_seed, length_scale=self.length_scales[-1])
+                         seed=gp_seed, kernel=self.kernel, start=self._skl.kernel_)
         else:
             skl = fit_gp(X, y, nu=self.nu, noise=self.noise, n_restarts=self.n_restarts,
-                         seed=gp_seed)
+                         seed=gp_seed, kernel=self.kernel)
         self._skl = skl
-        self.length_scales.append(float(skl.kernel_.length_scale))
+        self.length_scales.append(kernel_params(skl.kernel_)[0])
+        self.kernels.append(str(skl.kernel_))
         self._gp = IncrementalGP.from_fit(skl, y, nu=self.nu, noise=self.noise,
                                           capacity=len(y) + self.refit_every + 1)
         self._since_fit = 0
@@ -378,11 +388,11 @@ class AlphaBetaBO:
         var = np.empty(flat.shape[0])
         for s in range(0, flat.shape[0], _CHUNK):
             f = np.ascontiguousarray(flat[s:s + _CHUNK])
-            kxc = K.cross_kernel(f, self.space.radix, self.space.offsets, self._table,
-                                 self._rest, gp.n, gp.length, int(2 * gp.nu))
+            kxc = gp.amp * K.cross_kernel(f, self.space.radix, self.space.offsets, self._table,
+                                          self._rest, gp.n, gp.length, int(2 * gp.nu))
             mu[s:s + len(f)] = kxc.T @ alpha
             w = solve_triangular(L, kxc, lower=True, check_finite=False)
-            var[s:s + len(f)] = np.maximum(1.0 - np.einsum("ij,ij->j", w, w), 0.0)
+            var[s:s + len(f)] = np.maximum(gp.prior_var - np.einsum("ij,ij->j", w, w), 0.0)
         return mu, var
 
     def _predict(self, flat: I64) -> tuple[F64, F64]:

@@ -18,9 +18,13 @@ import numpy.typing as npt
 from scipy.linalg import solve_triangular
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import Matern
+from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 
-__all__ = ["IncrementalGP", "fit_gp", "make_gp"]
+__all__ = ["KERNELS", "IncrementalGP", "fit_gp", "kernel_params", "make_gp"]
+
+#: ``"authors"``: unit-amplitude Matern with the fixed noise ``alpha`` (the authors' GP);
+#: ``"fitted_noise"``: amplitude x Matern + a white-noise level, all fitted
+KERNELS = ("authors", "fitted_noise")
 
 F64 = npt.NDArray[np.float64]
 
@@ -29,19 +33,35 @@ _MIN_PIVOT = 1e-12
 
 
 def make_gp(*, nu: float, noise: float, n_restarts: int, seed: int,
-            length_scale: float = 1.0) -> GaussianProcessRegressor:
-    """The authors' GP: ``Matern(nu)``, noise ``alpha``, normalised targets, restarts."""
-    return GaussianProcessRegressor(
-        kernel=Matern(length_scale=length_scale, length_scale_bounds=(1e-5, 1e5), nu=nu),
-        alpha=noise, normalize_y=True, n_restarts_optimizer=n_restarts, random_state=seed,
-    )
+            kernel: str = "authors", start: Kernel | None = None) -> GaussianProcessRegressor:
+    """The GP: ``Matern(nu)`` (times an amplitude, plus white noise for ``"fitted_noise"``),
+    noise ``alpha``, normalised targets, restarts; ``start``: initial kernel (a warm start)."""
+    if start is not None:
+        k = start
+    elif kernel == "authors":
+        k = Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu)
+    else:
+        k = (ConstantKernel(1.0, (1e-3, 1e3))
+             * Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu)
+             + WhiteKernel(0.1, (1e-6, 1e1)))
+    return GaussianProcessRegressor(kernel=k, alpha=noise, normalize_y=True,
+                                    n_restarts_optimizer=n_restarts, random_state=seed)
+
+
+def kernel_params(kernel_: Kernel) -> tuple[float, float, float]:
+    """``(length_scale, amplitude, white_noise)`` of a fitted :func:`make_gp` kernel."""
+    if isinstance(kernel_, Matern):
+        return float(kernel_.length_scale), 1.0, 0.0
+    prod, white = kernel_.k1, kernel_.k2
+    return (float(prod.k2.length_scale), float(prod.k1.constant_value),
+            float(white.noise_level))
 
 
 def fit_gp(X: F64, y: F64, *, nu: float, noise: float, n_restarts: int, seed: int,
-           length_scale: float = 1.0) -> GaussianProcessRegressor:
-    """Fit :func:`make_gp` on ``(X, y)``; convergence warnings (length scale at a bound) muted."""
-    gp = make_gp(nu=nu, noise=noise, n_restarts=n_restarts, seed=seed,
-                 length_scale=length_scale)
+           kernel: str = "authors", start: Kernel | None = None) -> GaussianProcessRegressor:
+    """Fit :func:`make_gp` on ``(X, y)``; convergence warnings (parameters at a bound) muted."""
+    gp = make_gp(nu=nu, noise=noise, n_restarts=n_restarts, seed=seed, kernel=kernel,
+                 start=start)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(X, y)
@@ -81,6 +101,8 @@ class IncrementalGP:
     length: float
     nu: float
     noise: float
+    amp: float
+    white: float
     y_mean: float
     y_std: float
     L: F64
@@ -100,8 +122,14 @@ class IncrementalGP:
         beta = np.zeros(cap)
         beta[:n] = solve_triangular(gp.L_, (np.asarray(y) - y_mean) / y_std, lower=True,
                                     check_finite=False)
-        return cls(length=float(gp.kernel_.length_scale), nu=nu, noise=noise, y_mean=y_mean,
+        length, amp, white = kernel_params(gp.kernel_)
+        return cls(length=length, nu=nu, noise=noise, amp=amp, white=white, y_mean=y_mean,
                    y_std=y_std, L=L, beta=beta, n=n)
+
+    @property
+    def prior_var(self) -> float:
+        """Prior variance of a prediction (amplitude + white noise, as scikit-learn's)."""
+        return self.amp + self.white
 
     @property
     def factor(self) -> F64:
@@ -131,10 +159,11 @@ class IncrementalGP:
         v : ndarray, shape (n,)
             ``(K + αI)⁻¹ k_vec``.
         """
+        diag = self.amp + self.white + self.noise  # the new diagonal entry of K + αI
         if self.n == 0:
-            return np.zeros(0), 1.0 + self.noise, self.normalise(y_new), np.zeros(0)
+            return np.zeros(0), diag, self.normalise(y_new), np.zeros(0)
         row = solve_triangular(self.factor, k_vec, lower=True, check_finite=False)
-        d2 = max(1.0 + self.noise - float(row @ row), _MIN_PIVOT)
+        d2 = max(diag - float(row @ row), _MIN_PIVOT)
         resid = self.normalise(y_new) - float(row @ self.beta[:self.n])
         v = solve_triangular(self.factor.T, row, lower=False, check_finite=False)
         return row, d2, resid, v

@@ -175,7 +175,7 @@ def cross_kernel(flat: I64, radix: I64, offsets: I64, table: F64, rest: F64, n_o
 def posterior_update_acquire(
     start: int, mu: F64, var: F64, radix: I64, offsets: I64, table: F64, rest: F64,
     n_obs: int, v: F64, new_col: int, resid: float, d2_new: float, length: float, nu2: int,
-    y_mean: float, y_std: float, best: float, kind: int, a: float, b: float, acq: F64,
+    amp: float, y_mean: float, y_std: float, best: float, kind: int, a: float, b: float, acq: F64,
 ) -> None:
     """One observation's rank-one update of the cached posterior, fused with the acquisition.
 
@@ -183,7 +183,7 @@ def posterior_update_acquire(
     variance ``var``, updated in place), with the new observation in column ``new_col`` of the
     table and ``v = K⁻¹ k(X, x_new)`` over the ``n_obs`` earlier observations:
 
-        cov(c, x_new) = k(c, x_new) − Σ_i k(c, x_i) v_i
+        cov(c, x_new) = k(c, x_new) − Σ_i k(c, x_i) v_i      (k = amp · Matern)
         mu(c)  += cov · resid / d2_new     (resid = y_new − μ(x_new), d2_new = σ²(x_new) + noise)
         var(c) −= cov² / d2_new            (clipped at 0)
 
@@ -202,12 +202,12 @@ def posterior_update_acquire(
                 d2 = rest[i]
                 for bb in range(m):
                     d2 += table[rows[bb], i]
-                if d2 < d2_cut:  # farther pairs contribute < 2e-19 * |v_i|
+                if d2 < d2_cut:  # farther pairs contribute < 2e-19 * amp * |v_i|
                     acc += matern(d2, length, nu2) * v[i]
             d2 = rest[new_col]
             for bb in range(m):
                 d2 += table[rows[bb], new_col]
-            cov = matern(d2, length, nu2) - acc
+            cov = amp * (matern(d2, length, nu2) - acc)
             mu[c] += cov * resid / d2_new
             nv = var[c] - cov * cov / d2_new
             var[c] = nv if nv > 0.0 else 0.0

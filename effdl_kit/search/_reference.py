@@ -47,7 +47,8 @@ def reference_alpha_beta_bo(
     space: GridSpace, fn: Callable[[dict[str, Any]], float], n_iter: int, *,
     alpha: float = 0.54, beta: float = 1.01, omega: float = 0.1, n_restarts: int = 10,
     noise: float = 1e-5, nu: float = 2.5, acquisition: str = "alpha_beta",
-    kappa: float = 2.576, allow_repeats: bool = False, seed: int | None = None,
+    kappa: float = 2.576, allow_repeats: bool = False, kernel: str = "authors",
+    seed: int | None = None,
     X_init: F64 | None = None, y_init: F64 | None = None, n_initial: int = 0,
 ) -> ReferenceRun:
     """Run the plain loop for ``n_iter`` iterations (after ``n_initial`` random points)."""
@@ -63,7 +64,8 @@ def reference_alpha_beta_bo(
             k, rand = int(rng.integers(n_cand)), True
         else:
             gp = fit_gp(np.asarray(X), np.asarray(y), nu=nu, noise=noise,
-                        n_restarts=n_restarts, seed=int(rng.integers(_GP_SEED_HIGH)))
+                        n_restarts=n_restarts, seed=int(rng.integers(_GP_SEED_HIGH)),
+                        kernel=kernel)
             mu, sd = gp.predict(cand, return_std=True)
             best = max(y)
             if acquisition == "alpha_beta":

@@ -79,7 +79,7 @@ def test_smoke_run_writes_summary_results_figures_tables(exp_dir: Path,
     assert payload["budget"] == BUDGETS["smoke"]
     # the second half: the search comparison and the confirmation by training are recorded
     assert set(pd.DataFrame(payload["search"]["curves"])["method"]) == {
-        "alpha_beta", "ei_bo", "random", "tpe", "gp"}
+        "alpha_beta", "alpha_beta_fn", "ei_bo", "random", "tpe", "gp"}
     conf = pd.DataFrame(payload["confirmation"]["rows"])
     assert len(conf) == 2 and set(conf["seed"]) == {SEED}
     assert summary.metrics["confirmation"] == payload["confirmation"]["summary"]

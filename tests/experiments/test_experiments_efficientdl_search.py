@@ -99,14 +99,14 @@ def test_methods_are_reproducible(setup) -> None:  # type: ignore[no-untyped-def
 
 
 def test_alpha_beta_bo_beats_random_here(setup) -> None:  # type: ignore[no-untyped-def]
-    """Prior data + GP on a smooth predictor: αβ-BO's mean best beats random's."""
+    """Prior data + fitted-noise GP on a smooth predictor: αβ-BO's mean best beats random's."""
     b = {**SEARCH_BUDGETS["smoke"], "refit_every": 5}
-    best = {"alpha_beta": [], "random": []}
+    best = {"alpha_beta_fn": [], "random": []}
     for s in range(4):
         for m in best:
             v, _ = run_method(setup, m, n_iter=10, seed=s, budget=b)
             best[m].append(max(v))
-    assert np.mean(best["alpha_beta"]) > np.mean(best["random"])
+    assert np.mean(best["alpha_beta_fn"]) > np.mean(best["random"])
 
 
 def test_ablation_tables(setup) -> None:  # type: ignore[no-untyped-def]

@@ -28,15 +28,18 @@ def chosen(space: GridSpace, result: Any) -> list[int]:
             for _, row in result.history.iterrows()]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("acquisition", ["alpha_beta", "ei"])
-def test_faithful_mode_chooses_what_the_reference_chooses(seed: int, acquisition: str) -> None:
+@pytest.mark.parametrize(("seed", "acquisition", "kernel"), [
+    (0, "alpha_beta", "authors"), (1, "alpha_beta", "authors"), (2, "alpha_beta", "authors"),
+    (0, "ei", "authors"), (1, "ei", "authors"), (0, "alpha_beta", "fitted_noise")])
+def test_faithful_mode_chooses_what_the_reference_chooses(seed: int, acquisition: str,
+                                                          kernel: str) -> None:
     space = GridSpace(SPACE)
-    bo = AlphaBetaBO(space, refit_every=1, n_restarts=2, seed=seed, acquisition=acquisition)
+    bo = AlphaBetaBO(space, refit_every=1, n_restarts=2, seed=seed, acquisition=acquisition,
+                     kernel=kernel)
     assert bo.mode == "faithful"
     result = bo.optimize(objective, 12, n_initial=3)
     ref = reference_alpha_beta_bo(space, objective, 12, n_restarts=2, seed=seed, n_initial=3,
-                                  acquisition=acquisition)
+                                  acquisition=acquisition, kernel=kernel)
     assert chosen(space, result) == ref.chosen
     assert result.history["random"].tolist() == ref.random
     assert result.best_value == max(ref.values)
@@ -56,10 +59,11 @@ def test_faithful_mode_with_initial_rows_matches_reference() -> None:
     assert result.initial_best == pytest.approx(y0.max())
 
 
-def test_fast_mode_posterior_equals_exact_gp() -> None:
+@pytest.mark.parametrize("kernel", ["authors", "fitted_noise"])
+def test_fast_mode_posterior_equals_exact_gp(kernel: str) -> None:
     """Rank-one updates between fits give the exact GP posterior at the fitted hyper-params."""
     space = GridSpace(SPACE)
-    bo = AlphaBetaBO(space, refit_every=100, n_restarts=0, seed=0, omega=0.0)
+    bo = AlphaBetaBO(space, refit_every=100, n_restarts=0, seed=0, omega=0.0, kernel=kernel)
     rng = np.random.default_rng(0)
     for k in rng.integers(space.n_candidates, size=5):
         bo.tell(int(k), objective(space.config(int(k))))
@@ -73,12 +77,14 @@ def test_fast_mode_posterior_equals_exact_gp() -> None:
     C = space.features(np.arange(space.n_candidates))
 
     def k(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        return matern_np(((A[:, None, :] - B[None]) ** 2).sum(2), gp.length, 2.5)
+        return gp.amp * matern_np(((A[:, None, :] - B[None]) ** 2).sum(2), gp.length, 2.5)
 
-    cf = cho_factor(k(Xo, Xo) + 1e-5 * np.eye(len(yn)), lower=True)
+    if kernel == "authors":
+        assert (gp.amp, gp.white) == (1.0, 0.0)
+    cf = cho_factor(k(Xo, Xo) + (1e-5 + gp.white) * np.eye(len(yn)), lower=True)
     kcx = k(C, Xo)
     mu = kcx @ cho_solve(cf, yn)
-    var = 1.0 - np.einsum("ij,ji->i", kcx, cho_solve(cf, kcx.T))
+    var = gp.amp + gp.white - np.einsum("ij,ji->i", kcx, cho_solve(cf, kcx.T))
     assert bo._mu is not None and bo._var is not None
     np.testing.assert_allclose(bo._mu, mu, atol=1e-9)
     np.testing.assert_allclose(bo._var, np.maximum(var, 0.0), atol=1e-9)

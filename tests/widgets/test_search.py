@@ -41,7 +41,7 @@ def test_run_records_every_call_and_grows_live(done: SearchController) -> None:
     res = done.result
     assert res is not None and done.status == "done"
     curves = res["curves"]
-    assert set(curves["method"]) == {"alpha_beta", "random", "tpe"}
+    assert set(curves["method"]) == {"alpha_beta_fn", "random", "tpe"}
     assert (curves.groupby(["method", "seed"]).size() == 4).all()
     assert len(done.live) == 3 * 2 * 4
     for _, g in curves.groupby(["method", "seed"]):
@@ -68,6 +68,7 @@ def test_figure_and_export(done: SearchController, tmp_path: Path) -> None:
     ({"alpha": -0.5}, "alpha"), ({"beta": -1.0}, "beta"), ({"omega": 1.5}, "omega"),
     ({"n_iter": 0}, "n_iter"), ({"baselines": ("hyperband",)}, "baselines"),
     ({"baselines": "random"}, "baselines"), ({"dataset": "cifar"}, "dataset"),
+    ({"kernel": "rbf"}, "kernel"),
 ])
 def test_bad_input_is_reported_before_any_work(params: dict[str, Any], field: str) -> None:
     ctrl = SearchController(scale="smoke", **{**SMALL_RUN, **params})
