@@ -13,7 +13,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "make_summary",
+    "output_files",
+    "read_results",
     "redraw_experiments",
     "register",
     "run_experiment",
@@ -253,6 +255,53 @@ def make_summary(name: str, scale: str, seed: int, **fields: Any) -> ExperimentS
     """An :class:`ExperimentSummary` with this machine's environment filled in."""
     return ExperimentSummary(name=name, scale=scale, seed=seed, env=collect_env().to_dict(),
                              **fields)
+
+
+def output_files(paths: Sequence[Path]) -> dict[str, list[str]]:
+    """``{"figures": [...], "tables": [...]}``: the file names of a redraw, for
+    :func:`make_summary` (PDF/SVG/PNG are figures; TeX/Markdown/CSV tables)."""
+    return {"figures": [p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")],
+            "tables": [p.name for p in paths if p.suffix in (".tex", ".md", ".csv")]}
+
+
+def read_results(out_dir: str | Path, name: str, *, required: Sequence[str] = (),
+                 check: Callable[[dict[str, Any]], None] | None = None,
+                 file: str = "results.json") -> dict[str, Any]:
+    """The payload an experiment wrote to ``out_dir/results.json``, checked.
+
+    Parameters
+    ----------
+    name : str
+        The experiment that must have written it (its ``"experiment"`` field).
+    required : sequence of str
+        Top-level keys the payload must hold.
+    check : callable, optional
+        Further checks; raise ``KeyError``/``TypeError``/``ValueError`` to refuse the file.
+
+    Raises
+    ------
+    DataError
+        No file ("run the NAME experiment first"), or a malformed one ("not a NAME results
+        file").
+    """
+    path = Path(out_dir) / file
+    if not path.is_file():
+        raise DataError(f"no {file} in {str(out_dir)!r}: run the {name} experiment first")
+    article = "an" if name[:1].lower() in "aeio" else "a"
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(payload, dict) or payload.get("experiment") != name:
+            raise ValueError(f"not written by the {name} experiment")
+        missing = sorted(set(required) - set(payload))
+        if missing:
+            raise KeyError(f"lacks {missing}")
+        payload["seed"] = int(payload["seed"])
+        payload["scale"] = str(payload["scale"])
+        if check is not None:
+            check(payload)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(f"{str(path)!r} is not {article} {name} results file: {exc}") from None
+    return payload
 
 
 def find_summaries(out: str | Path) -> list[Path]:

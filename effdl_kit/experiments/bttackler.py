@@ -94,11 +94,17 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from effdl_kit._core.errors import ConfigError, DataError, DatasetNotFoundError
+from effdl_kit._core.errors import ConfigError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_choice, check_float, check_int, check_scale
 from effdl_kit.diagnosis import ATTR_DIAGNOSIS, INDICATORS, BTTacklerPruner, TrialHook
-from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
+from effdl_kit.experiments._registry import (
+    ExperimentSummary,
+    make_summary,
+    output_files,
+    read_results,
+    register,
+)
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
 from effdl_kit.training import DataBundle, Hook, TrainConfig, TrainState, load_data, train
 
@@ -1322,8 +1328,7 @@ def run_bttackler(
     return make_summary(
         NAME, scale, seed,
         metrics={"headline": head, "paper": PAPER, "by_variant": by_variant},
-        figures=[p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")],
-        tables=[p.name for p in paths if p.suffix in (".tex", ".md", ".csv")],
+        **output_files(paths),
         wall_time_s=time.perf_counter() - t0,
     )
 
@@ -1339,23 +1344,8 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
     DataError
         No or malformed ``results.json``.
     """
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise DataError(f"no {RESULTS_FILE} in {str(out_dir)!r}: run the bttackler "
-                        "experiment first")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("experiment") != NAME:
-            raise ValueError("not written by the bttackler experiment")
-        missing = {"runs", "comparisons", "aggregate", "indicators", "headline", "budget"} - set(
-            payload)
-        if missing:
-            raise KeyError(f"lacks {sorted(missing)}")
-        payload["seed"] = int(payload["seed"])
-        payload["scale"] = str(payload["scale"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(f"{str(path)!r} is not a bttackler results file: {exc}") from None
-    return dict(payload)
+    return read_results(out_dir, NAME, required=("runs", "comparisons", "aggregate",
+                                                 "indicators", "headline", "budget"))
 
 
 _VARIANT_LABELS = {"bttackler": "BTTackler", "median": "median stop",

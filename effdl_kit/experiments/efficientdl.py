@@ -45,7 +45,13 @@ import pandas as pd
 from effdl_kit._core.errors import ConfigError, DataError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_choice, check_int, check_scale
-from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
+from effdl_kit.experiments._registry import (
+    ExperimentSummary,
+    make_summary,
+    output_files,
+    read_results,
+    register,
+)
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
 
 if TYPE_CHECKING:
@@ -596,8 +602,7 @@ def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
     metrics["confirmation"] = confirmation["summary"]
     return make_summary(
         NAME, scale, seed, metrics=metrics,
-        figures=[p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")],
-        tables=[p.name for p in paths if p.suffix in (".tex", ".md", ".csv")],
+        **output_files(paths),
         wall_time_s=time.perf_counter() - t0,
     )
 
@@ -613,23 +618,15 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
     DataError
         No or malformed ``results.json``.
     """
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise DataError(f"no {RESULTS_FILE} in {str(out_dir)!r}: run the efficientdl "
-                        "experiment first")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("experiment") != NAME or not payload["datasets"]:
-            raise ValueError("not written by the efficientdl experiment")
+    def check(payload: dict[str, Any]) -> None:
+        if not payload["datasets"]:
+            raise ValueError("no dataset results")
         for res in payload["datasets"].values():
             missing = {"evaluations", "importance", "label", "target"} - set(res)
             if missing:
                 raise KeyError(f"dataset entry lacks {sorted(missing)}")
-        payload["seed"] = int(payload["seed"])
-        payload["scale"] = str(payload["scale"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(f"{str(path)!r} is not an efficientdl results file: {exc}") from None
-    return dict(payload)
+
+    return read_results(out_dir, NAME, required=("datasets",), check=check)
 
 
 def metrics_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

@@ -38,10 +38,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from effdl_kit._core.errors import DataError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_int, check_scale
-from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
+from effdl_kit.experiments._registry import (
+    ExperimentSummary,
+    make_summary,
+    output_files,
+    read_results,
+    register,
+)
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
 
 if TYPE_CHECKING:
@@ -329,8 +334,7 @@ def run_medn(scale: str, seed: int, out: Path) -> ExperimentSummary:
     }
     return make_summary(
         NAME, scale, seed, metrics=metrics,
-        figures=[p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")],
-        tables=[p.name for p in paths if p.suffix in (".tex", ".md", ".csv")],
+        **output_files(paths),
         wall_time_s=time.perf_counter() - t0,
     )
 
@@ -346,22 +350,8 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
     DataError
         No or malformed ``results.json``.
     """
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise DataError(f"no {RESULTS_FILE} in {str(out_dir)!r}: run the medn experiment first")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("experiment") != NAME:
-            raise ValueError("not written by the medn experiment")
-        for key in ("scores", "scores_no_measurable", "selection", "whole_models",
-                    "predictions"):
-            if key not in payload:
-                raise KeyError(key)
-        payload["seed"] = int(payload["seed"])
-        payload["scale"] = str(payload["scale"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(f"{str(path)!r} is not a medn results file: {exc}") from None
-    return dict(payload)
+    return read_results(out_dir, NAME, required=("scores", "scores_no_measurable", "selection",
+                                                 "whole_models", "predictions"))
 
 
 def scores_table(payload: Mapping[str, Any], split: str = "test") -> pd.DataFrame:

@@ -38,9 +38,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_scale
-from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
+from effdl_kit.experiments._registry import (
+    ExperimentSummary,
+    make_summary,
+    output_files,
+    read_results,
+    register,
+)
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
 
 if TYPE_CHECKING:
@@ -258,8 +264,7 @@ def run_survey(scale: str, seed: int, out: Path, *, parts: Sequence[str] = PARTS
     paths = redraw(out)
     return make_summary(
         NAME, scale, seed, metrics=_metrics(payload),
-        figures=[p.name for p in paths if p.suffix in (".pdf", ".svg", ".png")],
-        tables=[p.name for p in paths if p.suffix in (".tex", ".md", ".csv")],
+        **output_files(paths),
         wall_time_s=time.perf_counter() - t0,
     )
 
@@ -304,22 +309,12 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
     DataError
         No or malformed ``results.json``.
     """
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise DataError(f"no {RESULTS_FILE} in {str(out_dir)!r}: run the survey experiment "
-                        "first")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("experiment") != NAME:
-            raise ValueError("not written by the survey experiment")
-        payload["seed"] = int(payload["seed"])
-        payload["scale"] = str(payload["scale"])
+    def check(payload: dict[str, Any]) -> None:
         if "pareto" in payload:
             pd.DataFrame(payload["pareto"]["runs"])[["method", "budget", "train_time_s",
                                                      "test_accuracy"]]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(f"{str(path)!r} is not a survey results file: {exc}") from None
-    return dict(payload)
+
+    return read_results(out_dir, NAME, check=check)
 
 
 def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None = None,
