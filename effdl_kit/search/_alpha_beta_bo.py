@@ -168,8 +168,9 @@ class AlphaBetaBO:
     n_restarts : int, default 10
         Optimizer restarts of the first fit (of every fit in faithful mode), from the
         length scale 1.0.
-    refit_restarts : int, default 2
-        Fast mode: restarts of the later fits, which start from the last fitted length scale.
+    refit_restarts : int, default 0
+        Fast mode: extra random restarts of the later fits; each later fit starts from the last
+        fitted kernel (a warm start), which is where the optimum usually stays.
     noise : float, default 1e-5
         Noise ``alpha`` added to the kernel diagonal (normalised units).
     nu : {0.5, 1.5, 2.5}, default 2.5
@@ -203,7 +204,7 @@ class AlphaBetaBO:
 
     def __init__(self, space: GridSpace | Mapping[str, Sequence[Any]], *, alpha: float = 0.54,
                  beta: float = 1.01, omega: float = 0.1, refit_every: int = 50,
-                 n_restarts: int = 10, refit_restarts: int = 2, noise: float = 1e-5,
+                 n_restarts: int = 10, refit_restarts: int = 0, noise: float = 1e-5,
                  nu: float = 2.5,
                  max_candidates: int = 100_000, acquisition: str = "alpha_beta",
                  kappa: float = 2.576, allow_repeats: bool = False,
