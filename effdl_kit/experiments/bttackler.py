@@ -17,8 +17,12 @@ Design (the paper's, see ``papers/bttackler.md``)
 Runs
     One run = (task, method, variant, repeat): a wall-time budget, ``workers`` worker
     processes (``spawn``, one torch thread each) on one Optuna study stored in a journal file
-    (``runs/<task>/<method>/<variant>/rep<r>/journal.log``). The run clock of each worker starts
-    once it has loaded its data; it stops asking for trials when the clock reaches the budget
+    (``runs/<task>/<method>/<variant>/rep<r>/journal.log``). The same runs scale out unchanged:
+    ``executor=`` puts the workers on any ``concurrent.futures.Executor`` (a Dask cluster's
+    ``client.get_executor()``), ``storage=`` keeps every run's study in one shared storage
+    (PostgreSQL URL or journal path; study ``<study_prefix>/<task>/<method>/<variant>/rep<r>``).
+    The run clock of each worker starts once every worker has loaded its data (a barrier kept
+    in the study's storage); it stops asking for trials when the clock reaches the budget
     and aborts a trial still training then (recorded as FAIL, outcome ``"over_budget"``). A
     trial that raises, or ends with a non-finite metric, is recorded as FAIL with its error and
     the study goes on. Interrupting a run loses nothing already recorded: running the
@@ -84,7 +88,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +100,7 @@ import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.storage import make_storage
 from effdl_kit._core.validate import check_choice, check_float, check_int, check_scale
 from effdl_kit.diagnosis import ATTR_DIAGNOSIS, INDICATORS, BTTacklerPruner, TrialHook
 from effdl_kit.experiments._registry import (
@@ -751,10 +756,22 @@ def _quiet() -> Iterator[None]:
         optuna.logging.set_verbosity(old)
 
 
-def _storage(journal: str | Path) -> optuna.storages.JournalStorage:
-    from optuna.storages.journal import JournalFileBackend
+def _storage(ref: str | Path) -> optuna.storages.BaseStorage:
+    """The storage behind ``ref``: a journal-file path or an RDB URL (no heartbeat: trials
+    left RUNNING by a dead worker are failed as ``"interrupted"`` by the driver)."""
+    return make_storage(ref, heartbeat_interval=None)
 
-    return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+
+def _storage_label(storage: str | Path | None) -> str:
+    """How ``results.json`` names the storage (an RDB URL without its password)."""
+    if storage is None:
+        return f"journal file per run ({JOURNAL_FILE})"
+    text = str(storage)
+    if "://" not in text:
+        return f"journal file {text}"
+    from sqlalchemy.engine import make_url
+
+    return make_url(text).render_as_string(hide_password=True)
 
 
 _WARM: set[tuple[str, str]] = set()
@@ -776,26 +793,35 @@ def _warm_up(spec: RunSpec, data: DataBundle) -> None:
     _WARM.add(key)
 
 
-def _wait_for_workers(run_dir: Path, segment: int, worker: int, n: int,
-                     timeout_s: float = 600.0) -> None:
-    """A file barrier: the run clock of every worker starts once all of them are ready."""
-    (run_dir / f".ready-{segment}-{worker}").touch()
+def _wait_for_workers(storage: optuna.storages.BaseStorage, study_id: int, segment: int,
+                      worker: int, n: int, timeout_s: float = 600.0) -> None:
+    """A barrier kept in the study's storage, so it works across machines: the run clock of
+    every worker starts once all ``n`` of them are ready (after ``timeout_s`` it starts
+    anyway, e.g. when the cluster has fewer free slots than workers)."""
+    storage.set_study_system_attr(study_id, f"ready:{segment}:{worker}", True)
+    keys = [f"ready:{segment}:{w}" for w in range(n)]
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        if all((run_dir / f".ready-{segment}-{w}").exists() for w in range(n)):
+        attrs = storage.get_study_system_attrs(study_id)
+        if all(k in attrs for k in keys):
             return
-        time.sleep(0.01)
+        time.sleep(0.02)
 
 
-def _worker_main(spec: RunSpec, journal: str, worker: int, segment: int,
-                 offset_s: float) -> tuple[int, float]:
+def _worker_main(spec: RunSpec, storage_ref: str, study_name: str, worker: int, segment: int,
+                 offset_s: float, init: bool = False) -> tuple[int, float]:
     """One worker: ask, train, tell until the run clock reaches the budget.
 
-    Returns the number of trials it ran and its run clock when it stopped.
+    ``init``: set this process up as a worker first (one torch thread; for executors that
+    have no initializer, such as a Dask cluster's). Returns the number of trials it ran and
+    its run clock when it stopped.
     """
+    if init:
+        _init_worker()
     with _quiet():
+        storage = _storage(storage_ref)
         study = optuna.load_study(
-            study_name=STUDY_NAME, storage=_storage(journal),
+            study_name=study_name, storage=storage,
             sampler=make_sampler(spec.method, seed=spec.seed, worker=worker, segment=segment,
                                  gp_startup=spec.gp_startup),
             pruner=make_pruner(spec.variant, epochs=spec.epochs,
@@ -804,7 +830,7 @@ def _worker_main(spec: RunSpec, journal: str, worker: int, segment: int,
         data = task_data(spec)
         _warm_up(spec, data)
         if spec.workers > 1:
-            _wait_for_workers(Path(journal).parent, segment, worker, spec.workers)
+            _wait_for_workers(storage, study._study_id, segment, worker, spec.workers)
         t_ready = time.time()
 
         def clock() -> float:
@@ -871,76 +897,116 @@ def _trial_record(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     }
 
 
-def run_study(spec: RunSpec, run_dir: str | Path, *,
-              pool: ProcessPoolExecutor | None = None) -> dict[str, Any]:
-    """Run (or resume) one run in ``run_dir`` and return its record.
+def _fail_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
+    """Fail the trials a stopped or dead worker left RUNNING (or WAITING): ``"interrupted"``.
+
+    Call only when no worker of the run is alive."""
+    left = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
+                                                    optuna.trial.TrialState.WAITING))
+    for t in left:
+        storage.set_trial_user_attr(t._trial_id, "outcome", "interrupted")
+        storage.set_trial_user_attr(t._trial_id, "error",
+                                    "interrupted: its worker stopped before it finished")
+        storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    return len(left)
+
+
+def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None = None,
+              storage: str | Path | None = None, study_name: str = STUDY_NAME
+              ) -> dict[str, Any]:
+    """Run (or resume) one run and return its record.
 
     Parameters
     ----------
     spec : RunSpec
         What to run.
     run_dir : str or Path
-        The run's directory; its ``journal.log`` is the Optuna study (created or re-opened).
-    pool : ProcessPoolExecutor, optional
-        Worker processes (``spec.workers`` of them); without it, one worker runs in-process.
+        The run's directory; without ``storage``, its ``journal.log`` is the Optuna study
+        (created or re-opened).
+    executor : concurrent.futures.Executor, optional
+        Where the ``spec.workers`` workers run: a local process pool, or a Dask cluster
+        (``client.get_executor()``; it needs ``spec.workers`` free slots, and every worker
+        reads its data itself, CIFAR-10 from ``spec.data_dir`` on its own machine). Without
+        it, one worker runs in this process.
+    storage : str or Path, optional
+        A journal-file path or an RDB URL (``postgresql+psycopg://user@host/db``) shared by
+        the workers, holding the study ``study_name``; default ``run_dir/journal.log``.
+    study_name : str
+        The study's name in the storage.
 
     Returns
     -------
     dict
-        ``spec`` fields, ``direction``, ``metric``, ``segments``, ``elapsed_s`` and ``trials``
-        (one record per trial: number, state, value, t_start, t_end, worker, segment,
-        outcome, epochs, indicators, error, params).
+        ``spec`` fields, ``direction``, ``metric``, ``segments``, ``elapsed_s``,
+        ``worker_errors`` (workers that raised, with their error) and ``trials`` (one record
+        per trial: number, state, value, t_start, t_end, worker, segment, outcome, epochs,
+        indicators, error, params).
 
     Raises
     ------
     ConfigError
-        ``run_dir`` holds a study made with a different task / method / variant / seed /
-        space (use another directory).
+        The study holds a run made with a different task / method / variant / seed / space
+        (use another directory or study name).
+    RuntimeError
+        Every worker of the run raised (the first error is chained).
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    journal = run_dir / JOURNAL_FILE
-    running = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+    if storage is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ref = str(run_dir / JOURNAL_FILE)
+    else:
+        ref = str(storage)
     with _quiet():
-        storage = _storage(journal)
+        st = _storage(ref)
         direction = (optuna.study.StudyDirection.MINIMIZE if spec.direction == "minimize"
                      else optuna.study.StudyDirection.MAXIMIZE)
-        study = optuna.create_study(study_name=STUDY_NAME, storage=storage,
+        study = optuna.create_study(study_name=study_name, storage=st,
                                     direction=direction, load_if_exists=True)
         ident = spec.identity()
         stored = study.user_attrs.get("spec")
         if stored is None:
             study.set_user_attr("spec", ident)
         elif stored != ident:
-            raise ConfigError("out", str(run_dir), "a directory of a run with the same task, "
-                              "method, variant, seed and search space (this one holds "
-                              f"{stored}); use a fresh output directory")
-        for t in study.get_trials(deepcopy=False, states=running):  # left by an interruption
-            storage.set_trial_user_attr(t._trial_id, "outcome", "interrupted")
-            storage.set_trial_user_attr(t._trial_id, "error",
-                                        "interrupted: its worker stopped before it finished")
-            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            field, where = (("out", str(run_dir)) if storage is None
+                            else ("study_prefix", study_name))
+            raise ConfigError(field, where, "a study of a run with the same task, method, "
+                              f"variant, seed and search space (this one holds {stored}); "
+                              f"use a fresh {'output directory' if storage is None else field}")
+        _fail_interrupted(study, st)  # left by an interruption
         trials = study.get_trials(deepcopy=False)
         offset = max([float(study.user_attrs.get("elapsed_s", 0.0))]
                      + [float(t.user_attrs.get("t_end", 0.0)) for t in trials])
         segment = int(study.user_attrs.get("segments", 0))
         full = spec.max_trials is not None and len(trials) >= spec.max_trials
         if offset < spec.budget_s and not full:
-            if pool is None:
-                ends = [_worker_main(spec, str(journal), 0, segment, offset)[1]]
+            if executor is None:
+                ends = [_worker_main(spec, ref, study_name, 0, segment, offset)[1]]
             else:
-                futures = [pool.submit(_worker_main, spec, str(journal), w, segment, offset)
-                           for w in range(spec.workers)]
-                ends = [f.result()[1] for f in futures]
-                for marker in run_dir.glob(f".ready-{segment}-*"):
-                    marker.unlink()
+                futures = [executor.submit(_worker_main, spec, ref, study_name, w, segment,
+                                           offset, True) for w in range(spec.workers)]
+                ends, errors = [], []
+                for w, f in enumerate(futures):
+                    try:
+                        ends.append(f.result()[1])
+                    except Exception as exc:  # a lost worker: the others' trials count
+                        errors.append((w, exc))
+                _fail_interrupted(study, st)  # trials of workers that died
+                if errors:
+                    study.set_user_attr("worker_errors", [
+                        *study.user_attrs.get("worker_errors", []),
+                        *(f"segment {segment}, worker {w}: {type(e).__name__}: {e}"[:500]
+                          for w, e in errors)])
+                if not ends:
+                    raise RuntimeError(f"every worker of run {study_name!r} failed; first "
+                                       f"error: {errors[0][1]!r}") from errors[0][1]
             study.set_user_attr("elapsed_s", max(ends))
             study.set_user_attr("segments", segment + 1)
         records = [_trial_record(t) for t in study.get_trials(deepcopy=False)]
         attrs = study.user_attrs
     return {**spec.to_dict(), "direction": spec.direction, "metric": spec.metric,
             "segments": int(attrs.get("segments", 0)),
-            "elapsed_s": _json_float(attrs.get("elapsed_s")), "trials": records}
+            "elapsed_s": _json_float(attrs.get("elapsed_s")),
+            "worker_errors": list(attrs.get("worker_errors", [])), "trials": records}
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -1237,6 +1303,9 @@ def run_bttackler(
     dataset: str | None = None,
     cifar10: str | Path | None = None,
     progress: ProgressFn | None = None,
+    executor: Executor | None = None,
+    storage: str | Path | None = None,
+    study_prefix: str = STUDY_NAME,
 ) -> ExperimentSummary:
     """BTTackler vs plain HPO and early-termination rules: TSBA, Top10HR, trials, indicators.
 
@@ -1265,6 +1334,18 @@ def run_bttackler(
         CIFAR-10 folder (default ``$EFFDL_CIFAR10``).
     progress : callable, optional
         ``progress(done, total, message)`` after each run.
+    executor : concurrent.futures.Executor, optional
+        Where each run's ``workers`` workers run, e.g. a Dask cluster
+        (``distributed.Client("tcp://scheduler:8786").get_executor()``; it needs ``workers``
+        free slots). Default: ``workers`` local processes (one worker: this process).
+    storage : str or Path, optional
+        One Optuna storage for every run's study: an RDB URL
+        (``postgresql+psycopg://user@host:5432/db``) or a journal-file path that all workers
+        reach. Default: a journal file per run under ``out/runs/``.
+    study_prefix : str
+        With ``storage``: run ``(task, method, variant, r)`` is the study
+        ``<study_prefix>/<task>/<method>/<variant>/rep<r>`` (another experiment in the same
+        database needs another prefix).
 
     Returns
     -------
@@ -1287,26 +1368,44 @@ def run_bttackler(
                                 cifar10=cifar10)
     if progress is not None and not callable(progress):
         raise ConfigError("progress", progress, "a callable progress(done, total, message)")
+    if executor is not None and not isinstance(executor, Executor):
+        raise ConfigError("executor", type(executor).__name__,
+                          "a concurrent.futures.Executor (a Dask client's get_executor())")
+    if not isinstance(study_prefix, str) or not study_prefix.strip():
+        raise ConfigError("study_prefix", study_prefix, "a non-empty string")
+    if storage is not None:
+        if not isinstance(storage, str | Path) or not str(storage).strip():
+            raise ConfigError("storage", storage, "a journal-file path or an RDB URL")
+        with _quiet():
+            _storage(storage)  # a bad URL, driver or folder fails here, before training
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     specs = build_specs(settings, seed)
     t0 = time.perf_counter()
     runs: list[dict[str, Any]] = []
-    pool: ProcessPoolExecutor | None = None
+    pool: Executor | None = executor
     n_workers = int(settings["workers"])
-    if n_workers > 1:
+    own = executor is None and n_workers > 1
+    if own:
         pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
                                    initializer=_init_worker)
+    engine = {"executor": (type(executor).__name__ if executor is not None else
+                           f"{n_workers} local processes" if own else "this process"),
+              "storage": _storage_label(storage),
+              "study_prefix": study_prefix if storage is not None else None}
     try:
         for i, spec in enumerate(specs):
             t_run = time.perf_counter()
-            runs.append(run_study(spec, run_dir_of(out, spec), pool=pool))
+            name = (STUDY_NAME if storage is None else
+                    f"{study_prefix}/{spec.task}/{spec.method}/{spec.variant}/rep{spec.repeat}")
+            runs.append(run_study(spec, run_dir_of(out, spec), executor=pool, storage=storage,
+                                  study_name=name))
             runs[-1]["wall_s"] = time.perf_counter() - t_run
             if progress is not None:
                 progress(i + 1, len(specs), f"{spec.task}/{spec.method}/{spec.variant}/"
                          f"rep{spec.repeat}: {len(runs[-1]['trials'])} trials")
     finally:
-        if pool is not None:
+        if own and pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     comparisons = compare_runs(runs)
     aggregated = aggregate(runs, comparisons)
@@ -1315,7 +1414,8 @@ def run_bttackler(
                 for task in settings["tasks"]}
     payload: dict[str, Any] = {
         "experiment": NAME, "scale": scale, "seed": seed, "budget": settings,
-        "paper": PAPER, "datasets": datasets, "runs": runs, "comparisons": comparisons,
+        "paper": PAPER, "datasets": datasets, "engine": engine, "runs": runs,
+        "comparisons": comparisons,
         "aggregate": aggregated, "indicators": indicator_counts(runs), "headline": head,
         "wall_time_s": time.perf_counter() - t0,
     }

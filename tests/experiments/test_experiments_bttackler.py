@@ -277,7 +277,7 @@ def test_parallel_worker_processes_share_one_journal(tmp_path: Path) -> None:
                           SEED)[0]
     with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"),
                              initializer=bt._init_worker) as pool:
-        run = bt.run_study(spec, tmp_path, pool=pool)
+        run = bt.run_study(spec, tmp_path, executor=pool)
     assert sorted(t["number"] for t in run["trials"]) == list(range(len(run["trials"])))
     assert 4 <= len(run["trials"]) <= 5  # both workers check the cap before asking
     assert {t["worker"] for t in run["trials"]} == {0, 1}

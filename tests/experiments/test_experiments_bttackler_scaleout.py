@@ -1,0 +1,137 @@
+"""The bttackler experiment on a Dask cluster and on PostgreSQL; a lost worker; bad engines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from effdl_kit._core.storage import make_storage
+from effdl_kit.errors import ConfigError
+from effdl_kit.experiments import bttackler as bt
+from effdl_kit.experiments.bttackler import JOURNAL_FILE, load_results, run_bttackler
+
+SEED = 11
+#: one method, the baseline and BTTackler, three trials per run
+KW: dict[str, Any] = {"methods": ["random"], "variants": ["plain", "bttackler"],
+                      "max_trials": 3, "budget_s": 120.0}
+
+
+def _trials(out: Path) -> list[list[tuple[Any, ...]]]:
+    """Per run: (number, state, value, outcome, params) of every trial."""
+    return [[(t["number"], t["state"], t["value"], t["outcome"], json.dumps(t["params"]))
+             for t in r["trials"]] for r in load_results(out)["runs"]]
+
+
+def _no_training(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("training started")
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_trials_of_one_process(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    run_bttackler("smoke", SEED, tmp_path / "local", **KW)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run_bttackler("smoke", SEED, tmp_path / "dask", executor=client.get_executor(), **KW)
+    local, remote = _trials(tmp_path / "local"), _trials(tmp_path / "dask")
+    assert [len(r) for r in remote] == [3, 3]
+    # same seeds: the same configurations, trained to the same results, stopped alike
+    assert remote == local
+    engine = load_results(tmp_path / "dask")["engine"]
+    assert engine["executor"] == "ClientExecutor"
+    assert load_results(tmp_path / "local")["engine"]["executor"] == "this process"
+
+
+@pytest.mark.slow
+def test_postgresql_storage_holds_every_run_and_resumes(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kw = {**KW, "workers": 2, "max_trials": 4, "variants": ["plain"]}
+    run_bttackler("smoke", SEED, tmp_path, storage=postgres_url, study_prefix="bt-pg", **kw)
+    payload = load_results(tmp_path)
+    assert payload["engine"]["storage"] == postgres_url  # no password in this URL
+    (run,) = payload["runs"]
+    assert 4 <= len(run["trials"]) <= 5  # both workers check the cap before asking
+    assert {t["worker"] for t in run["trials"]} == {0, 1}
+    assert not list(tmp_path.rglob(JOURNAL_FILE))  # nothing went to journal files
+    storage = make_storage(postgres_url, heartbeat_interval=None)
+    study = optuna.load_study(study_name="bt-pg/cnn/random/plain/rep0", storage=storage)
+    assert len(study.trials) == len(run["trials"])
+    assert study.user_attrs["segments"] == 1
+    # the run is over: a rerun reads it back from the database and trains nothing
+    before = _trials(tmp_path)
+    monkeypatch.setattr(bt, "train", _no_training)
+    run_bttackler("smoke", SEED, tmp_path, storage=postgres_url, study_prefix="bt-pg", **kw)
+    assert _trials(tmp_path) == before
+    # another experiment under the same prefix is refused before it trains
+    with pytest.raises(ConfigError, match="study_prefix"):
+        run_bttackler("smoke", SEED + 1, tmp_path, storage=postgres_url,
+                      study_prefix="bt-pg", **kw)
+
+
+class _OneWorkerLost(ThreadPoolExecutor):
+    """Runs worker 0 in a thread; worker 1 passes the start barrier, then its machine is lost."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        _spec, ref, study_name, worker, segment = args[:5]
+        if worker == 0:
+            return super().submit(fn, *args, **kwargs)
+        storage = make_storage(ref, heartbeat_interval=None)
+        study_id = storage.get_study_id_from_name(study_name)
+        storage.set_study_system_attr(study_id, f"ready:{segment}:{worker}", True)
+        lost: Future[Any] = Future()
+        lost.set_exception(ConnectionError("worker tcp://10.0.0.7:40123 lost"))
+        return lost
+
+
+def test_a_lost_worker_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    kw = {**KW, "workers": 2, "variants": ["plain"]}
+    try:
+        with _OneWorkerLost(max_workers=2) as pool:
+            run_bttackler("smoke", SEED, tmp_path, executor=pool, **kw)
+    finally:
+        torch.set_num_threads(threads)  # the thread worker set this process up as a worker
+    (run,) = load_results(tmp_path)["runs"]
+    assert [t["state"] for t in run["trials"]] == ["COMPLETE"] * 3
+    assert {t["worker"] for t in run["trials"]} == {0}
+    assert len(run["worker_errors"]) == 1 and "worker 1" in run["worker_errors"][0]
+    assert "lost" in run["worker_errors"][0]
+
+
+class _AllLost(ThreadPoolExecutor):
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        lost: Future[Any] = Future()
+        lost.set_exception(ImportError("No module named 'effdl_kit'"))
+        return lost
+
+
+def test_a_run_whose_every_worker_failed_raises(tmp_path: Path) -> None:
+    with _AllLost(max_workers=1) as pool, pytest.raises(RuntimeError, match="every worker"):
+        run_bttackler("smoke", SEED, tmp_path, executor=pool, **KW)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"executor": "tcp://scheduler:8786"}, "executor"),
+    ({"storage": "ftp://host/db"}, "storage"),
+    ({"storage": "/no/such/folder/journal.log"}, "storage"),
+    ({"storage": 5}, "storage"),
+    ({"study_prefix": " "}, "study_prefix"),
+])
+def test_bad_engines_are_refused_before_any_training(
+        kwargs: dict[str, Any], field: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bt, "train", _no_training)
+    monkeypatch.setattr(bt, "run_study", _no_training)
+    with pytest.raises(ConfigError) as info:
+        run_bttackler("smoke", 0, tmp_path / "out", **kwargs)
+    assert info.value.field == field
+    assert not (tmp_path / "out").exists()
