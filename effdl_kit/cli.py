@@ -4,9 +4,16 @@
 
     effdl env [--json]
     effdl reproduce NAME --scale {smoke,small,paper} [--seed N] [--out DIR]
+                         [--scheduler ADDRESS] [--storage URL] [--study-prefix P]
     effdl figures [--out DIR]
     effdl notebooks [--dir DIR] --scale {smoke,small,paper} [--seed N] [--out DIR]
     effdl build-components --n N --scale {smoke,small,paper} [--seed N] --out FILE
+                           [--workers K | --scheduler ADDRESS]
+
+``--scheduler tcp://host:8786`` runs the work on that Dask cluster (``pip install
+"effdl-kit[dask]"``); ``--storage postgresql+psycopg://user@host:5432/db`` keeps the studies in
+one shared Optuna storage (``pip install "effdl-kit[postgres]"``). An experiment that takes
+neither says so (exit status 2).
 
 Bad arguments end with argparse's usage message (exit status 2); an error the kit raises on
 purpose (:class:`effdl_kit.errors.EffdlError`) ends with one ``error: ...`` line on stderr
@@ -18,13 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from effdl_kit._core.errors import EffdlError
+from effdl_kit._core.errors import ConfigError, EffdlError
 from effdl_kit._core.validate import SCALES
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "dask_executor", "main"]
 
 DEFAULT_OUT = "results"
 DEFAULT_NOTEBOOKS = "notebooks"
@@ -67,6 +77,12 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
     p_rep.add_argument("--scale", required=True, choices=SCALES)
     p_rep.add_argument("--seed", type=_seed, default=0)
     p_rep.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
+    p_rep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the workers on this Dask scheduler (tcp://host:8786)")
+    p_rep.add_argument("--storage", default=None, metavar="URL",
+                       help="one Optuna storage for the studies (RDB URL or journal path)")
+    p_rep.add_argument("--study-prefix", default=None, metavar="P",
+                       help="with --storage: prefix of the studies' names")
 
     p_fig = sub.add_parser("figures", help="redraw every experiment's figures from its results")
     p_fig.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
@@ -87,14 +103,49 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
     p_bc.add_argument("--seed", type=_seed, default=0)
     p_bc.add_argument("--out", required=True, help="dataset file (JSON lines)")
     p_bc.add_argument("--workers", type=int, default=None, help="local worker processes")
+    p_bc.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="train the rows on this Dask scheduler (tcp://host:8786)")
     return parser
+
+
+@contextmanager
+def dask_executor(address: str | None, *, timeout_s: float = 30.0
+                  ) -> Iterator[Executor | None]:
+    """A ``concurrent.futures.Executor`` on the Dask scheduler at ``address`` (None: None);
+    the client connects within ``timeout_s`` seconds and closes on exit.
+
+    Raises
+    ------
+    ConfigError
+        ``distributed`` is not installed, or no scheduler answers at ``address``.
+    """
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("scheduler", address, 'an address usable once the Dask extra is '
+                          'installed: pip install "effdl-kit[dask]"') from None
+    try:
+        client = Client(address, timeout=timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError("scheduler", address, f"the address of a running Dask scheduler "
+                          f"(tcp://host:8786); connecting failed: {exc}") from None
+    with client:
+        yield client.get_executor()
 
 
 def _cmd_build_components(args: argparse.Namespace) -> int:
     from effdl_kit.data import build_component_dataset
 
-    df = build_component_dataset(n=args.n, scale=args.scale, seed=args.seed, path=args.out,
-                                 max_workers=args.workers, progress=True)
+    if args.scheduler is not None and args.workers is not None:
+        raise ConfigError("workers", args.workers, "left out with --scheduler (the cluster's "
+                          "workers train the rows)")
+    with dask_executor(args.scheduler) as executor:
+        df = build_component_dataset(n=args.n, scale=args.scale, seed=args.seed,
+                                     path=args.out, max_workers=args.workers,
+                                     executor=executor, progress=True)
     ok = int((df["status"] == "ok").sum()) if len(df) else 0
     print(f"{args.out}: {len(df)} rows ({ok} ok, {len(df) - ok} failed)")
     return 0
@@ -109,14 +160,33 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from effdl_kit.experiments import SUMMARY_FILE, run_experiment
+    from effdl_kit.experiments import SUMMARY_FILE, experiment_options, run_experiment
 
-    summary = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out)
+    options: dict[str, Any] = {"storage": args.storage, "study_prefix": args.study_prefix}
+    if args.scheduler is not None:
+        options["executor"] = args.scheduler
+    allowed = experiment_options(args.name)
+    for key, flag in (("executor", "--scheduler"), ("storage", "--storage"),
+                      ("study_prefix", "--study-prefix")):
+        if options.get(key) is not None and key not in allowed:
+            raise ConfigError(flag, options[key], f"left out: {args.name!r} does not take it "
+                              "(experiments that scale out: "
+                              f"{', '.join(_scaling_experiments()) or 'none'})")
+    with dask_executor(args.scheduler) as executor:
+        options["executor"] = executor
+        summary = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out,
+                                 **options)
     exp_dir = Path(args.out) / args.name
     print(f"{args.name}: {args.scale} scale, seed {args.seed}, {summary.wall_time_s:.1f} s")
     for f in [*summary.figures, *summary.tables, SUMMARY_FILE]:
         print(f"  {exp_dir / f}")
     return 0
+
+
+def _scaling_experiments() -> list[str]:
+    from effdl_kit.experiments import experiment_options, list_experiments
+
+    return [n for n in list_experiments() if "executor" in experiment_options(n)]
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:

@@ -132,3 +132,46 @@ def test_console_script_env() -> None:
                          capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2
     assert "invalid choice: 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_engine_flags_of_an_experiment_that_takes_none_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for flag, value in (("--storage", "sqlite:///x.db"), ("--scheduler", "tcp://h:8786"),
+                        ("--study-prefix", "p")):
+        assert main(["reproduce", "tour", "--scale", "smoke", "--out", str(tmp_path),
+                     flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"effdl: error: invalid value for '{flag}'")
+        assert "'tour' does not take it" in err and "bttackler" in err
+    assert not (tmp_path / "tour").exists()
+    # a worker count and a cluster at once
+    assert main(["build-components", "--n", "2", "--scale", "smoke", "--out",
+                 str(tmp_path / "c.jsonl"), "--workers", "2", "--scheduler", "tcp://h:1"]) == 2
+    assert "invalid value for 'workers'" in capsys.readouterr().err
+
+
+def test_a_scheduler_that_does_not_answer_is_a_clean_error() -> None:
+    from effdl_kit.cli import dask_executor
+    from effdl_kit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scheduler.*connecting failed"), \
+            dask_executor("tcp://127.0.0.1:1", timeout_s=1):
+        pass
+    with dask_executor(None) as none:
+        assert none is None
+
+
+@pytest.mark.slow
+def test_build_components_on_a_dask_scheduler(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    distributed = pytest.importorskip("distributed")
+    from effdl_kit.data import load_component_dataset
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert main(["build-components", "--n", "2", "--scale", "smoke", "--seed", "3",
+                     "--out", str(tmp_path / "c.jsonl"),
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert "c.jsonl: 2 rows" in capsys.readouterr().out
+    df = load_component_dataset(tmp_path / "c.jsonl", only_ok=False)
+    assert sorted(df["index"]) == [0, 1]

@@ -30,6 +30,7 @@ __all__ = [
     "ExperimentSummary",
     "RedrawFn",
     "RedrawOutcome",
+    "experiment_options",
     "find_summaries",
     "get_experiment",
     "list_experiments",
@@ -208,7 +209,18 @@ def _check_out(out: Any) -> Path:
     return p
 
 
-def run_experiment(name: str, *, scale: str, seed: int = 0, out: str | Path) -> ExperimentSummary:
+def experiment_options(name: str) -> list[str]:
+    """Keyword options the experiment ``name`` takes beyond ``(scale, seed, out)``, such as
+    ``executor`` and ``storage`` for the ones that scale out."""
+    import inspect
+
+    params = inspect.signature(get_experiment(name).run).parameters
+    return [p.name for p in list(params.values())[3:]
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def run_experiment(name: str, *, scale: str, seed: int = 0, out: str | Path,
+                   **options: Any) -> ExperimentSummary:
     """Run a registered experiment and write ``<out>/<name>/summary.json``.
 
     Parameters
@@ -221,6 +233,10 @@ def run_experiment(name: str, *, scale: str, seed: int = 0, out: str | Path) -> 
         Seed (0 <= seed < 2**32) passed to the experiment.
     out : str or Path
         Results root; the experiment writes into ``out/<name>/``.
+    **options
+        Keyword options of the experiment (see :func:`experiment_options`), e.g.
+        ``executor=client.get_executor()`` or ``storage="postgresql+psycopg://..."``; None
+        values are left out.
 
     Returns
     -------
@@ -230,17 +246,25 @@ def run_experiment(name: str, *, scale: str, seed: int = 0, out: str | Path) -> 
     Raises
     ------
     ConfigError
-        Unknown name, bad scale, seed or out (before anything runs), or an experiment
-        function that does not return an :class:`ExperimentSummary`.
+        Unknown name, bad scale, seed, out or an option the experiment does not take (before
+        anything runs), or an experiment function that does not return an
+        :class:`ExperimentSummary`.
     """
     exp = get_experiment(name)
     check_scale(scale)
     seed = _check_seed(seed)
     root = _check_out(out)
+    options = {k: v for k, v in options.items() if v is not None}
+    allowed = experiment_options(name)
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(key, f"given to experiment {name!r}",
+                              f"one of its options {allowed}" if allowed
+                              else f"nothing: {name!r} takes no option")
     exp_dir = root / name
     exp_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    summary = exp.run(scale, seed, exp_dir)
+    summary = exp.run(scale, seed, exp_dir, **options)
     wall = time.perf_counter() - t0
     if not isinstance(summary, ExperimentSummary):
         raise ConfigError(f"experiment {name!r} return value", type(summary).__name__,

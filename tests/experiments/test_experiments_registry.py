@@ -11,6 +11,7 @@ import pytest
 from effdl_kit.errors import ConfigError, DataError
 from effdl_kit.experiments import (
     ExperimentSummary,
+    experiment_options,
     find_summaries,
     get_experiment,
     list_experiments,
@@ -154,3 +155,27 @@ def test_redraw_experiments_finds_and_skips(tmp_path: Path, toy: str) -> None:
     assert outcomes["ghost"].skipped == "not registered"
     with pytest.raises(ConfigError, match="'out'"):
         redraw_experiments(tmp_path / "missing")
+
+
+def test_options_reach_the_experiments_that_take_them(tmp_path: Path, toy: str) -> None:
+    got: list[dict[str, object]] = []
+
+    def scaling(scale: str, seed: int, out: Path, *, executor: object = None,
+                storage: str | None = None) -> ExperimentSummary:
+        got.append({"executor": executor, "storage": storage})
+        return make_summary("scaling", scale, seed)
+
+    register("scaling-exp")(scaling)
+    try:
+        assert experiment_options("scaling-exp") == ["executor", "storage"]
+        run_experiment("scaling-exp", scale="smoke", out=tmp_path, storage="s.log",
+                       executor=None)  # None: left out
+        assert got == [{"executor": None, "storage": "s.log"}]
+        with pytest.raises(ConfigError, match="nothing: 'toy-exp' takes no option"):
+            run_experiment(toy, scale="smoke", out=tmp_path, storage="s.log")
+        with pytest.raises(ConfigError, match="workers"):
+            run_experiment("scaling-exp", scale="smoke", out=tmp_path, workers=2)
+        assert not calls and len(got) == 1  # refused before running
+    finally:
+        unregister("scaling-exp")
+    assert {"executor", "storage", "study_prefix"} <= set(experiment_options("bttackler"))
