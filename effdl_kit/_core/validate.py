@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
+from concurrent.futures import Executor
 from typing import Any, Literal, TypeVar, get_args
 
 import numpy as np
@@ -66,6 +67,15 @@ def check_float(
         raise ConfigError(field, value, desc)
     return v
 
+
+def check_executor(executor: Any, field: str = "executor") -> Executor | None:
+    """``executor`` when it is None or a ``concurrent.futures.Executor`` (a Dask client's
+    ``get_executor()``, a process pool); anything else is a :class:`ConfigError`."""
+    if executor is not None and not isinstance(executor, Executor):
+        raise ConfigError(field, type(executor).__name__,
+                          "None or a concurrent.futures.Executor (e.g. a Dask client's "
+                          "get_executor() or a ProcessPoolExecutor)")
+    return executor
 
 def _bounds_text(
     kind: str,

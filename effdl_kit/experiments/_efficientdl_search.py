@@ -20,13 +20,21 @@ observations. Every method gets the same predictor and the same number of predic
 Results are small frames: :func:`compare_methods` gives best-so-far curves (one row per
 method x seed x iteration), :func:`method_table` the final mean ± std and rank,
 :func:`ablation` the best value over an α x β grid (at Ω = 0.1) and an Ω sweep.
+
+Scaling out: :func:`compare_methods` takes a ``concurrent.futures.Executor`` (a Dask client's
+``get_executor()``, a ``ProcessPoolExecutor``) and runs each (method, seed) as one job there;
+:func:`run_alpha_beta_study` runs αβ-BO as an Optuna study (:class:`~effdl_kit.search.
+AlphaBetaSampler`) on a shared storage — a journal file or an RDB URL such as PostgreSQL —
+in local worker processes or on an executor, resuming what the storage already holds.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +42,12 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
-from effdl_kit._core.validate import check_choice, check_int, check_scale
+from effdl_kit._core.validate import check_choice, check_executor, check_int, check_scale
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from effdl_kit._core.storage import StudyRun
     from effdl_kit.experiments.efficientdl import ComponentData
     from effdl_kit.search import PredictorProblem
 
@@ -55,6 +64,7 @@ __all__ = [
     "plot_ablation",
     "plot_search_curves",
     "prior_rows",
+    "run_alpha_beta_study",
     "run_method",
     "search_setup",
 ]
@@ -261,16 +271,117 @@ def prior_rows(setup: SearchSetup, n: int | None, seed: int) -> np.ndarray | Non
     return np.sort(np.random.default_rng(seed).choice(len(setup.y0), size=n, replace=False))
 
 
+def _method_job(setup: SearchSetup, method: str, seed: int, n_iter: int,
+                budget: Mapping[str, Any], init_rows: np.ndarray | None
+                ) -> tuple[list[float], list[float]]:
+    """One (method, seed) run of :func:`compare_methods`; module-level, so executors pickle it.
+
+    Returns
+    -------
+    values, secs : list of float
+        As :func:`run_method`.
+    """
+    return run_method(setup, method, n_iter=n_iter, seed=seed, budget=budget,
+                      init_rows=init_rows)
+
+
+def _curve_frame(method: str, seed: int, values: Sequence[float],
+                 secs: Sequence[float]) -> pd.DataFrame:
+    """Rows of one (method, seed) run: values, best so far, cumulative search seconds."""
+    v = np.asarray(values, dtype=float)
+    return pd.DataFrame({
+        "method": method, "seed": seed, "iteration": np.arange(1, len(v) + 1), "value": v,
+        "best_so_far": np.maximum.accumulate(np.where(np.isfinite(v), v, -np.inf)),
+        "search_s": np.cumsum(np.asarray(secs, dtype=float))})
+
+
+def _run_jobs(executor: Executor, setup: SearchSetup, jobs: Sequence[tuple[str, int]], *,
+              n_iter: int, budget: Mapping[str, Any], progress: ProgressFn | None
+              ) -> list[tuple[list[float], list[float]]]:
+    """Run every (method, seed) job on ``executor``; results in the order of ``jobs``.
+
+    Raises
+    ------
+    RuntimeError
+        Some jobs raised: after every other job finished, naming each failed (method, seed)
+        with its exception (the first one chained as the cause).
+    """
+    futures: dict[Future[tuple[list[float], list[float]]], int] = {}
+    try:
+        for i, (m, s) in enumerate(jobs):
+            fut = executor.submit(_method_job, setup, m, s, n_iter, dict(budget),
+                                  prior_rows(setup, budget["init_rows"], s))
+            futures[fut] = i
+    except BaseException:  # e.g. a shut-down executor: do not leave the first jobs running
+        for fut in futures:
+            fut.cancel()
+        raise
+    results: dict[int, tuple[list[float], list[float]]] = {}
+    errors: dict[int, BaseException] = {}
+    total = len(jobs)
+    for done, fut in enumerate(as_completed(futures), start=1):
+        i = futures[fut]
+        m, s = jobs[i]
+        try:
+            results[i] = fut.result()
+        except Exception as exc:  # keep collecting: the other jobs' results are reported too
+            errors[i] = exc
+            status = f"failed ({type(exc).__name__})"
+        else:
+            status = "done"
+        if progress is not None:
+            progress(done, total, f"{METHOD_LABELS[m]}, seed {s}: {status}")
+    if errors:
+        lines = [f"{jobs[i][0]!r}, seed {jobs[i][1]}: {type(e).__name__}: {e}"
+                 for i, e in sorted(errors.items())]
+        raise RuntimeError(f"compare_methods: {len(errors)} of {total} (method, seed) jobs "
+                           "failed on the executor:\n  " + "\n  ".join(lines)
+                           ) from errors[min(errors)]
+    return [results[i] for i in range(total)]
+
+
 def compare_methods(setup: SearchSetup, *, scale: str, seeds: Sequence[int] | None = None,
                     methods: Sequence[str] = METHODS, n_iter: int | None = None,
-                    progress: ProgressFn | None = None) -> pd.DataFrame:
+                    progress: ProgressFn | None = None,
+                    executor: Executor | None = None) -> pd.DataFrame:
     """Best-so-far curves of each method and seed on the same predictor and budget.
+
+    Parameters
+    ----------
+    setup : SearchSetup
+        From :func:`search_setup`.
+    scale : {"smoke", "small", "paper"}
+        Budget (:data:`SEARCH_BUDGETS`): initial GP rows, iterations, seeds, GP fitting.
+    seeds : sequence of int, optional
+        Default: ``0 .. budget["seeds"] - 1``.
+    methods : sequence of str
+        Among :data:`METHODS`.
+    n_iter : int, optional
+        Predictor calls per run; default: the budget's.
+    progress : callable, optional
+        ``progress(done, total, label)``. In-process: before each (method, seed) run, then
+        ``(total, total, "done")``; with an executor: as each job finishes, in the order they
+        finish (the label names the run and whether it failed), then ``(total, total,
+        "done")``.
+    executor : concurrent.futures.Executor, optional
+        Runs each (method, seed) as one job (``setup`` is pickled into every job): a Dask
+        client's ``get_executor()``, a ``ProcessPoolExecutor``... Default: one after another
+        in this process. The frame is the same either way except ``search_s``.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``method, seed, iteration, value, best_so_far, search_s`` (cumulative search
-        seconds, predictor calls excluded).
+        seconds, predictor calls excluded), rows in (method, seed, iteration) order.
+
+    Raises
+    ------
+    ConfigError
+        A bad scale, method, seeds, n_iter or executor (before any run).
+    RuntimeError
+        With an executor, when some jobs raised: once every other job has finished, naming
+        each failed (method, seed) and its exception (the first chained as the cause); no
+        partial frame is returned. In-process, a run's exception propagates at once.
     """
     check_scale(scale)
     budget = SEARCH_BUDGETS[scale]
@@ -281,23 +392,147 @@ def compare_methods(setup: SearchSetup, *, scale: str, seeds: Sequence[int] | No
         raise ConfigError("seeds", seeds, "at least one seed")
     n_iter = int(budget["n_iter"]) if n_iter is None else check_int("n_iter", n_iter,
                                                                     min_value=1)
-    frames = []
-    total, done = len(methods) * len(seeds), 0
-    for m in methods:
-        for s in seeds:
+    check_executor(executor)
+    jobs = [(m, s) for m in methods for s in seeds]
+    total = len(jobs)
+    if executor is not None:
+        results = _run_jobs(executor, setup, jobs, n_iter=n_iter, budget=budget,
+                            progress=progress)
+    else:
+        results = []
+        for done, (m, s) in enumerate(jobs):
             if progress is not None:
                 progress(done, total, f"{METHOD_LABELS[m]}, seed {s}")
-            values, secs = run_method(setup, m, n_iter=n_iter, seed=s, budget=budget,
-                                      init_rows=prior_rows(setup, budget["init_rows"], s))
-            v = np.asarray(values, dtype=float)
-            frames.append(pd.DataFrame({
-                "method": m, "seed": s, "iteration": np.arange(1, len(v) + 1), "value": v,
-                "best_so_far": np.maximum.accumulate(np.where(np.isfinite(v), v, -np.inf)),
-                "search_s": np.cumsum(secs)}))
-            done += 1
+            results.append(_method_job(setup, m, s, n_iter, budget,
+                                       prior_rows(setup, budget["init_rows"], s)))
     if progress is not None:
         progress(total, total, "done")
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([_curve_frame(m, s, values, secs)
+                      for (m, s), (values, secs) in zip(jobs, results, strict=True)],
+                     ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- Optuna study
+
+
+def _optuna_choice(name: str, value: Any) -> bool | int | float | str | None:
+    """A grid value as a plain Python value Optuna can store in a categorical distribution."""
+    v = _plain(value)
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    raise ConfigError(f"setup.problem.space.values[{name!r}]", value,
+                      "grid values Optuna can store: None, bool, int, float or str "
+                      "(numpy scalars are converted)")
+
+
+class _GridObjective:
+    """Picklable Optuna objective: the setup's predictor at one choice per searched component.
+
+    Parameters
+    ----------
+    setup : SearchSetup
+        Its ``problem.space`` gives the components and their grid values (one categorical
+        parameter each, values converted to plain Python types).
+    """
+
+    def __init__(self, setup: SearchSetup) -> None:
+        space = setup.problem.space
+        self.setup = setup
+        self.choices: dict[str, list[bool | int | float | str | None]] = {
+            str(n): [_optuna_choice(str(n), v) for v in vals]
+            for n, vals in zip(space.names, space.values, strict=True)}
+
+    def __call__(self, trial: Any) -> float:
+        """The predicted accuracy of the trial's configuration (the study maximises it)."""
+        config = {n: trial.suggest_categorical(n, c) for n, c in self.choices.items()}
+        return float(self.setup.problem.objective(config))
+
+
+def run_alpha_beta_study(setup: SearchSetup, *, study_name: str, storage: Any, n_trials: int,
+                         n_workers: int = 1, executor: Executor | None = None, seed: int = 0,
+                         storage_kwargs: Mapping[str, Any] | None = None,
+                         **sampler_kwargs: Any) -> StudyRun:
+    """αβ-BO on the setup's predictor as an Optuna study on a shared storage.
+
+    The study (direction maximize) has one categorical parameter per searched component, its
+    grid values as choices (plain Python values), and the predictor as objective; trials are
+    sampled by :class:`~effdl_kit.search.AlphaBetaSampler` and run by
+    :func:`effdl_kit._core.storage.run_study`: created when missing, resumed when the storage
+    holds it (finished trials are kept), run in local worker processes or on an executor.
+    Unlike :func:`run_method`, the sampler gets no dataset rows as prior data: it starts with
+    ``n_startup_trials`` random trials.
+
+    Parameters
+    ----------
+    setup : SearchSetup
+        From :func:`search_setup`; pickled into every worker.
+    study_name : str
+        Non-empty.
+    storage : str, Path or optuna.storages.BaseStorage
+        A journal-file path, an RDB URL (``postgresql+psycopg://user@host:5432/db``) or a
+        storage (see :func:`effdl_kit._core.storage.make_storage`); a path or URL when
+        workers run in other processes.
+    n_trials : int
+        Finished trials the study should hold at the end (>= 1; a few more when several
+        workers finish at once).
+    n_workers : int
+        Worker processes (or executor jobs), each loading the study and optimising (>= 1).
+        ``1`` without an executor runs in this process.
+    executor : concurrent.futures.Executor, optional
+        Where the workers run (a Dask client's ``get_executor()``). Default: local processes.
+    seed : int
+        Worker ``k``'s sampler gets seed ``seed + k`` (>= 0). With one worker the trials are
+        the same wherever it runs.
+    storage_kwargs : mapping, optional
+        Keyword arguments of :func:`~effdl_kit._core.storage.make_storage` (RDB heartbeat:
+        ``heartbeat_interval``, ``grace_period``, ``retries``).
+    **sampler_kwargs
+        :class:`~effdl_kit.search.AlphaBetaSampler` arguments other than ``seed`` (``alpha``,
+        ``beta``, ``omega``, ``n_startup_trials``, ``max_observations``...).
+
+    Returns
+    -------
+    StudyRun
+        The study's finished trials by state, and the reasons of the failed ones.
+
+    Raises
+    ------
+    ConfigError
+        Any bad argument, naming it, before any trial runs.
+    """
+    from effdl_kit._core.storage import make_storage, run_study
+    from effdl_kit.search import AlphaBetaSampler, sampler_factory
+
+    if not isinstance(setup, SearchSetup):
+        raise ConfigError("setup", type(setup).__name__, "a SearchSetup (see search_setup)")
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise ConfigError("study_name", study_name, "a non-empty string")
+    n_trials = check_int("n_trials", n_trials, min_value=1)
+    n_workers = check_int("n_workers", n_workers, min_value=1)
+    seed = check_int("seed", seed, min_value=0)
+    check_executor(executor)
+    storage_kw = _keyword_args("storage_kwargs", storage_kwargs, make_storage, skip=("storage",))
+    sampler_kw = _keyword_args("sampler_kwargs", sampler_kwargs, AlphaBetaSampler.__init__,
+                               skip=("self", "seed"))
+    factory = sampler_factory(**sampler_kw)  # checks the values, naming the field
+    objective = _GridObjective(setup)
+    return run_study(study_name, objective, storage=storage, n_trials=n_trials,
+                     n_workers=n_workers, direction="maximize", sampler_factory=factory,
+                     seed=seed, executor=executor, storage_kwargs=storage_kw)
+
+
+def _keyword_args(field: str, kwargs: Mapping[str, Any] | None, fn: Callable[..., Any], *,
+                  skip: Sequence[str]) -> dict[str, Any]:
+    """``kwargs`` as a dict, checked to be keyword arguments of ``fn`` other than ``skip``."""
+    if kwargs is None:
+        return {}
+    allowed = [p for p in inspect.signature(fn).parameters if p not in skip]
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(field, kwargs, f"None or a mapping with keys among {allowed}")
+    unknown = sorted(str(k) for k in kwargs if k not in allowed)
+    if unknown:
+        raise ConfigError(field, unknown, f"keys among {allowed}")
+    return dict(kwargs)
 
 
 def method_table(curves: pd.DataFrame) -> pd.DataFrame:

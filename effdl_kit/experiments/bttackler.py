@@ -101,7 +101,13 @@ import pandas as pd
 from effdl_kit._core.errors import ConfigError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.storage import make_storage
-from effdl_kit._core.validate import check_choice, check_float, check_int, check_scale
+from effdl_kit._core.validate import (
+    check_choice,
+    check_executor,
+    check_float,
+    check_int,
+    check_scale,
+)
 from effdl_kit.diagnosis import ATTR_DIAGNOSIS, INDICATORS, BTTacklerPruner, TrialHook
 from effdl_kit.experiments._registry import (
     ExperimentSummary,
@@ -1368,9 +1374,7 @@ def run_bttackler(
                                 cifar10=cifar10)
     if progress is not None and not callable(progress):
         raise ConfigError("progress", progress, "a callable progress(done, total, message)")
-    if executor is not None and not isinstance(executor, Executor):
-        raise ConfigError("executor", type(executor).__name__,
-                          "a concurrent.futures.Executor (a Dask client's get_executor())")
+    check_executor(executor)
     if not isinstance(study_prefix, str) or not study_prefix.strip():
         raise ConfigError("study_prefix", study_prefix, "a non-empty string")
     if storage is not None:

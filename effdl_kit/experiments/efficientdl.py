@@ -44,7 +44,8 @@ import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
-from effdl_kit._core.validate import check_choice, check_int, check_scale
+from effdl_kit._core.validate import check_choice, check_executor, check_int, check_scale
+from effdl_kit.experiments._efficientdl_search import run_alpha_beta_study
 from effdl_kit.experiments._registry import (
     ExperimentSummary,
     make_summary,
@@ -55,6 +56,8 @@ from effdl_kit.experiments._registry import (
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from matplotlib.axes import Axes
     from sklearn.pipeline import Pipeline
 
@@ -89,6 +92,7 @@ __all__ = [
     "plot_importance",
     "plot_predicted_vs_true",
     "redraw",
+    "run_alpha_beta_study",
     "run_confirm",
     "run_efficientdl",
     "run_search",
@@ -496,10 +500,15 @@ def importance_frame(result: Mapping[str, Any], k: int = TOP_K,
 
 
 def run_search(data: ComponentData, *, scale: str, seed: int,
-               progress: ProgressFn | None = None) -> dict[str, Any]:
+               progress: ProgressFn | None = None,
+               executor: Executor | None = None) -> dict[str, Any]:
     """αβ-BO vs baselines on ``data``'s predictor, and the α/β/Ω ablation; a JSON-able dict.
 
     See :mod:`effdl_kit.experiments._efficientdl_search`. Seeds ``seed, seed + 1, ...``.
+    ``executor`` (a ``concurrent.futures.Executor``, e.g. a Dask client's ``get_executor()``)
+    runs the method comparison's (method, seed) jobs (see
+    :func:`~effdl_kit.experiments._efficientdl_search.compare_methods`); the predictor fit and
+    the ablation run in this process. A non-Executor raises ConfigError before any work.
     """
     from effdl_kit.experiments._efficientdl_search import (
         SEARCH_BUDGETS,
@@ -509,13 +518,14 @@ def run_search(data: ComponentData, *, scale: str, seed: int,
     )
 
     check_scale(scale)
+    check_executor(executor)
     b = SEARCH_BUDGETS[scale]
     t0 = time.perf_counter()
     setup = search_setup(data, n_trees=int(b["n_trees"]), n_repeats=int(b["n_repeats"]),
                          seed=seed, min_grid=int(b["min_grid"]))
     curves = compare_methods(setup, scale=scale,
                              seeds=[seed + i for i in range(int(b["seeds"]))],
-                             progress=progress)
+                             progress=progress, executor=executor)
     abl = ablation(setup, scale=scale)
     return {"setup": setup.describe(), "budget": {k: (list(v) if isinstance(v, tuple) else v)
                                                   for k, v in b.items()},
@@ -548,9 +558,15 @@ def run_confirm(*, scale: str, seed: int, progress: ProgressFn | None = None
             "time_s": time.perf_counter() - t0}
 
 
-def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
-    """Static predictor on the authors' and the kit's data: CV, importance, Top-5."""
+def run_efficientdl(scale: str, seed: int, out: Path, *,
+                    executor: Executor | None = None) -> ExperimentSummary:
+    """Static predictor on the authors' and the kit's data: CV, importance, Top-5.
+
+    ``executor`` (a ``concurrent.futures.Executor``, e.g. a Dask client's ``get_executor()``)
+    runs the search comparison's (method, seed) jobs; everything else runs in this process.
+    """
     check_scale(scale)
+    check_executor(executor)
     budget = BUDGETS[scale]
     _check_budget(budget["n_trees"], budget["n_splits"], budget["n_repeats"], seed)
     loaded: dict[str, ComponentData] = {}
@@ -575,7 +591,7 @@ def run_efficientdl(scale: str, seed: int, out: Path) -> ExperimentSummary:
                                "budget": budget, "datasets": results, "skipped": skipped}
     search: dict[str, Any] | None = None
     if "authors" in loaded:  # the second half: αβ-BO on the authors' predictor
-        search = run_search(loaded["authors"], scale=scale, seed=seed)
+        search = run_search(loaded["authors"], scale=scale, seed=seed, executor=executor)
         payload["search"] = search
     confirmation = run_confirm(scale=scale, seed=seed)
     payload["confirmation"] = confirmation

@@ -43,3 +43,17 @@ def test_scale_and_choice() -> None:
         check_scale("huge")
     with pytest.raises(errors.ConfigError, match="'mode'"):
         check_choice("mode", "z", ("a", "b"))
+
+
+def test_check_executor() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from effdl_kit._core.validate import check_executor
+
+    assert check_executor(None) is None
+    with ThreadPoolExecutor(1) as pool:
+        assert check_executor(pool) is pool
+    for bad in ("tcp://scheduler:8786", 4, object()):
+        with pytest.raises(errors.ConfigError, match="concurrent.futures.Executor") as info:
+            check_executor(bad, "cluster")
+        assert info.value.field == "cluster"
