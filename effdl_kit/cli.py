@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._core.storage import dask_executor
 from effdl_kit._core.validate import SCALES
 
 __all__ = ["build_parser", "dask_executor", "main"]
@@ -106,34 +105,6 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
     p_bc.add_argument("--scheduler", default=None, metavar="ADDRESS",
                       help="train the rows on this Dask scheduler (tcp://host:8786)")
     return parser
-
-
-@contextmanager
-def dask_executor(address: str | None, *, timeout_s: float = 30.0
-                  ) -> Iterator[Executor | None]:
-    """A ``concurrent.futures.Executor`` on the Dask scheduler at ``address`` (None: None);
-    the client connects within ``timeout_s`` seconds and closes on exit.
-
-    Raises
-    ------
-    ConfigError
-        ``distributed`` is not installed, or no scheduler answers at ``address``.
-    """
-    if address is None:
-        yield None
-        return
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ConfigError("scheduler", address, 'an address usable once the Dask extra is '
-                          'installed: pip install "effdl-kit[dask]"') from None
-    try:
-        client = Client(address, timeout=timeout_s)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError("scheduler", address, f"the address of a running Dask scheduler "
-                          f"(tcp://host:8786); connecting failed: {exc}") from None
-    with client:
-        yield client.get_executor()
 
 
 def _cmd_build_components(args: argparse.Namespace) -> int:

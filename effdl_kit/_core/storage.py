@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 import os
 import traceback
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +35,8 @@ from effdl_kit._core.validate import check_float, check_int
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["StudyRun", "fail_stale_trials", "make_storage", "run_study"]
+__all__ = ["StudyRun", "dask_executor", "fail_stale_trials", "make_storage",
+           "release_stale_journal_lock", "run_study"]
 
 _RDB_PREFIXES = ("postgresql", "mysql", "sqlite", "oracle", "mssql")
 
@@ -159,8 +162,11 @@ class _Recorded:
 
 def _worker(storage: Any, study_name: str, objective: Callable[[Any], float],
             sampler_factory: Callable[[int], Any] | None, worker_seed: int,
-            n_trials: int, storage_kwargs: dict[str, Any]) -> int:
-    """Optimise in this process until the study holds ``n_trials`` finished trials."""
+            n_trials: int, storage_kwargs: dict[str, Any], round_id: str = "") -> int:
+    """Optimise in this process until the study holds ``n_trials`` finished trials.
+
+    ``round_id`` is unused here: unique per round, it keeps an executor that treats calls as
+    pure (Dask's default) from handing back the previous round's finished result."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -208,6 +214,21 @@ def fail_stale_trials(study: optuna.Study) -> int:
         study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number},
                             skip_if_exists=False)
     return len(stale)
+
+
+def release_stale_journal_lock(path: str | os.PathLike[str]) -> bool:
+    """Remove the lock a killed process left on the journal file ``path``.
+
+    Optuna's journal file takes a lock (``<path>.lock``) around every write; a process killed
+    while holding it leaves it behind, and the next writer would wait Optuna's 30-second grace
+    period before breaking it. Call only when no process uses the journal (like
+    :func:`fail_stale_trials`). Returns whether a lock was removed.
+    """
+    lock = str(path) + ".lock"
+    if os.path.lexists(lock):  # a symlink (NFS-safe lock) or a file
+        os.remove(lock)
+        return True
+    return False
 
 
 def run_study(study_name: str, objective: Callable[[Any], float], *, storage: Any,
@@ -269,18 +290,25 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
     if not callable(objective):
         raise ConfigError("objective", objective, "a callable objective(trial) -> float")
     kw = dict(storage_kwargs or {})
+    journal = (storage if isinstance(storage, str | os.PathLike) and "://" not in str(storage)
+               else None)
+    if journal is not None:
+        release_stale_journal_lock(journal)  # no worker of ours runs yet
     st = make_storage(storage, **kw)
     study = optuna.create_study(study_name=study_name, storage=st,
                                 direction="minimize" if direction == "minimize" else "maximize",
                                 load_if_exists=True)
     shared = storage if not isinstance(storage, optuna.storages.BaseStorage) else st
     for _ in range(max_rounds):
+        if journal is not None:
+            release_stale_journal_lock(journal)  # left by a worker killed mid-write
         fail_stale_trials(study)  # no worker of ours runs now
         if (_count(study, _FINISHED) - _n_stale(study) >= n_trials
                 and _n_waiting(study) == 0):
             break
-        args = [(shared, study_name, objective, sampler_factory, seed + k, n_trials, kw)
-                for k in range(n_workers)]
+        round_id = uuid.uuid4().hex
+        args = [(shared, study_name, objective, sampler_factory, seed + k, n_trials, kw,
+                 round_id) for k in range(n_workers)]
         if executor is not None:
             futures = [executor.submit(_worker, *a) for a in args]
             for f in futures:
@@ -308,3 +336,31 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
         fail_reasons=[str(t.user_attrs.get("fail_reason", "")) for t in trials
                       if t.state == ts.FAIL],
     )
+
+
+@contextmanager
+def dask_executor(address: str | None, *, timeout_s: float = 30.0
+                  ) -> Iterator[Executor | None]:
+    """A ``concurrent.futures.Executor`` on the Dask scheduler at ``address`` (None: None);
+    the client connects within ``timeout_s`` seconds and closes on exit.
+
+    Raises
+    ------
+    ConfigError
+        ``distributed`` is not installed, or no scheduler answers at ``address``.
+    """
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("scheduler", address, 'an address usable once the Dask extra is '
+                          'installed: pip install "effdl-kit[dask]"') from None
+    try:
+        client = Client(address, timeout=timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError("scheduler", address, f"the address of a running Dask scheduler "
+                          f"(tcp://host:8786); connecting failed: {exc}") from None
+    with client:
+        yield client.get_executor()

@@ -30,6 +30,20 @@ The file is JSON lines: a header with the build's arguments, then one row per li
 flushed and fsynced as it is measured; a restart with the same arguments continues where the
 last run stopped (a torn last line is dropped), other arguments are refused. A provenance
 sidecar ``<stem>.provenance.json`` records the machine, the runs and the counts.
+
+Rows run in-process by default, or on any ``concurrent.futures.Executor`` (a Dask
+``distributed`` client's ``get_executor()`` works unchanged): each (chunk, load level) group
+above is then one job, which starts its own background load on the worker that runs it and
+returns its rows; the driver appends each job's rows as the job completes, so a killed driver
+loses at most the jobs in flight. A job that raises is not retried: its rows are left out, the
+other jobs go on, and the build ends with a :class:`~effdl_kit.errors.DataError`; rerunning
+with the same arguments measures only the missing rows.
+
+Measurement honesty on a cluster: rows timed at the same time on one machine are each other's
+background load, which no load level records. Run one single-threaded worker per machine
+(``dask worker ADDRESS --nworkers 1 --nthreads 1``). Every row records the ``host`` it was
+measured on (rows written before this field existed load with NaN there), and the sidecar's
+run entries record the executor used and the hosts that measured rows.
 """
 
 from __future__ import annotations
@@ -39,18 +53,22 @@ import datetime as _dt
 import json
 import math
 import os
+import socket
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, DataError
-from effdl_kit._core.validate import check_float, check_int
+from effdl_kit._core.storage import dask_executor
+from effdl_kit._core.validate import check_executor, check_float, check_int
 from effdl_kit.data._components import _rewrite_complete
 from effdl_kit.measure import (
     MODULE_PARAMS,
@@ -221,8 +239,17 @@ def provenance_path(path: str | Path) -> Path:
     return p.with_name(p.stem + ".provenance.json")
 
 
-def _write_provenance(path: Path, header: Mapping[str, Any], rows: list[dict[str, Any]], *,
-                      n: int, seconds: float, measured: int) -> Path:
+def _write_provenance(
+    path: Path,
+    header: Mapping[str, Any],
+    rows: list[dict[str, Any]],
+    *,
+    n: int,
+    seconds: float,
+    measured: int,
+    executor: str | None = None,
+    hosts: Sequence[str] = (),
+) -> Path:
     side = provenance_path(path)
     old = json.loads(side.read_text()) if side.exists() else {}
     runs = list(old.get("runs", []))
@@ -230,6 +257,7 @@ def _write_provenance(path: Path, header: Mapping[str, Any], rows: list[dict[str
     if argv and argv[0].endswith(("_latency.py", "_latency")):
         argv = ["python", "-m", "effdl_kit.data._latency", *argv[1:]]
     runs.append({"command": " ".join(argv), "n_requested": n, "rows_measured": measured,
+                 "executor": executor, "hosts": sorted(set(hosts)),
                  "seconds": round(seconds, 1),
                  "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")})
     status = pd.Series([r.get("status") for r in rows], dtype=object)
@@ -333,6 +361,72 @@ def _measure_row(spec: ModuleSpec, *, device: str, warmup: int, repeats: int,
     }
 
 
+def _plan_jobs(
+    todo: Sequence[int], *, seed: int, module_types: Sequence[str], n_levels: int, block: int
+) -> list[tuple[int, list[tuple[int, str]]]]:
+    """The build's jobs in run order: ``(level index, [(row index, module type), ...])``.
+
+    ``todo`` is cut into chunks of ``block * n_levels`` rows; within a chunk the rows of one
+    load level form one job, and the levels run in an order drawn from ``(seed, chunk)``.
+    """
+    jobs: list[tuple[int, list[tuple[int, str]]]] = []
+    chunk = block * n_levels
+    for c0 in range(0, len(todo), chunk):
+        part = todo[c0 : c0 + chunk]
+        plans = {i: _row_plan(seed, i, module_types, n_levels) for i in part}
+        order = np.random.default_rng([seed, 2, c0]).permutation(n_levels)
+        for li in (int(v) for v in order):
+            idx = [(i, plans[i][0]) for i in part if plans[i][1] == li]
+            if idx:
+                jobs.append((li, idx))
+    return jobs
+
+
+def _run_job(
+    level: LoadLevel,
+    rows: Sequence[tuple[int, str, int]],
+    *,
+    threads: int,
+    run: str,
+    **row_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Measure one job on an executor's worker: its rows under its own background load.
+
+    Parameters
+    ----------
+    level : LoadLevel
+        The job's load level, started on the machine this runs on.
+    rows : sequence of (int, str, int)
+        ``(row index, module type, first attempt)`` per row, in run order.
+    threads : int
+        Intra-op thread count for the job.
+    run : str
+        Unused here; unique per build call, so an executor that hands back an earlier result
+        for the same call (Dask's default pure tasks, while the earlier future is still
+        referenced, e.g. by a kept exception) measures a rerun's job anew.
+    **row_kwargs
+        The remaining keyword arguments of :func:`_row` (seed, device, ranges, limits,
+        timing).
+
+    Returns
+    -------
+    list of dict
+        The rows (oom attempts included), in run order.
+    """
+    out: list[dict[str, Any]] = []
+    with fixed_threads(threads), BackgroundLoad(level, device=row_kwargs["device"]):
+        for i, module_type, start in rows:
+            out.extend(_row(i, module_type, level.name, start=start, **row_kwargs))
+    return out
+
+
+def _append(fh: TextIO, row: Mapping[str, Any]) -> None:
+    """Append one row as a JSON line, flushed and fsynced."""
+    fh.write(json.dumps(row) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
 def build_latency_dataset(
     module_types: Sequence[str] = MODULE_TYPES,
     *,
@@ -351,6 +445,7 @@ def build_latency_dataset(
     block: int = 200,
     window_s: float = 0.05,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Measure ``n`` sampled modules and append them to ``path`` (JSON lines; resumable).
 
@@ -389,6 +484,13 @@ def build_latency_dataset(
         Shortest CPU-utilisation window of the device-state reading.
     progress : bool
         tqdm progress bar.
+    executor : concurrent.futures.Executor, optional
+        Where rows are measured (default: in this process). Each (chunk, load level) group is
+        one job that starts its own background load on the worker running it, under
+        ``threads`` intra-op threads, and returns its rows; this process appends a job's rows
+        (flushed, fsynced) as the job completes. A Dask ``distributed`` client's
+        ``get_executor()`` works unchanged. A job that raises is not retried (Dask already
+        reruns tasks of lost workers); see Raises.
 
     Returns
     -------
@@ -399,9 +501,24 @@ def build_latency_dataset(
     Raises
     ------
     ConfigError
-        Any bad argument, or ``path`` holding a dataset built with other arguments.
+        Any bad argument (``executor`` that is not a ``concurrent.futures.Executor``), or
+        ``path`` holding a dataset built with other arguments.
     DeviceNotAvailableError
-        ``device`` is not present.
+        ``device`` is not present (checked on this machine, also with an ``executor``).
+    DataError
+        With an ``executor``: some jobs raised. Every other job's rows are in ``path``; the
+        message says how many rows are missing, and rerunning with the same arguments
+        measures only those.
+
+    Notes
+    -----
+    Rows timed at the same time on one machine are each other's background load, which the
+    load level does not record. On a cluster run one single-threaded worker per machine
+    (``dask worker ADDRESS --nworkers 1 --nthreads 1``); ``threads`` then sets the intra-op
+    threads of that one worker. Every row records the ``host`` it was measured on, and the
+    sidecar's run entry records the executor's class name (None in-process) and the hosts
+    that measured the run's rows; its ``machine`` entry describes the machine that ran this
+    function.
     """
     if isinstance(module_types, str) or not isinstance(module_types, Sequence) or (
             not module_types):
@@ -422,6 +539,7 @@ def build_latency_dataset(
     check_int("threads", threads, min_value=1)
     check_int("block", block, min_value=1)
     check_float("window_s", window_s, min_value=0.0)
+    check_executor(executor)
     kind = "cuda" if dev.startswith("cuda") else "cpu"
     flops_limit = float(_DEVICE_LIMITS[kind]["flops_limit"] if flops_limit is None
                         else check_float("flops_limit", flops_limit, min_value=0.0,
@@ -457,42 +575,91 @@ def build_latency_dataset(
     todo = [int(i) for i in np.random.default_rng([seed, 1]).permutation(n) if int(i) not in done]
     t0 = time.perf_counter()
     measured = 0
+    hosts: set[str] = set()
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, initial=n - len(todo), desc=f"latency dataset ({dev})", unit="row")
-    chunk = block * len(levels)
+    jobs = _plan_jobs(todo, seed=seed, module_types=types, n_levels=len(levels), block=block)
+    row_kw: dict[str, Any] = {
+        "seed": seed,
+        "device": dev,
+        "ranges": ranges,
+        "flops_limit": flops_limit,
+        "memory_limit_mib": memory_limit_mib,
+        "warmup": warmup,
+        "repeats": repeats,
+        "min_repeats": min_repeats,
+        "row_budget_s": row_budget_s,
+        "window_s": window_s,
+    }
+    futures: dict[Future[list[dict[str, Any]]], int] = {}
     try:
-        with fixed_threads(threads), path.open("a", encoding="utf-8") as fh:
-            for c0 in range(0, len(todo), chunk):
-                part = todo[c0:c0 + chunk]
-                plans = {i: _row_plan(seed, i, types, len(levels)) for i in part}
-                order = np.random.default_rng([seed, 2, c0]).permutation(len(levels))
-                for li in (int(v) for v in order):
-                    idx = [i for i in part if plans[i][1] == li]
-                    if not idx:
-                        continue
+        if executor is None:
+            with fixed_threads(threads), path.open("a", encoding="utf-8") as fh:
+                for li, idx in jobs:
                     with BackgroundLoad(levels[li], device=dev):
-                        for i in idx:
-                            for row in _row(i, plans[i][0], levels[li].name, seed=seed,
-                                            start=attempts.get(i, 0), device=dev,
-                                            ranges=ranges, flops_limit=flops_limit,
-                                            memory_limit_mib=memory_limit_mib, warmup=warmup,
-                                            repeats=repeats, min_repeats=min_repeats,
-                                            row_budget_s=row_budget_s, window_s=window_s):
-                                fh.write(json.dumps(row) + "\n")
-                                fh.flush()
-                                os.fsync(fh.fileno())
+                        for i, module_type in idx:
+                            start = attempts.get(i, 0)
+                            for row in _row(i, module_type, levels[li].name, start=start, **row_kw):
+                                _append(fh, row)
                                 rows.append(row)
+                                hosts.add(str(row.get("host")))
                             measured += 1
                             if bar is not None:
                                 bar.update(1)
+        else:
+            lost: list[tuple[int, BaseException]] = []  # (rows of the job, its error)
+            run = uuid.uuid4().hex
+            for li, idx in jobs:
+                spec = [(i, module_type, attempts.get(i, 0)) for i, module_type in idx]
+                try:
+                    fut = executor.submit(
+                        _run_job, levels[li], spec, threads=threads, run=run, **row_kw
+                    )
+                    futures[fut] = len(idx)
+                except Exception as exc:  # a refused submission loses that job only
+                    lost.append((len(idx), exc))
+            with path.open("a", encoding="utf-8") as fh:
+                for fut in as_completed(futures):
+                    try:
+                        job_rows = fut.result()
+                    except Exception as exc:  # a lost worker: record nothing, go on
+                        lost.append((futures[fut], exc))
+                        continue
+                    for row in job_rows:
+                        _append(fh, row)
+                        rows.append(row)
+                        hosts.add(str(row.get("host")))
+                    measured += futures[fut]
+                    if bar is not None:
+                        bar.update(futures[fut])
+            if lost:
+                missing = sum(k for k, _ in lost)
+                first = lost[0][1]
+                raise DataError(
+                    f"{missing} of {n} rows are missing from {str(path)!r}: {len(lost)} of "
+                    f"{len(jobs)} jobs raised on the executor (first: {type(first).__name__}: "
+                    f"{first}); the other jobs' rows are saved, and rerunning "
+                    "build_latency_dataset with the same arguments resumes: it measures only "
+                    "the missing rows"
+                ) from first
     finally:
+        for fut in futures:  # stopped early (an error, Ctrl-C): drop the jobs not run yet
+            fut.cancel()
         if bar is not None:
             bar.close()
-        _write_provenance(path, header, rows, n=n, seconds=time.perf_counter() - t0,
-                          measured=measured)
+        _write_provenance(
+            path,
+            header,
+            rows,
+            n=n,
+            seconds=time.perf_counter() - t0,
+            measured=measured,
+            executor=None if executor is None else type(executor).__name__,
+            hosts=sorted(hosts),
+        )
     return _frame(rows)
 
 
@@ -501,13 +668,14 @@ def _row(index: int, module_type: str, level: str, *, seed: int, start: int, dev
          memory_limit_mib: float, **timing: Any) -> list[dict[str, Any]]:
     """Measure row ``index``: oom attempts (recorded, redrawn) then an ok or failed row."""
     out: list[dict[str, Any]] = []
+    host = socket.gethostname()  # where the row is measured (an executor's worker, or here)
     for attempt in range(start, start + _MAX_ATTEMPTS):
         rng = np.random.default_rng([seed, index, attempt])
         spec = sample_module_spec(module_type, rng, ranges=ranges, flops_limit=flops_limit)
         row: dict[str, Any] = {
             "index": index, "attempt": attempt, "module_type": module_type,
             "load_level": level, "device": device, **spec.params, **spec.inferable(),
-            "memory_bytes": spec.memory_bytes,
+            "memory_bytes": spec.memory_bytes, "host": host,
         }
         t0 = time.perf_counter()
         try:
@@ -651,11 +819,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--block", type=int, default=200)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="measure on this Dask scheduler's workers (tcp://host:8786); run one "
+                         "single-threaded worker per machine")
     a = ap.parse_args(argv)
-    df = build_latency_dataset(
-        [m for m in a.module_types.split(",") if m], n=a.n, device=a.device, seed=a.seed,
-        path=a.out, warmup=a.warmup, repeats=a.repeats, threads=a.threads, block=a.block,
-        progress=not a.no_progress)
+    with dask_executor(a.scheduler) as executor:
+        df = build_latency_dataset(
+            [m for m in a.module_types.split(",") if m], n=a.n, device=a.device, seed=a.seed,
+            path=a.out, warmup=a.warmup, repeats=a.repeats, threads=a.threads, block=a.block,
+            progress=not a.no_progress, executor=executor)
     print(f"{a.out}: {int((df['status'] == 'ok').sum())} ok rows of {len(df)}")
     return 0
 

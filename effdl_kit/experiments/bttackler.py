@@ -100,7 +100,7 @@ import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
-from effdl_kit._core.storage import make_storage
+from effdl_kit._core.storage import make_storage, release_stale_journal_lock
 from effdl_kit._core.validate import (
     check_choice,
     check_executor,
@@ -960,6 +960,7 @@ def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None =
     if storage is None:
         run_dir.mkdir(parents=True, exist_ok=True)
         ref = str(run_dir / JOURNAL_FILE)
+        release_stale_journal_lock(ref)  # a killed run may have left it; none runs now
     else:
         ref = str(storage)
     with _quiet():
@@ -985,6 +986,9 @@ def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None =
         segment = int(study.user_attrs.get("segments", 0))
         full = spec.max_trials is not None and len(trials) >= spec.max_trials
         if offset < spec.budget_s and not full:
+            # the segment is claimed before it starts: a segment cut by a kill still counts,
+            # so the resumed one draws fresh sampler streams instead of replaying it
+            study.set_user_attr("segments", segment + 1)
             if executor is None:
                 ends = [_worker_main(spec, ref, study_name, 0, segment, offset)[1]]
             else:
@@ -1006,7 +1010,6 @@ def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None =
                     raise RuntimeError(f"every worker of run {study_name!r} failed; first "
                                        f"error: {errors[0][1]!r}") from errors[0][1]
             study.set_user_attr("elapsed_s", max(ends))
-            study.set_user_attr("segments", segment + 1)
         records = [_trial_record(t) for t in study.get_trials(deepcopy=False)]
         attrs = study.user_attrs
     return {**spec.to_dict(), "direction": spec.direction, "metric": spec.metric,

@@ -160,3 +160,18 @@ def test_dask_cluster_runs_the_same_study(tmp_path: Path) -> None:
     b = optuna.load_study(study_name="remote", storage=make_storage(tmp_path / "b.log"))
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
     assert [t.value for t in a.trials] == [t.value for t in b.trials]
+
+
+def test_a_stale_journal_lock_is_released(tmp_path: Path) -> None:
+    from effdl_kit._core.storage import release_stale_journal_lock
+
+    log = tmp_path / "s.log"
+    assert not release_stale_journal_lock(log)
+    os.symlink(tmp_path / "gone", str(log) + ".lock")  # a dangling symlink lock, as Optuna's
+    assert release_stale_journal_lock(log)
+    assert not os.path.lexists(str(log) + ".lock")
+    # run_study breaks such a lock at once instead of after Optuna's 30-s grace period
+    os.symlink(tmp_path / "gone", str(log) + ".lock")
+    t0 = time.perf_counter()
+    run = run_study("locked", FaultyObjective(), storage=log, n_trials=2)
+    assert run.n_complete == 2 and time.perf_counter() - t0 < 25

@@ -135,3 +135,57 @@ def test_bad_engines_are_refused_before_any_training(
         run_bttackler("smoke", 0, tmp_path / "out", **kwargs)
     assert info.value.field == field
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_experiment_then_rerun_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    kw = {"methods": ["random"], "variants": ["plain"], "max_trials": 8, "budget_s": 600.0}
+    code = ("from pathlib import Path\n"
+            "from effdl_kit.experiments.bttackler import run_bttackler\n"
+            f"run_bttackler('smoke', {SEED}, Path({str(tmp_path)!r}), **{kw!r})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    journal = tmp_path / "runs" / "cnn" / "random" / "plain" / "rep0" / JOURNAL_FILE
+    done: list[optuna.trial.FrozenTrial] = []
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+        if not journal.exists():
+            continue
+        try:
+            study = optuna.load_study(study_name="bttackler", storage=make_storage(journal))
+        except KeyError:
+            continue
+        done = [t for t in study.get_trials(deepcopy=False)
+                if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(done) >= 2:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert len(done) >= 2, "the experiment ended or stalled before the kill"
+    study = optuna.load_study(study_name="bttackler", storage=make_storage(journal))
+    before = {t.number: (t.params, t.value) for t in study.trials
+              if t.state == optuna.trial.TrialState.COMPLETE}
+    cut = [t.number for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(cut) <= 1
+    run_bttackler("smoke", SEED, tmp_path, **kw)
+    (run,) = load_results(tmp_path)["runs"]
+    trials = {t["number"]: t for t in run["trials"]}
+    assert len(trials) == kw["max_trials"]  # the cap counts every trial, the cut one too
+    for n, (params, value) in before.items():  # nothing completed was lost or changed
+        assert trials[n]["state"] == "COMPLETE" and trials[n]["value"] == value
+        assert trials[n]["params"] == params
+    for n in cut:  # the trial cut by the kill is recorded as interrupted, not rerun
+        assert (trials[n]["state"], trials[n]["outcome"]) == ("FAIL", "interrupted")
+    resumed = [t for t in run["trials"] if t["segment"] == 1]
+    assert len(resumed) == kw["max_trials"] - len(before) - len(cut)
+    assert all(t["state"] == "COMPLETE" for t in resumed)
+    # the cut segment counts: the resumed one draws new configurations, no replay
+    assert not {json.dumps(t["params"]) for t in resumed} & {
+        json.dumps(p) for p, _ in before.values()}
+    assert run["segments"] == 2
