@@ -271,10 +271,14 @@ def prior_rows(setup: SearchSetup, n: int | None, seed: int) -> np.ndarray | Non
     return np.sort(np.random.default_rng(seed).choice(len(setup.y0), size=n, replace=False))
 
 
+#: one run of :func:`run_method`: (method, seed, α/β/Ω keyword arguments)
+_Job = tuple[str, int, dict[str, float]]
+
+
 def _method_job(setup: SearchSetup, method: str, seed: int, n_iter: int,
-                budget: Mapping[str, Any], init_rows: np.ndarray | None
-                ) -> tuple[list[float], list[float]]:
-    """One (method, seed) run of :func:`compare_methods`; module-level, so executors pickle it.
+                budget: Mapping[str, Any], init_rows: np.ndarray | None,
+                acq: Mapping[str, float]) -> tuple[list[float], list[float]]:
+    """One (method, seed[, α, β, Ω]) run; module-level, so executors pickle it.
 
     Returns
     -------
@@ -282,7 +286,8 @@ def _method_job(setup: SearchSetup, method: str, seed: int, n_iter: int,
         As :func:`run_method`.
     """
     return run_method(setup, method, n_iter=n_iter, seed=seed, budget=budget,
-                      init_rows=init_rows)
+                      init_rows=init_rows, alpha=float(acq.get("alpha", 0.54)),
+                      beta=float(acq.get("beta", 1.01)), omega=float(acq.get("omega", 0.1)))
 
 
 def _curve_frame(method: str, seed: int, values: Sequence[float],
@@ -295,48 +300,66 @@ def _curve_frame(method: str, seed: int, values: Sequence[float],
         "search_s": np.cumsum(np.asarray(secs, dtype=float))})
 
 
-def _run_jobs(executor: Executor, setup: SearchSetup, jobs: Sequence[tuple[str, int]], *,
+def _job_label(job: _Job) -> str:
+    method, seed, acq = job
+    extra = " ".join(f"{k}={v:g}" for k, v in acq.items())
+    return f"{METHOD_LABELS[method]}{' ' + extra if extra else ''}, seed {seed}"
+
+
+def _run_jobs(executor: Executor | None, setup: SearchSetup, jobs: Sequence[_Job], *,
               n_iter: int, budget: Mapping[str, Any], progress: ProgressFn | None
               ) -> list[tuple[list[float], list[float]]]:
-    """Run every (method, seed) job on ``executor``; results in the order of ``jobs``.
+    """Run every job, in this process or on ``executor``; results in the order of ``jobs``.
+
+    Progress: in-process before each job; on an executor as each job finishes (the label says
+    whether it failed); then ``(total, total, "done")``.
 
     Raises
     ------
     RuntimeError
-        Some jobs raised: after every other job finished, naming each failed (method, seed)
-        with its exception (the first one chained as the cause).
+        On an executor, some jobs raised: after every other job finished, naming each failed
+        job with its exception (the first one chained as the cause). In-process, a job's
+        exception propagates at once.
     """
-    futures: dict[Future[tuple[list[float], list[float]]], int] = {}
-    try:
-        for i, (m, s) in enumerate(jobs):
-            fut = executor.submit(_method_job, setup, m, s, n_iter, dict(budget),
-                                  prior_rows(setup, budget["init_rows"], s))
-            futures[fut] = i
-    except BaseException:  # e.g. a shut-down executor: do not leave the first jobs running
-        for fut in futures:
-            fut.cancel()
-        raise
-    results: dict[int, tuple[list[float], list[float]]] = {}
-    errors: dict[int, BaseException] = {}
     total = len(jobs)
-    for done, fut in enumerate(as_completed(futures), start=1):
-        i = futures[fut]
-        m, s = jobs[i]
+    results: dict[int, tuple[list[float], list[float]]] = {}
+    if executor is None:
+        for i, (m, s, acq) in enumerate(jobs):
+            if progress is not None:
+                progress(i, total, _job_label(jobs[i]))
+            results[i] = _method_job(setup, m, s, n_iter, budget,
+                                     prior_rows(setup, budget["init_rows"], s), acq)
+    else:
+        futures: dict[Future[tuple[list[float], list[float]]], int] = {}
         try:
-            results[i] = fut.result()
-        except Exception as exc:  # keep collecting: the other jobs' results are reported too
-            errors[i] = exc
-            status = f"failed ({type(exc).__name__})"
-        else:
-            status = "done"
-        if progress is not None:
-            progress(done, total, f"{METHOD_LABELS[m]}, seed {s}: {status}")
-    if errors:
-        lines = [f"{jobs[i][0]!r}, seed {jobs[i][1]}: {type(e).__name__}: {e}"
-                 for i, e in sorted(errors.items())]
-        raise RuntimeError(f"compare_methods: {len(errors)} of {total} (method, seed) jobs "
-                           "failed on the executor:\n  " + "\n  ".join(lines)
-                           ) from errors[min(errors)]
+            for i, (m, s, acq) in enumerate(jobs):
+                fut = executor.submit(_method_job, setup, m, s, n_iter, dict(budget),
+                                      prior_rows(setup, budget["init_rows"], s), dict(acq))
+                futures[fut] = i
+        except BaseException:  # e.g. a shut-down executor: do not leave the first jobs running
+            for fut in futures:
+                fut.cancel()
+            raise
+        errors: dict[int, BaseException] = {}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            i = futures[fut]
+            try:
+                results[i] = fut.result()
+            except Exception as exc:  # keep collecting: the other jobs' results count too
+                errors[i] = exc
+                status = f"failed ({type(exc).__name__})"
+            else:
+                status = "done"
+            if progress is not None:
+                progress(done, total, f"{_job_label(jobs[i])}: {status}")
+        if errors:
+            lines = [f"{jobs[i][0]!r}, seed {jobs[i][1]}"
+                     f"{' ' + str(jobs[i][2]) if jobs[i][2] else ''}: {type(e).__name__}: {e}"
+                     for i, e in sorted(errors.items())]
+            raise RuntimeError(f"{len(errors)} of {total} search jobs failed on the "
+                               "executor:\n  " + "\n  ".join(lines)) from errors[min(errors)]
+    if progress is not None:
+        progress(total, total, "done")
     return [results[i] for i in range(total)]
 
 
@@ -393,22 +416,11 @@ def compare_methods(setup: SearchSetup, *, scale: str, seeds: Sequence[int] | No
     n_iter = int(budget["n_iter"]) if n_iter is None else check_int("n_iter", n_iter,
                                                                     min_value=1)
     check_executor(executor)
-    jobs = [(m, s) for m in methods for s in seeds]
-    total = len(jobs)
-    if executor is not None:
-        results = _run_jobs(executor, setup, jobs, n_iter=n_iter, budget=budget,
-                            progress=progress)
-    else:
-        results = []
-        for done, (m, s) in enumerate(jobs):
-            if progress is not None:
-                progress(done, total, f"{METHOD_LABELS[m]}, seed {s}")
-            results.append(_method_job(setup, m, s, n_iter, budget,
-                                       prior_rows(setup, budget["init_rows"], s)))
-    if progress is not None:
-        progress(total, total, "done")
+    jobs: list[_Job] = [(m, s, {}) for m in methods for s in seeds]
+    results = _run_jobs(executor, setup, jobs, n_iter=n_iter, budget=budget,
+                        progress=progress)
     return pd.concat([_curve_frame(m, s, values, secs)
-                      for (m, s), (values, secs) in zip(jobs, results, strict=True)],
+                      for (m, s, _), (values, secs) in zip(jobs, results, strict=True)],
                      ignore_index=True)
 
 
@@ -550,12 +562,13 @@ def method_table(curves: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def ablation(setup: SearchSetup, *, scale: str, progress: ProgressFn | None = None
-             ) -> pd.DataFrame:
+def ablation(setup: SearchSetup, *, scale: str, progress: ProgressFn | None = None,
+             executor: Executor | None = None) -> pd.DataFrame:
     """αβ-BO's final best over the α x β grid (Ω = 0.1) and over Ω (α = 0.54, β = 1.01).
 
     Runs with the fitted-noise GP (:data:`ABLATION_KERNEL`): with the authors' GP collapsed,
-    α and β change nothing.
+    α and β change nothing. ``executor``: each (α, β, Ω, seed) run is one job there, as in
+    :func:`compare_methods` (same frame either way).
 
     Returns
     -------
@@ -563,24 +576,22 @@ def ablation(setup: SearchSetup, *, scale: str, progress: ProgressFn | None = No
         Columns ``alpha, beta, omega, seed, best, part`` (``part``: "alpha_beta" or "omega").
     """
     check_scale(scale)
+    check_executor(executor)
     b = SEARCH_BUDGETS[scale]
     runs = [("alpha_beta", a, bb, 0.1) for a in b["alphas"] for bb in b["betas"]]
     runs += [("omega", 0.54, 1.01, o) for o in b["omegas"]]
-    rows = []
+    method = "alpha_beta_fn" if ABLATION_KERNEL == "fitted_noise" else "alpha_beta"
     seeds = range(int(b["ablation_seeds"]))
-    total, done = len(runs) * len(seeds), 0
-    for part, a, bb, o in runs:
-        for s in seeds:
-            if progress is not None:
-                progress(done, total, f"α={a} β={bb} Ω={o} seed {s}")
-            method = "alpha_beta_fn" if ABLATION_KERNEL == "fitted_noise" else "alpha_beta"
-            values, _ = run_method(setup, method, n_iter=int(b["ablation_iter"]), seed=s,
-                                   budget=b, init_rows=prior_rows(setup, b["init_rows"], s),
-                                   alpha=a, beta=bb, omega=o)
-            v = np.asarray(values, dtype=float)
-            rows.append({"part": part, "alpha": a, "beta": bb, "omega": o, "seed": s,
-                         "best": float(np.nanmax(v)) if np.isfinite(v).any() else math.nan})
-            done += 1
+    plan = [(part, a, bb, o, s) for part, a, bb, o in runs for s in seeds]
+    jobs: list[_Job] = [(method, s, {"alpha": a, "beta": bb, "omega": o})
+                        for _, a, bb, o, s in plan]
+    results = _run_jobs(executor, setup, jobs, n_iter=int(b["ablation_iter"]), budget=b,
+                        progress=progress)
+    rows = []
+    for (part, a, bb, o, s), (values, _) in zip(plan, results, strict=True):
+        v = np.asarray(values, dtype=float)
+        rows.append({"part": part, "alpha": a, "beta": bb, "omega": o, "seed": s,
+                     "best": float(np.nanmax(v)) if np.isfinite(v).any() else math.nan})
     return pd.DataFrame(rows)
 
 

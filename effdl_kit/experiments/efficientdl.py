@@ -45,7 +45,12 @@ import pandas as pd
 from effdl_kit._core.errors import ConfigError, DataError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_choice, check_executor, check_int, check_scale
-from effdl_kit.experiments._efficientdl_search import run_alpha_beta_study
+from effdl_kit.experiments._efficientdl_search import (
+    SearchSetup,
+    compare_methods,
+    run_alpha_beta_study,
+    search_setup,
+)
 from effdl_kit.experiments._registry import (
     ExperimentSummary,
     make_summary,
@@ -79,7 +84,9 @@ __all__ = [
     "TABLE_SEARCH",
     "TABLE_TOP",
     "ComponentData",
+    "SearchSetup",
     "analyse_dataset",
+    "compare_methods",
     "efficientdl_data_path",
     "importance_frame",
     "kit_data_path",
@@ -96,6 +103,7 @@ __all__ = [
     "run_confirm",
     "run_efficientdl",
     "run_search",
+    "search_setup",
     "top_table",
 ]
 
@@ -507,8 +515,9 @@ def run_search(data: ComponentData, *, scale: str, seed: int,
     See :mod:`effdl_kit.experiments._efficientdl_search`. Seeds ``seed, seed + 1, ...``.
     ``executor`` (a ``concurrent.futures.Executor``, e.g. a Dask client's ``get_executor()``)
     runs the method comparison's (method, seed) jobs (see
-    :func:`~effdl_kit.experiments._efficientdl_search.compare_methods`); the predictor fit and
-    the ablation run in this process. A non-Executor raises ConfigError before any work.
+    :func:`~effdl_kit.experiments._efficientdl_search.compare_methods`) and of the α/β/Ω
+    ablation; the predictor fit runs in this process. A non-Executor raises ConfigError
+    before any work.
     """
     from effdl_kit.experiments._efficientdl_search import (
         SEARCH_BUDGETS,
@@ -526,7 +535,7 @@ def run_search(data: ComponentData, *, scale: str, seed: int,
     curves = compare_methods(setup, scale=scale,
                              seeds=[seed + i for i in range(int(b["seeds"]))],
                              progress=progress, executor=executor)
-    abl = ablation(setup, scale=scale)
+    abl = ablation(setup, scale=scale, executor=executor)
     return {"setup": setup.describe(), "budget": {k: (list(v) if isinstance(v, tuple) else v)
                                                   for k, v in b.items()},
             "curves": curves.to_dict(orient="list"), "ablation": abl.to_dict(orient="list"),

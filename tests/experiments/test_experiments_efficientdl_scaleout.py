@@ -18,6 +18,7 @@ from effdl_kit.experiments._efficientdl_search import (
     SearchSetup,
     _GridObjective,
     _optuna_choice,
+    ablation,
     compare_methods,
     search_setup,
 )
@@ -111,6 +112,21 @@ def test_compare_methods_on_an_executor_equals_in_process(setup: SearchSetup,
     assert all(c[1] == 4 for c in calls)
     assert all(c[2].endswith(": done") for c in calls[:-1]) and calls[-1][2] == "done"
 
+
+
+def test_ablation_on_an_executor_equals_in_process(setup: SearchSetup) -> None:
+    local = ablation(setup, scale="smoke")
+    calls: list[tuple[int, int, str]] = []
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        remote = ablation(setup, scale="smoke", executor=ex,
+                          progress=lambda d, t, s: calls.append((d, t, s)))
+    pd.testing.assert_frame_equal(remote, local)
+    assert len(local) == 2 * 2 + 2  # α x β at Ω = 0.1, then the Ω sweep; one seed each
+    assert set(local["part"]) == {"alpha_beta", "omega"}
+    assert [c[0] for c in calls] == [1, 2, 3, 4, 5, 6, 6]
+    assert any("alpha=0.54 beta=1.01" in c[2] for c in calls)
+    with pytest.raises(ConfigError, match="executor"):
+        ablation(setup, scale="smoke", executor="tcp://scheduler:8786")
 
 class _FailingExecutor(ThreadPoolExecutor):
     """Runs jobs in threads; the jobs whose (method, seed) is in ``fail`` raise."""
