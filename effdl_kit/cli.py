@@ -5,6 +5,7 @@
     effdl env [--json]
     effdl reproduce NAME --scale {smoke,small,paper} [--seed N] [--out DIR]
                          [--scheduler ADDRESS] [--storage URL] [--study-prefix P]
+                         [--device {cpu,gpu}]
     effdl figures [--out DIR]
     effdl notebooks [--dir DIR] --scale {smoke,small,paper} [--seed N] [--out DIR]
     effdl build-components --n N --scale {smoke,small,paper} [--seed N] --out FILE
@@ -82,6 +83,8 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
                        help="one Optuna storage for the studies (RDB URL or journal path)")
     p_rep.add_argument("--study-prefix", default=None, metavar="P",
                        help="with --storage: prefix of the studies' names")
+    p_rep.add_argument("--device", default=None, choices=("cpu", "gpu"),
+                       help="medn: the latency dataset measured on this kind of device")
 
     p_fig = sub.add_parser("figures", help="redraw every experiment's figures from its results")
     p_fig.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
@@ -133,16 +136,16 @@ def _cmd_env(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from effdl_kit.experiments import SUMMARY_FILE, experiment_options, run_experiment
 
-    options: dict[str, Any] = {"storage": args.storage, "study_prefix": args.study_prefix}
+    options: dict[str, Any] = {"storage": args.storage, "study_prefix": args.study_prefix,
+                               "device": args.device}
     if args.scheduler is not None:
         options["executor"] = args.scheduler
     allowed = experiment_options(args.name)
     for key, flag in (("executor", "--scheduler"), ("storage", "--storage"),
-                      ("study_prefix", "--study-prefix")):
+                      ("study_prefix", "--study-prefix"), ("device", "--device")):
         if options.get(key) is not None and key not in allowed:
             raise ConfigError(flag, options[key], f"left out: {args.name!r} does not take it "
-                              "(experiments that scale out: "
-                              f"{', '.join(_scaling_experiments()) or 'none'})")
+                              f"(experiments that do: {', '.join(_taking(key)) or 'none'})")
     with dask_executor(args.scheduler) as executor:
         options["executor"] = executor
         summary = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out,
@@ -154,10 +157,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scaling_experiments() -> list[str]:
+def _taking(option: str) -> list[str]:
+    """The registered experiments that take ``option``."""
     from effdl_kit.experiments import experiment_options, list_experiments
 
-    return [n for n in list_experiments() if "executor" in experiment_options(n)]
+    return [n for n in list_experiments() if option in experiment_options(n)]
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:

@@ -175,3 +175,29 @@ def test_build_components_on_a_dask_scheduler(tmp_path: Path,
     assert "c.jsonl: 2 rows" in capsys.readouterr().out
     df = load_component_dataset(tmp_path / "c.jsonl", only_ok=False)
     assert sorted(df["index"]) == [0, 1]
+
+
+def test_device_flag_reaches_medn_only(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from effdl_kit.errors import DatasetNotFoundError
+    from effdl_kit.experiments import get_experiment
+
+    assert main(["reproduce", "tour", "--scale", "smoke", "--out", str(tmp_path),
+                 "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid value for '--device'" in err and "(experiments that do: medn)" in err
+    seen: list[str] = []
+
+    def fake(scale: str, seed: int, out: Path, *, device: str = "cpu") -> ExperimentSummary:
+        seen.append(device)
+        raise DatasetNotFoundError("latency_gpu", out, "stopped here by the test")
+
+    import dataclasses
+
+    from effdl_kit.experiments import _registry
+
+    monkeypatch.setitem(_registry._REGISTRY, "medn",
+                        dataclasses.replace(get_experiment("medn"), run=fake))
+    assert main(["reproduce", "medn", "--scale", "smoke", "--out", str(tmp_path),
+                 "--device", "gpu"]) == 2
+    assert seen == ["gpu"] and "stopped here by the test" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 MEDN latency framework (arXiv 2312.06440) on the kit's CPU dataset ``data/latency_cpu.jsonl``
 (:func:`~effdl_kit.data.build_latency_dataset`: eight module types measured on this machine
-under four background-load levels):
+under four background-load levels), or with ``device="gpu"`` on ``data/latency_gpu.jsonl``
+(the same eight types measured on an NVIDIA H200 under four load levels, two of them with a
+concurrent GPU stream):
 
 1. per module type, LR / MLP / RF / MEDN are fitted on 60 % of the rows and scored on a
    validation (20 %) and a test (20 %) split (acc@5/10/15 %, R², RMSPE, prediction time,
@@ -15,7 +17,8 @@ under four background-load levels):
    test rows and on the test rows measured under background load;
 4. beyond the paper: whole-model latency of small CNNs and a Transformer block predicted as
    the sum of per-module predictions (the auto-selected model of each type, fitted on all
-   rows, at the device state read now) against the measured latency.
+   rows, at the device state read now) against the measured latency — on the GPU dataset
+   only where this machine has a CUDA device to measure them on (else skipped, and said so).
 
 When the shipped dataset is missing (an installed wheel), a small one is measured into the
 experiment's directory first. Compute once, draw twice: :func:`run_medn` writes
@@ -38,8 +41,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from effdl_kit._core.errors import DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
-from effdl_kit._core.validate import check_int, check_scale
+from effdl_kit._core.validate import check_choice, check_int, check_scale
 from effdl_kit.experiments._registry import (
     ExperimentSummary,
     make_summary,
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUDGETS",
+    "DEVICES",
     "RESULTS_FILE",
     "ablation_table",
     "build_payload",
@@ -83,6 +88,8 @@ TABLE_ABLATION = "medn_ablation"
 TABLE_WHOLE = "medn_whole_models"
 PAPER_GAIN = {"acc_points": 2.5, "r2_points": 0.39}
 MODEL_LABELS = {"lr": "LR", "mlp": "MLP", "rf": "RF", "medn": "MEDN"}
+#: which shipped dataset: measured on this kind of device
+DEVICES: tuple[str, ...] = ("cpu", "gpu")
 
 #: per scale: rows per module type (None: all), whole models, their timing
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -100,10 +107,11 @@ BUDGETS: dict[str, dict[str, Any]] = {
 # ----------------------------------------------------------------------------- data
 
 
-def load_medn_data(scale: str, seed: int, work_dir: Path | None = None
-                   ) -> tuple[pd.DataFrame, str]:
-    """The latency rows for ``scale``: the shipped CPU dataset (subsampled per module type at
-    smoke scale), or a small dataset measured into ``work_dir`` when it is missing.
+def load_medn_data(scale: str, seed: int, work_dir: Path | None = None, *,
+                   device: str = "cpu") -> tuple[pd.DataFrame, str]:
+    """The latency rows for ``scale``: the shipped dataset of ``device`` ("cpu" or "gpu";
+    subsampled per module type at smoke scale), or, for the CPU, a small dataset measured
+    into ``work_dir`` when it is missing.
 
     Returns
     -------
@@ -117,9 +125,14 @@ def load_medn_data(scale: str, seed: int, work_dir: Path | None = None
 
     check_scale(scale)
     check_int("seed", seed, min_value=0, max_value=2**32 - 1)
-    path = latency_data_path("cpu")
+    check_choice("device", device, DEVICES)
+    path = latency_data_path(device)
     if path.is_file():
         df = load_latency_dataset(path)
+    elif device == "gpu":
+        raise DatasetNotFoundError("latency_gpu", path, "build it on a GPU machine with "
+                                   "python -m effdl_kit.data._latency --device cuda --out "
+                                   f"{path}")
     else:
         path = (work_dir or Path(".")) / "latency_fallback.jsonl"
         build_latency_dataset(n=8 * 16, path=path, warmup=2, repeats=3, min_repeats=2,
@@ -204,8 +217,10 @@ def whole_model_latency(
     warmup: int,
     repeats: int,
     threads: int = 1,
+    device: str = "cpu",
 ) -> pd.DataFrame:
-    """Predicted (sum over covered calls) vs measured latency of each model of ``zoo``.
+    """Predicted (sum over covered calls) vs measured latency of each model of ``zoo``, the
+    models measured on ``device``.
 
     The device state is read right before each model is measured and the prediction is made
     for that state. Columns: model, predicted_ms, measured_ms, error_pct, calls, covered,
@@ -217,7 +232,8 @@ def whole_model_latency(
 
     rows = []
     for name, (model, shape) in zoo.items():
-        res = measure_latency(model, shape, warmup=warmup, repeats=repeats, threads=threads)
+        res = measure_latency(model, shape, warmup=warmup, repeats=repeats, threads=threads,
+                              device=device)
         st = res.state
         total, calls = predict_model_latency(
             model, shape, predictors, mem_available_mib=st.mem_available_mib,
@@ -293,28 +309,52 @@ def build_payload(df: pd.DataFrame, ev: Any, ev_nm: Any, sel_time: Any, sel_spac
     }
 
 
-def run_medn(scale: str, seed: int, out: Path) -> ExperimentSummary:
-    """LR / MLP / RF / MEDN per module type, auto-selection, ablation, whole-model latency."""
+def _whole_model_device(device: str) -> tuple[str | None, str]:
+    """Where the whole models are measured for ``device``'s dataset, or None and why not."""
+    if device == "cpu":
+        return "cpu", ""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", ""
+    return None, ("skipped: the GPU dataset's whole-model check measures the models on a GPU, "
+                  "and this machine has no CUDA device")
+
+
+def run_medn(scale: str, seed: int, out: Path, *, device: str = "cpu") -> ExperimentSummary:
+    """LR / MLP / RF / MEDN per module type, auto-selection, ablation, whole-model latency.
+
+    ``device``: "cpu" (``data/latency_cpu.jsonl``) or "gpu" (``data/latency_gpu.jsonl``; the
+    whole-model check then needs a CUDA device here).
+    """
     from effdl_kit.models import LATENCY_BUDGETS, auto_select, evaluate_latency_models
 
     check_scale(scale)
     check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    check_choice("device", device, DEVICES)
     budget = BUDGETS[scale]
     params = LATENCY_BUDGETS[scale]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    df, source = load_medn_data(scale, seed, out)
+    df, source = load_medn_data(scale, seed, out, device=device)
     ev = evaluate_latency_models(df, seed=seed, params=params)
     ev_nm = evaluate_latency_models(df, seed=seed, params=params, measurable=False)
     sel_time = auto_select(ev.scores, prefer="time")
     sel_space = auto_select(ev.scores, prefer="space")
     chosen = {str(r["module_type"]): str(r["model"]) for r in _records(sel_time.choices)}
-    fitted = fit_selected(df, chosen, seed=seed, params=params)
-    whole = whole_model_latency(fitted, whole_model_zoo(budget["whole_models"]),
-                                warmup=budget["warmup"], repeats=budget["repeats"])
+    where, why_not = _whole_model_device(device)
+    if where is None:
+        whole = pd.DataFrame()
+    else:
+        fitted = fit_selected(df, chosen, seed=seed, params=params)
+        whole = whole_model_latency(fitted, whole_model_zoo(budget["whole_models"]),
+                                    warmup=budget["warmup"], repeats=budget["repeats"],
+                                    device=where)
     payload = build_payload(df, ev, ev_nm, sel_time, sel_space, whole, scale=scale, seed=seed,
                             source=source, params=params)
+    payload["device"] = device
+    payload["whole_models_note"] = why_not
     payload["time_s"] = time.perf_counter() - t0
     atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)
@@ -482,6 +522,12 @@ def plot_ablation(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
 def plot_whole_models(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     """Bars: measured vs predicted (sum of modules) latency per whole model."""
     w = pd.DataFrame(payload["whole_models"])
+    ax.set_title("whole models", fontsize="medium")
+    if w.empty:
+        ax.text(0.5, 0.5, payload.get("whole_models_note") or "no whole-model check",
+                ha="center", va="center", wrap=True, fontsize="small", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
     x = np.arange(len(w))
     ax.bar(x - 0.2, w["measured_ms"], 0.4, label="measured", color="C2")
     ax.bar(x + 0.2, w["predicted_ms"], 0.4, label="sum of predicted modules", color="C1")
@@ -491,7 +537,6 @@ def plot_whole_models(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     ax.set_xticks(x, list(w["model"]), rotation=20, ha="right", fontsize="small")
     ax.set_ylabel("latency (ms)")
     ax.legend(fontsize="small")
-    ax.set_title("whole models", fontsize="medium")
     return ax
 
 

@@ -1,4 +1,4 @@
-"""The latency dataset builder (tiny builds in tmp) and the shipped CPU dataset."""
+"""The latency dataset builder (tiny builds in tmp) and the shipped CPU and GPU datasets."""
 
 from __future__ import annotations
 
@@ -260,3 +260,27 @@ def test_shipped_cpu_dataset(shipped: pd.DataFrame) -> None:
         "latency_cpu.provenance.json").read_text())
     assert prov["rows_ok"] == len(ok) and prov["machine"]["cpu_model"]
     assert prov["runs"] and "effdl_kit.data._latency" in prov["runs"][0]["command"]
+
+
+def test_shipped_gpu_dataset() -> None:
+    path = latency_data_path("cuda")
+    assert path.name == "latency_gpu.jsonl" and latency_data_path("gpu") == path
+    if not path.is_file():
+        pytest.fail(f"the shipped GPU dataset {path} is missing")
+    df = load_latency_dataset(path, only_ok=False)
+    ok = df[df["status"] == "ok"]
+    assert len(ok) >= 2000 and set(df["status"]) <= {"ok", "oom"}
+    assert set(ok["module_type"]) == set(MODULE_TYPES)
+    assert ok["module_type"].value_counts().min() >= 200
+    assert set(ok["load_level"]) == {"idle", "light", "medium", "heavy"}
+    assert ok["device"].eq("cuda:0").all() and (ok["timer"] == "cuda_event").all()
+    assert (ok[LATENCY_TARGET] > 0).all()
+    # the GPU state was read through NVML: free GPU memory and utilisation vary
+    assert ok["mem_available_mib"].min() > 100_000 and ok["utilization_pct"].max() > 50
+    # the concurrent GPU stream of the medium and heavy levels shows in the utilisation
+    by_level = ok.groupby("load_level")["utilization_pct"].mean()
+    assert by_level["heavy"] > by_level["idle"]
+    prov = json.loads(lat.provenance_path(path).read_text())
+    assert prov["rows_ok"] == len(ok) and prov["machine"]["gpus"][0]["name"] == "NVIDIA H200"
+    assert [r["rows_measured"] for r in prov["runs"]] and all(
+        "--device cuda" in r["command"] for r in prov["runs"])

@@ -111,3 +111,26 @@ def test_smoke_data_is_a_seeded_subsample() -> None:
     assert src.endswith("latency_cpu.jsonl")
     pd.testing.assert_frame_equal(a, b)
     assert a["module_type"].value_counts().eq(BUDGETS["smoke"]["rows_per_type"]).all()
+
+
+def test_gpu_dataset_run(tmp_path: Path) -> None:
+    import torch
+
+    from effdl_kit.experiments.medn import run_medn
+
+    summary = run_medn("smoke", 0, tmp_path, device="gpu")
+    payload = load_results(tmp_path)
+    assert payload["device"] == "gpu" and payload["source"].endswith("latency_gpu.jsonl")
+    assert payload["n_rows"] == 8 * BUDGETS["smoke"]["rows_per_type"]
+    assert {r["model"] for r in payload["scores"]} == set(MODEL_KINDS)
+    if torch.cuda.is_available():  # pragma: no cover - needs a GPU
+        assert len(payload["whole_models"]) == len(BUDGETS["smoke"]["whole_models"])
+    else:  # the GPU rows are predicted here; the whole models cannot be measured on a GPU
+        assert payload["whole_models"] == [] and "no CUDA device" in payload[
+            "whole_models_note"]
+        assert summary.metrics["whole_model_error_pct"] == {}
+    assert (tmp_path / "medn_ablation.pdf").stat().st_size > 0  # drawn with the note
+    with pytest.raises(ConfigError, match="device"):
+        run_medn("smoke", 0, tmp_path, device="tpu")
+    with pytest.raises(ConfigError, match="device"):
+        load_medn_data("smoke", 0, device="cuda")
