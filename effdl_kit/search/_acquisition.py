@@ -67,19 +67,20 @@ def expected_improvement(mu: Any, sigma: Any, best: float) -> F64:
     ndarray, shape (n,)
     """
     m, s = _arrays(mu, sigma)
-    return K.ei_array(m, s, _best(best))
+    return K.acquisition_array(K.ACQ_EI, m, s, _best(best), 0.0, 0.0)
 
 
 def probability_of_improvement(mu: Any, sigma: Any, best: float) -> F64:
     """Probability that the value exceeds ``best``; shape (n,)."""
     m, s = _arrays(mu, sigma)
-    return K.pi_array(m, s, _best(best))
+    return K.acquisition_array(K.ACQ_PI, m, s, _best(best), 0.0, 0.0)
 
 
 def upper_confidence_bound(mu: Any, sigma: Any, kappa: float = 2.576) -> F64:
     """``μ + κσ``; shape (n,)."""
     m, s = _arrays(mu, sigma)
-    return K.ucb_array(m, s, check_float("kappa", kappa, min_value=0.0))
+    kappa = check_float("kappa", kappa, min_value=0.0)
+    return K.acquisition_array(K.ACQ_UCB, m, s, 0.0, kappa, 0.0)
 
 
 def alpha_beta_acquisition(mu: Any, sigma: Any, best: float, *, alpha: float,
@@ -100,7 +101,7 @@ def alpha_beta_acquisition(mu: Any, sigma: Any, best: float, *, alpha: float,
     a = check_float("alpha", alpha, min_value=0.0)
     b = check_float("beta", beta, min_value=0.0)
     m, s = _arrays(mu, sigma)
-    return K.alpha_beta_array(m, s, _best(best), a, b)
+    return K.acquisition_array(K.ACQ_ALPHA_BETA, m, s, _best(best), a, b)
 
 
 # ----------------------------------------------------------------------------- references

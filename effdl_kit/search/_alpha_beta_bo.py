@@ -414,14 +414,8 @@ class AlphaBetaBO:
     def _acquire(self, mu: F64, sd: F64) -> F64:
         mu = np.ascontiguousarray(mu, dtype=np.float64)
         sd = np.ascontiguousarray(sd, dtype=np.float64)
-        best = self.best_value
-        if self.acquisition == "alpha_beta":
-            return K.alpha_beta_array(mu, sd, best, self.alpha, self.beta)
-        if self.acquisition == "ei":
-            return K.ei_array(mu, sd, best)
-        if self.acquisition == "pi":
-            return K.pi_array(mu, sd, best)
-        return K.ucb_array(mu, sd, self.kappa)
+        return K.acquisition_array(ACQUISITIONS[self.acquisition], mu, sd, self.best_value,
+                                   self._acq_a(), self.beta)
 
     # ------------------------------------------------------------------ asking
     def _pool(self) -> I64:

@@ -29,14 +29,15 @@ configure_numba()  # threading layer + cache dir must be set before numba is imp
 from numba import njit, prange  # noqa: E402
 
 __all__ = [
-    "alpha_beta_array",
+    "ACQ_ALPHA_BETA",
+    "ACQ_EI",
+    "ACQ_PI",
+    "ACQ_UCB",
+    "acquisition_array",
     "cross_kernel",
     "decode",
-    "ei_array",
     "matern",
-    "pi_array",
     "posterior_update_acquire",
-    "ucb_array",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -79,38 +80,17 @@ def _acq(kind: int, mu: float, sigma: float, best: float, a: float, b: float) ->
 
 
 @njit(cache=True, parallel=True)
-def alpha_beta_array(mu: F64, sigma: F64, best: float, alpha: float, beta: float) -> F64:
-    """α·EI + PI + β·σ² per element (maximisation)."""
+def acquisition_array(kind: int, mu: F64, sigma: F64, best: float, a: float, b: float
+                      ) -> F64:
+    """Acquisition ``kind`` per element (maximisation).
+
+    ``ACQ_ALPHA_BETA``: α·EI + PI + β·σ² (``a`` = α, ``b`` = β); ``ACQ_EI``: expected
+    improvement over ``best``, ``max(μ − f*, 0)`` where σ = 0; ``ACQ_PI``: probability of
+    improvement, ``1[μ > f*]`` where σ = 0; ``ACQ_UCB``: ``μ + κσ`` (``a`` = κ).
+    """
     out = np.empty(mu.shape[0])
     for i in prange(mu.shape[0]):
-        out[i] = _acq(0, mu[i], sigma[i], best, alpha, beta)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def ei_array(mu: F64, sigma: F64, best: float) -> F64:
-    """Expected improvement over ``best`` per element; ``max(μ − f*, 0)`` where σ = 0."""
-    out = np.empty(mu.shape[0])
-    for i in prange(mu.shape[0]):
-        out[i] = _ei(mu[i], sigma[i], best)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def pi_array(mu: F64, sigma: F64, best: float) -> F64:
-    """Probability of improvement per element; ``1[μ > f*]`` where σ = 0."""
-    out = np.empty(mu.shape[0])
-    for i in prange(mu.shape[0]):
-        out[i] = _pi(mu[i], sigma[i], best)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def ucb_array(mu: F64, sigma: F64, kappa: float) -> F64:
-    """Upper confidence bound ``μ + κσ`` per element."""
-    out = np.empty(mu.shape[0])
-    for i in prange(mu.shape[0]):
-        out[i] = mu[i] + kappa * sigma[i]
+        out[i] = _acq(kind, mu[i], sigma[i], best, a, b)
     return out
 
 
