@@ -6,7 +6,6 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import pytest
 
 from effdl_kit.errors import ConfigError
@@ -24,29 +23,6 @@ from effdl_kit.experiments._efficientdl_search import (
     search_setup,
 )
 from effdl_kit.experiments.efficientdl import ComponentData
-
-
-@pytest.fixture(scope="module")
-def data() -> ComponentData:
-    rng = np.random.default_rng(1)
-    n = 240
-    df = pd.DataFrame({
-        "lr": 10 ** rng.uniform(-4, -1, n),
-        "width": rng.choice([16, 32, 64, 128], n).astype(float),
-        "opt": rng.choice(["sgd", "adam", "rmsprop"], n),
-        "act": rng.choice(["relu", "tanh", "gelu", "elu"], n),
-        "dropout": rng.choice([0.0, 0.1, 0.3, 0.5], n),
-        "epochs": rng.choice([1.0, 2.0, 5.0, 10.0], n),
-    })
-    df["top1"] = (0.9 - 0.05 * (np.log10(df["lr"]) + 2.5) ** 2
-                  + 0.02 * np.log2(df["width"] / 16) + np.where(df["opt"] == "adam", 0.05, 0.0)
-                  - 0.1 * df["dropout"] + 0.01 * np.log(df["epochs"])
-                  + rng.normal(0, 0.01, n))
-    df["family"] = rng.choice(["a", "b", "c"], n)
-    return ComponentData(name="kit", frame=df, target="top1", groups_col="family",
-                         id_columns=(), source="synthetic", load_report="",
-                         numeric=["lr", "width", "dropout", "epochs"],
-                         categorical=["opt", "act"], keyword=[])
 
 
 @pytest.fixture(scope="module")
