@@ -34,36 +34,12 @@ MIN_GRID = 10_000
 
 
 def _setup() -> tuple[object, np.ndarray, np.ndarray, list[str]]:
-    from effdl_kit.experiments.efficientdl import load_component_data, make_predictor
-    from effdl_kit.inspection import permutation_importance, top_components
-    from effdl_kit.search import base_row, grid_values, predictor_problem
+    """The experiment's own search setup (``search_setup``) on the authors' data."""
+    from effdl_kit.experiments.efficientdl import load_component_data, search_setup
 
-    data = load_component_data("authors")
-    X, y = data.xy()
-    pipe = make_predictor(data, n_trees=300, seed=0).fit(X, y)
-    enc = pipe[0]
-    Z = enc.transform(X)
-    imp = permutation_importance(pipe[-1], Z, y, n_repeats=5, random_state=0,
-                                 groups=enc.feature_groups_)
-    top = [str(n) for n in top_components(imp, k=5)["name"]]
-    sizes = dict.fromkeys(top, 4)
-    while True:
-        comps = {c: grid_values(X, c, sizes[c]) for c in top}
-        n = int(np.prod([len(v) for v in comps.values()]))
-        if n >= MIN_GRID:
-            break
-        grown = False
-        for c in top:
-            more = grid_values(X, c, sizes[c] + 1)
-            if len(more) > len(comps[c]):
-                sizes[c] += 1
-                grown = True
-                break
-            sizes[c] += 1
-        if not grown and all(sizes[c] > 64 for c in top):
-            break
-    problem = predictor_problem(pipe, comps, base_row(X, list(enc.columns_)))
-    return problem, problem.encode_rows(X), np.asarray(y, dtype=np.float64), top
+    setup = search_setup(load_component_data("authors"), n_trees=300, n_repeats=5, seed=0,
+                         min_grid=MIN_GRID)
+    return setup.problem, setup.X0, setup.y0, setup.top
 
 
 def main() -> None:
