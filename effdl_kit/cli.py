@@ -13,8 +13,9 @@
 
 ``--scheduler tcp://host:8786`` runs the work on that Dask cluster (``pip install
 "effdl-kit[dask]"``); ``--storage postgresql+psycopg://user@host:5432/db`` keeps the studies in
-one shared Optuna storage (``pip install "effdl-kit[postgres]"``). An experiment that takes
-neither says so (exit status 2).
+one shared Optuna storage (``pip install "effdl-kit[postgres]"``); ``--device gpu`` runs
+``medn`` on the GPU latency dataset. An option the experiment does not take is refused (exit
+status 2), naming the experiments that take it.
 
 Bad arguments end with argparse's usage message (exit status 2); an error the kit raises on
 purpose (:class:`effdl_kit.errors.EffdlError`) ends with one ``error: ...`` line on stderr

@@ -14,6 +14,10 @@ or any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's ``get_ex
 works unchanged) — each worker loading the study from the shared storage and optimising until
 the study holds ``n_trials`` finished trials. Trials that raise or return NaN are recorded as
 failed (with the reason in ``user_attrs["fail_reason"]``) and the study goes on.
+
+:func:`dask_executor` turns a scheduler address into such an executor (the CLI's
+``--scheduler``); :func:`release_stale_journal_lock` breaks the lock a killed writer left on a
+journal file, so a resumed run does not wait Optuna's grace period.
 """
 
 from __future__ import annotations
