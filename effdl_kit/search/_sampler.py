@@ -20,7 +20,8 @@ For each trial after the start-up phase it
    maximisation and standardised (the acquisition ``α·EI + PI + β·σ²`` is not invariant to
    the values' scale, so standardising makes α, β mean the same for every objective);
    parameters that lie between grid points are told by their encoding, so no observation is
-   rounded; grid points already evaluated or whose trial failed are excluded from the argmax;
+   rounded; grid points already evaluated, whose trial failed, or that a running trial (another
+   worker's) is evaluating are excluded from the argmax;
 3. asks one candidate and returns it, cast to each distribution's type and inside its bounds.
 
 The kernel is fitted once per trial (on the first ask of the fresh optimiser). Each trial's
@@ -59,6 +60,8 @@ __all__ = ["AlphaBetaSampler", "sampler_factory"]
 F64 = npt.NDArray[np.float64]
 
 _SEED_HIGH = 2**31 - 1
+#: how many times a proposal is checked against the points other workers took meanwhile
+_RECHECKS = 4
 #: encoded distance under which a numeric value counts as the grid point itself
 _ON_GRID_TOL = 1e-9
 
@@ -218,8 +221,10 @@ class AlphaBetaSampler(BaseSampler):
     before they are told, after infinite values are clipped to the finite range seen. Failed
     trials are not observations, but the grid point nearest to a failed trial's parameters is
     excluded from the acquisition's argmax, and so is every grid point already evaluated (the
-    PI term otherwise keeps proposing the incumbent); a random pick, with probability Ω, may
-    still land on either.
+    PI term otherwise keeps proposing the incumbent) and the one nearest to each running
+    trial's parameters (so that workers sharing a study do not evaluate the same point at
+    once; two workers inside ``sample_relative`` at the same moment can still agree); a random
+    pick, with probability Ω, may still land on any of them.
 
     Examples
     --------
@@ -303,6 +308,9 @@ class AlphaBetaSampler(BaseSampler):
         if not search_space:
             return {}
         axes = [_axis(name, d, self._grid_points) for name, d in search_space.items()]
+        # trials that already carry every parameter: observations, failures, running trials
+        known = {t.number for t in study.get_trials(deepcopy=False)
+                 if t.number != trial.number and all(a.name in t.params for a in axes)}
         X, y, failed = self._observations(study, axes)
         if len(y) == 0 or len(y) < self._n_startup_trials:
             return {}
@@ -328,12 +336,45 @@ class AlphaBetaSampler(BaseSampler):
             nearest = self._grid_index(space, axes, x, exact=False)
             assert nearest is not None
             excluded.add(nearest)
+        excluded |= self._taken_points(study, trial, space, axes, running=True)
         for flat in sorted(excluded):
             # the optimiser's argmax skips these: a grid point already evaluated (its value is
-            # known) or whose evaluation failed is not proposed again, except by a random pick
+            # known), whose evaluation failed, or that another worker is evaluating now is not
+            # proposed again, except by a random pick
             bo.mark_failed(flat)
-        config = space.config(bo.ask_index())
+        flat = bo.ask_index()
+        for _ in range(_RECHECKS):
+            # another worker may have taken the point while this one was choosing: look again
+            # just before answering (the window left is Optuna's write of the parameters)
+            taken = self._taken_points(study, trial, space, axes, skip=known)
+            if flat not in taken:
+                break
+            for f in taken:
+                bo.mark_failed(f)
+            flat = bo.ask_index()
+        config = space.config(flat)
         return {a.name: a.external(config[a.name]) for a in axes}
+
+    def _taken_points(self, study: Study, trial: FrozenTrial, space: GridSpace,
+                      axes: list[_Axis], *, running: bool = False,
+                      skip: set[int] | None = None) -> set[int]:
+        """Grid points nearest to the parameters of other trials: the running ones (other
+        workers' trials being evaluated now; ``running=True``), or every trial not in ``skip``
+        (those that got their parameters since ``skip`` was taken; ``skip`` is updated)."""
+        states = (TrialState.RUNNING,) if running else None
+        out: set[int] = set()
+        for t in study.get_trials(deepcopy=False, states=states):
+            if t.number == trial.number or (skip is not None and t.number in skip):
+                continue
+            x = self._encode(t, axes)
+            if x is None:
+                continue
+            flat = self._grid_index(space, axes, x, exact=False)
+            assert flat is not None
+            out.add(flat)
+            if skip is not None:
+                skip.add(t.number)
+        return out
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:

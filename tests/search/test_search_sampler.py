@@ -200,6 +200,24 @@ def test_failed_trials_are_skipped_and_not_proposed_again(how: str) -> None:
     assert len(proposals) == len(set(proposals))
 
 
+
+def test_a_running_trial_s_point_is_not_proposed_to_another_worker() -> None:
+    dists = {"x": FloatDistribution(0.0, 1.0), "y": IntDistribution(0, 6)}
+    study = optuna.create_study(sampler=AlphaBetaSampler(seed=2, n_startup_trials=4, omega=0.0,
+                                                         n_restarts=0))
+    for _ in range(6):
+        t = study.ask(dists)
+        study.tell(t, (t.params["x"] - 0.5) ** 2 + 0.1 * t.params["y"])
+    # worker A asks and is still evaluating; workers B and C ask meanwhile
+    running = [study.ask(dists) for _ in range(3)]
+    points = [tuple(sorted(t.params.items())) for t in running]
+    assert len(set(points)) == 3, points
+    # once A's trial is told, its point counts as evaluated (still not proposed again)
+    for t in running:
+        study.tell(t, (t.params["x"] - 0.5) ** 2 + 0.1 * t.params["y"])
+    nxt = study.ask(dists)
+    assert tuple(sorted(nxt.params.items())) not in points
+
 def test_infinite_values_are_used_without_error() -> None:
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", -1.0, 1.0)
