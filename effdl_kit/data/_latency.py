@@ -57,8 +57,9 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import Executor, Future, as_completed
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -382,6 +383,20 @@ def _plan_jobs(
     return jobs
 
 
+def _measure_job(
+    level: LoadLevel, rows: Sequence[tuple[int, str, int]], *, threads: int, **row_kwargs: Any
+) -> Generator[list[dict[str, Any]], None, None]:
+    """Measure one job's rows under its own background load, on this machine.
+
+    Yields, per ``(row index, module type, first attempt)`` of ``rows`` in order, that index's
+    rows (out-of-memory attempts, then the ok or failed row) as soon as they are measured. The
+    load stops when the generator is exhausted or closed.
+    """
+    with fixed_threads(threads), BackgroundLoad(level, device=row_kwargs["device"]):
+        for i, module_type, start in rows:
+            yield _row(i, module_type, level.name, start=start, **row_kwargs)
+
+
 def _run_job(
     level: LoadLevel,
     rows: Sequence[tuple[int, str, int]],
@@ -413,11 +428,8 @@ def _run_job(
     list of dict
         The rows (oom attempts included), in run order.
     """
-    out: list[dict[str, Any]] = []
-    with fixed_threads(threads), BackgroundLoad(level, device=row_kwargs["device"]):
-        for i, module_type, start in rows:
-            out.extend(_row(i, module_type, level.name, start=start, **row_kwargs))
-    return out
+    return [row for part in _measure_job(level, rows, threads=threads, **row_kwargs)
+            for row in part]
 
 
 def _append(fh: TextIO, row: Mapping[str, Any]) -> None:
@@ -594,57 +606,57 @@ def build_latency_dataset(
         "row_budget_s": row_budget_s,
         "window_s": window_s,
     }
+    # each job: its load level and its rows as (row index, module type, first attempt)
+    plans = [(levels[li], [(i, module_type, attempts.get(i, 0)) for i, module_type in idx])
+             for li, idx in jobs]
     futures: dict[Future[list[dict[str, Any]]], int] = {}
+    lost: list[tuple[int, BaseException]] = []  # executor jobs lost: (their rows, the error)
     try:
-        if executor is None:
-            with fixed_threads(threads), path.open("a", encoding="utf-8") as fh:
-                for li, idx in jobs:
-                    with BackgroundLoad(levels[li], device=dev):
-                        for i, module_type in idx:
-                            start = attempts.get(i, 0)
-                            for row in _row(i, module_type, levels[li].name, start=start, **row_kw):
-                                _append(fh, row)
-                                rows.append(row)
-                                hosts.add(str(row.get("host")))
-                            measured += 1
-                            if bar is not None:
-                                bar.update(1)
-        else:
-            lost: list[tuple[int, BaseException]] = []  # (rows of the job, its error)
-            run = uuid.uuid4().hex
-            for li, idx in jobs:
-                spec = [(i, module_type, attempts.get(i, 0)) for i, module_type in idx]
-                try:
-                    fut = executor.submit(
-                        _run_job, levels[li], spec, threads=threads, run=run, **row_kw
-                    )
-                    futures[fut] = len(idx)
-                except Exception as exc:  # a refused submission loses that job only
-                    lost.append((len(idx), exc))
-            with path.open("a", encoding="utf-8") as fh:
+        with path.open("a", encoding="utf-8") as fh:
+
+            def record(measured_rows: list[dict[str, Any]], n_rows: int) -> None:
+                """Append the rows of ``n_rows`` row indices (flushed, fsynced)."""
+                nonlocal measured
+                for row in measured_rows:
+                    _append(fh, row)
+                    rows.append(row)
+                    hosts.add(str(row.get("host")))
+                measured += n_rows
+                if bar is not None:
+                    bar.update(n_rows)
+
+            if executor is None:
+                for level, spec in plans:
+                    with closing(_measure_job(level, spec, threads=threads, **row_kw)) as parts:
+                        for part in parts:  # one row index: its oom attempts, then the row
+                            record(part, 1)
+            else:
+                run = uuid.uuid4().hex
+                for level, spec in plans:
+                    try:
+                        fut = executor.submit(
+                            _run_job, level, spec, threads=threads, run=run, **row_kw
+                        )
+                        futures[fut] = len(spec)
+                    except Exception as exc:  # a refused submission loses that job only
+                        lost.append((len(spec), exc))
                 for fut in as_completed(futures):
                     try:
                         job_rows = fut.result()
                     except Exception as exc:  # a lost worker: record nothing, go on
                         lost.append((futures[fut], exc))
                         continue
-                    for row in job_rows:
-                        _append(fh, row)
-                        rows.append(row)
-                        hosts.add(str(row.get("host")))
-                    measured += futures[fut]
-                    if bar is not None:
-                        bar.update(futures[fut])
-            if lost:
-                missing = sum(k for k, _ in lost)
-                first = lost[0][1]
-                raise DataError(
-                    f"{missing} of {n} rows are missing from {str(path)!r}: {len(lost)} of "
-                    f"{len(jobs)} jobs raised on the executor (first: {type(first).__name__}: "
-                    f"{first}); the other jobs' rows are saved, and rerunning "
-                    "build_latency_dataset with the same arguments resumes: it measures only "
-                    "the missing rows"
-                ) from first
+                    record(job_rows, futures[fut])
+        if lost:
+            missing = sum(k for k, _ in lost)
+            first = lost[0][1]
+            raise DataError(
+                f"{missing} of {n} rows are missing from {str(path)!r}: {len(lost)} of "
+                f"{len(jobs)} jobs raised on the executor (first: {type(first).__name__}: "
+                f"{first}); the other jobs' rows are saved, and rerunning "
+                "build_latency_dataset with the same arguments resumes: it measures only "
+                "the missing rows"
+            ) from first
     finally:
         for fut in futures:  # stopped early (an error, Ctrl-C): drop the jobs not run yet
             fut.cancel()
