@@ -1394,8 +1394,8 @@ def run_bttackler(
     n_workers = int(settings["workers"])
     own = executor is None and n_workers > 1
     if own:
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker)
+        # every worker call sets its process up itself (``_worker_main(..., init=True)``)
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"))
     engine = {"executor": (type(executor).__name__ if executor is not None else
                            f"{n_workers} local processes" if own else "this process"),
               "storage": _storage_label(storage),
