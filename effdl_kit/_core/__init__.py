@@ -11,17 +11,21 @@ from effdl_kit._core.errors import (
 )
 from effdl_kit._core.numba_config import configure_numba
 from effdl_kit._core.rng import as_generator, spawn_seeds, torch_generator, torch_seeded
+from effdl_kit._core.types import DIRECTIONS, Direction, ProgressFn
 from effdl_kit._core.validate import SCALES, Scale, check_choice, check_scale
 
 __all__ = [
+    "DIRECTIONS",
     "SCALES",
     "ConfigError",
     "DataError",
     "DatasetNotFoundError",
     "DeviceNotAvailableError",
+    "Direction",
     "EffdlError",
     "EnvInfo",
     "GPUInfo",
+    "ProgressFn",
     "Scale",
     "TrainingError",
     "as_generator",
