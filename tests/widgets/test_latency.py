@@ -13,7 +13,7 @@ import effdl_kit.models
 from effdl_kit.errors import ConfigError
 from effdl_kit.measure import MODULE_PARAMS, LatencyResult
 from effdl_kit.models import MODEL_KINDS
-from effdl_kit.widgets._base import ChangeEvent
+from effdl_kit.widgets import ChangeEvent
 from effdl_kit.widgets._latency import LATENCY_DEFAULTS, LatencyController, LatencyPanel
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
