@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import pickle
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice, check_float, check_int
 
 __all__ = [
@@ -58,8 +59,6 @@ LATENCY_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {"lr": {}, "mlp": {"max_iter": 2000}, "rf": {"n_estimators": 500},
               "medn": {"epochs": 1000}},
 }
-
-ProgressFn = Callable[[int, int, str], None]
 
 
 def signed_log(x: Any) -> np.ndarray:

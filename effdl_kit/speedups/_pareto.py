@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_int
 from effdl_kit.training import DataBundle, TrainConfig, load_data
 
@@ -42,7 +43,6 @@ VERDICTS: tuple[str, ...] = ("moves the frontier", "within noise", "behind the f
                              "baseline")
 BASELINE = "baseline"
 
-ProgressFn = Callable[[int, int, str], None]
 RunFn = Callable[[dict[str, Any]], None]
 
 
