@@ -51,4 +51,14 @@ def test_import_layers_contract_holds() -> None:
     r = subprocess.run([str(exe), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Contracts: 2 kept, 0 broken" in r.stdout
+    assert "Contracts: 3 kept, 0 broken" in r.stdout
+
+
+def test_every_library_package_is_in_the_headless_contract() -> None:
+    contracts = PYPROJECT["tool"]["importlinter"]["contracts"]
+    headless = next(c for c in contracts if "Jupyter" in c["name"])
+    packages = {f"effdl_kit.{p.name}" for p in (ROOT / "effdl_kit").iterdir()
+                if (p / "__init__.py").exists()}
+    assert packages <= set(headless["source_modules"]), packages - set(headless["source_modules"])
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    assert layers.index("widgets") < layers.index("effdl_kit.experiments")
