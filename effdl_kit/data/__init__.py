@@ -4,6 +4,19 @@ The EfficientDL system-component data: the authors' (loader, cleaning report, en
 kit's own.
 """
 
+from effdl_kit._core.jsonl import provenance_path
+from effdl_kit.data._component_data import (
+    COMPONENT_DATASETS,
+    KIT_GROUP_COLUMN,
+    KIT_TARGET,
+    ComponentData,
+    ComponentDatasetName,
+    efficientdl_data_path,
+    kit_data_path,
+    kit_family,
+    kit_features,
+    load_component_data,
+)
 from effdl_kit.data._components import (
     COMPONENT_GROUPS,
     ComponentSpace,
@@ -38,7 +51,6 @@ from effdl_kit.data._latency import (
     LATENCY_FORMAT,
     LATENCY_TARGET,
     MEASURABLE_COLUMNS,
-    build_latency_dataset,
     latency_data_path,
     latency_features,
     latency_xy,
@@ -47,8 +59,10 @@ from effdl_kit.data._latency import (
     sampling_ranges,
     spec_feature_frame,
 )
+from effdl_kit.data._latency_build import build_latency_dataset
 
 __all__ = [
+    "COMPONENT_DATASETS",
     "COMPONENT_GROUPS",
     "EFFICIENTDL_CATEGORICAL_COLUMNS",
     "EFFICIENTDL_COMPONENTS",
@@ -60,10 +74,14 @@ __all__ = [
     "EFFICIENTDL_SYNONYMS",
     "EFFICIENTDL_TARGET",
     "INFERABLE_COLUMNS",
+    "KIT_GROUP_COLUMN",
+    "KIT_TARGET",
     "LATENCY_FORMAT",
     "LATENCY_TARGET",
     "MEASURABLE_COLUMNS",
     "UNKNOWN_GROUP",
+    "ComponentData",
+    "ComponentDatasetName",
     "ComponentEncoder",
     "ComponentSpace",
     "DroppedRow",
@@ -72,16 +90,22 @@ __all__ = [
     "build_latency_dataset",
     "component_config",
     "default_component_space",
+    "efficientdl_data_path",
     "efficientdl_xy",
+    "kit_data_path",
+    "kit_family",
+    "kit_features",
     "latency_data_path",
     "latency_features",
     "latency_xy",
+    "load_component_data",
     "load_component_dataset",
     "load_efficientdl",
     "load_latency_dataset",
     "normalize_efficientdl",
     "normalize_keywords",
     "parse_learning_rate",
+    "provenance_path",
     "sample_components",
     "sample_module_spec",
     "sampling_ranges",

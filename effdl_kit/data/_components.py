@@ -9,8 +9,10 @@ The build is resumable and parallel:
 
 * row ``i``'s settings depend only on ``(seed, i)``, so rows can finish in any order and a
   restarted build recomputes nothing it already has;
-* rows are appended to a JSON-lines file by one writer as they finish (flushed and fsynced); a
-  line torn by a kill is ignored on restart, and only complete rows count;
+* rows are appended to a JSON-lines file by one writer as they finish (one write per line,
+  fsynced: :class:`effdl_kit._core.jsonl.JsonlDataset`); a line torn by a kill is cut off on
+  restart (the run's ``torn_bytes_dropped`` in the provenance sidecar says so), and only
+  complete rows count;
 * the header line records the build's arguments: restarting the same path with other
   arguments is refused before any training;
 * work runs on a local process pool by default, or on any ``concurrent.futures.Executor`` (a
@@ -21,12 +23,9 @@ The build is resumable and parallel:
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import os
-import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from effdl_kit._core.env import collect_env
-from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.jsonl import JsonlContent, JsonlDataset
 from effdl_kit._core.validate import check_int, check_scale
+from effdl_kit.training import TrainConfig, train
 
 __all__ = [
     "COMPONENT_GROUPS",
@@ -147,8 +147,6 @@ def component_config(
     components: Mapping[str, Any], *, scale: str, seed: int, field_prefix: str = ""
 ) -> Any:
     """The ``TrainConfig`` for one row's components at ``scale`` (validated)."""
-    from effdl_kit.training import TrainConfig
-
     c = dict(components)
     caps = _SCALE_CAPS[scale]
     depth = int(c.pop("depth", 2))
@@ -192,8 +190,6 @@ def sample_components(space: ComponentSpace, seed: int, index: int) -> dict[str,
 def _run_row(space_values: dict[str, list[Any]], scale: str, seed: int, index: int
              ) -> dict[str, Any]:
     """Train one row (runs in a worker process). Failures become failed rows."""
-    from effdl_kit.training import train
-
     space = ComponentSpace(space_values)
     comps = sample_components(space, seed, index)
     row: dict[str, Any] = {"index": index, **comps}
@@ -216,46 +212,8 @@ def _run_row(space_values: dict[str, list[Any]], scale: str, seed: int, index: i
     return row
 
 
-def _read_rows(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """Header and complete rows of a JSON-lines dataset; a torn last line is ignored."""
-    if not path.exists():
-        return None, []
-    header: dict[str, Any] | None = None
-    rows: list[dict[str, Any]] = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{str(path)!r} is not UTF-8 text: {exc}") from None
-    # every complete line ends with "\n"; the part after the last one was torn by a kill
-    for line in text.split("\n")[:-1]:
-        lineno = len(rows) + (2 if header is not None else 1)
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{str(path)!r}: corrupt line {lineno}: {exc}") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{str(path)!r}: line {lineno} is not a JSON object")
-        if header is None:
-            if obj.get("format") != _FORMAT:
-                raise DataError(f"{str(path)!r} is not a component dataset "
-                                f"(first line lacks format {_FORMAT!r})")
-            header = obj
-        else:
-            rows.append(obj)
-    return header, rows
-
-
-def _rewrite_complete(path: Path, header: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]
-                      ) -> None:
-    """Drop a torn tail: rewrite header + complete rows atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps(header) + "\n")
-        for r in rows:
-            fh.write(json.dumps(r) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+def _dataset(path: str | Path) -> JsonlDataset:
+    return JsonlDataset(path, fmt=_FORMAT, kind="component dataset", statuses=("ok", "failed"))
 
 
 def build_component_dataset(
@@ -282,7 +240,8 @@ def build_component_dataset(
     seed : int
         Build seed; row ``i`` depends only on ``(seed, i)``.
     path : path
-        The dataset file; a provenance sidecar ``<path>.provenance.json`` is written beside.
+        The dataset file; a provenance sidecar ``<stem>.provenance.json`` is written beside
+        (:func:`effdl_kit._core.jsonl.provenance_path`).
     executor : concurrent.futures.Executor, optional
         Where rows train (default: a local process pool of ``max_workers``, or all cores).
     progress : bool
@@ -301,18 +260,9 @@ def build_component_dataset(
     check_int("seed", seed, min_value=0, max_value=2**31 - 1)
     if max_workers is not None:
         check_int("max_workers", max_workers, min_value=1)
-    path = Path(path)
-    args = {"format": _FORMAT, "space": space.to_dict(), "scale": scale, "seed": seed}
-    header, rows = _read_rows(path)
-    if header is not None:
-        if {k: header.get(k) for k in args} != json.loads(json.dumps(args)):
-            raise ConfigError("path", str(path), "a new file, or one built with the same space, "
-                              "scale and seed (it holds a dataset built with other arguments)")
-        _rewrite_complete(path, header, rows)  # drop any torn tail before appending
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        header = {**args, "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
-        _rewrite_complete(path, header, [])
+    ds = _dataset(path)
+    state = ds.resume({"space": space.to_dict(), "scale": scale, "seed": seed})
+    rows = state.rows
     done = {int(r["index"]) for r in rows}
     todo = [i for i in range(n) if i not in done]
     t0 = time.perf_counter()
@@ -320,7 +270,7 @@ def build_component_dataset(
         own = executor is None
         pool = executor or ProcessPoolExecutor(max_workers=max_workers or os.cpu_count() or 1)
         bar = None
-        if progress:
+        if progress:  # imported here: tqdm.auto may import ipywidgets, never at import time
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, initial=n - len(todo), desc="component dataset", unit="row")
@@ -328,12 +278,10 @@ def build_component_dataset(
             futures: list[Future[dict[str, Any]]] = [
                 pool.submit(_run_row, space.to_dict(), scale, seed, i) for i in todo
             ]
-            with path.open("a", encoding="utf-8") as fh:
+            with ds.appender() as append:
                 for fut in as_completed(futures):
                     row = fut.result()
-                    fh.write(json.dumps(row) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    append(row)
                     rows.append(row)
                     if bar is not None:
                         bar.update(1)
@@ -342,62 +290,43 @@ def build_component_dataset(
                 bar.close()
             if own:
                 pool.shutdown(wait=True, cancel_futures=True)
-    _write_provenance(path, header, rows, n=n, seconds=time.perf_counter() - t0)
+    _write_provenance(ds, state, rows, n=n, seconds=time.perf_counter() - t0)
     return _frame(rows)
 
 
-def _write_provenance(path: Path, header: Mapping[str, Any], rows: list[dict[str, Any]], *,
+def _write_provenance(ds: JsonlDataset, state: JsonlContent, rows: list[dict[str, Any]], *,
                       n: int, seconds: float) -> None:
-    side = path.with_name(path.name + ".provenance.json")
-    old = json.loads(side.read_text()) if side.exists() else {}
-    runs = list(old.get("runs", []))
-    runs.append({"command": " ".join(sys.argv), "n_requested": n, "seconds": round(seconds, 1),
-                 "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")})
+    header = state.header or {}
     ok = sum(1 for r in rows if r.get("status") == "ok")
-    info = {
-        "dataset": path.name,
-        "builder": "effdl_kit.data.build_component_dataset",
-        "format": _FORMAT,
-        "seed": header["seed"],
-        "scale": header["scale"],
-        "space": header["space"],
-        "created": header.get("created"),
-        "rows": len(rows),
-        "rows_ok": ok,
-        "rows_failed": len(rows) - ok,
-        "datasets": sorted({str(r.get("dataset")) for r in rows}),
-        "machine": collect_env().to_dict(),
-        "runs": runs,
-    }
-    tmp = side.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=1, default=str) + "\n")
-    tmp.replace(side)
+    ds.write_provenance(
+        {"builder": "effdl_kit.data.build_component_dataset", "seed": header["seed"],
+         "scale": header["scale"], "space": header["space"], "created": header.get("created"),
+         "rows": len(rows), "rows_ok": ok, "rows_failed": len(rows) - ok,
+         "datasets": sorted({str(r.get("dataset")) for r in rows})},
+        {"n_requested": n, "seconds": round(seconds, 1), "torn_bytes_dropped": len(state.torn)},
+    )
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if len(df):
-        bad = [i for i, r in enumerate(rows)
-               if not isinstance(r.get("index"), int) or isinstance(r.get("index"), bool)
-               or r.get("status") not in ("ok", "failed")]
-        if bad:
-            raise DataError(f"row {bad[0] + 1} of the component dataset lacks an integer "
-                            "'index' or a 'status' of 'ok'/'failed'")
         df = df.sort_values("index", kind="stable").reset_index(drop=True)
     return df
 
 
 def load_component_dataset(path: str | Path, *, only_ok: bool = True) -> pd.DataFrame:
-    """Read a dataset written by :func:`build_component_dataset` (sorted by ``index``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no component dataset at {str(path)!r}")
-    header, rows = _read_rows(path)
-    if header is None:
-        raise DataError(f"{str(path)!r} is empty")
-    df = _frame(rows)
+    """Read a dataset written by :func:`build_component_dataset` (sorted by ``index``).
+
+    A torn last line (a build killed mid-write) is left out.
+
+    Raises
+    ------
+    DataError
+        Missing, empty, foreign or corrupt file.
+    """
+    content = _dataset(path).load()
+    df = _frame(content.rows)
     if only_ok and len(df):
         df = df[df["status"] == "ok"].reset_index(drop=True)
-    df.attrs["header"] = header
+    df.attrs["header"] = content.header
     return df
-

@@ -91,7 +91,7 @@ def test_build_resume_and_executor(tmp_path: Path) -> None:
     assert more["index"].tolist() == [0, 1, 2, 3, 4]
     lines_after = path.read_text().splitlines()
     assert lines_after[: len(lines_before)] == lines_before  # nothing redone or rewritten
-    side = json.loads((tmp_path / "d.jsonl.provenance.json").read_text())
+    side = json.loads((tmp_path / "d.provenance.json").read_text())
     assert side["rows"] == 5 and side["seed"] == 1 and side["scale"] == "smoke"
     assert side["machine"]["cores_logical"] >= 1 and len(side["runs"]) == 2
     with pytest.raises(ConfigError, match="'path'"):
@@ -176,7 +176,7 @@ def test_shipped_dataset_meets_the_spec() -> None:
     assert len(df) >= 1500
     assert df["dataset"].nunique() >= 2
     assert df["top1"].between(0, 1).all()
-    side = json.loads((ROOT / "data" / "components_cpu.jsonl.provenance.json").read_text())
+    side = json.loads((ROOT / "data" / "components_cpu.provenance.json").read_text())
     assert side["rows_ok"] == len(df) and side["seed"] == 0 and side["scale"] == "small"
     assert side["machine"]["cpu_model"] and side["machine"]["packages"]["torch"]
     assert any("build-components" in r["command"] for r in side["runs"])

@@ -11,9 +11,10 @@ import pandas as pd
 import psutil
 import pytest
 
-import effdl_kit.data._latency as lat
+import effdl_kit.data._latency_build as latb
 from effdl_kit.data import (
     INFERABLE_COLUMNS,
+    LATENCY_FORMAT,
     LATENCY_TARGET,
     MEASURABLE_COLUMNS,
     build_latency_dataset,
@@ -21,6 +22,7 @@ from effdl_kit.data import (
     latency_features,
     latency_xy,
     load_latency_dataset,
+    provenance_path,
     sample_module_spec,
     sampling_ranges,
     spec_feature_frame,
@@ -60,7 +62,7 @@ def test_build_records_the_three_parameter_groups(tmp_path: Path) -> None:
                                              MODULE_PARAMS[r["module_type"]]})
         assert r["flops"] == spec.flops and r["input_bytes"] == spec.input_bytes
     header = json.loads(path.read_text().splitlines()[0])
-    assert header["format"] == lat.LATENCY_FORMAT and header["module_types"] == TYPES
+    assert header["format"] == LATENCY_FORMAT and header["module_types"] == TYPES
     prov = json.loads((tmp_path / "lat.provenance.json").read_text())
     assert prov["rows_ok"] == 12 and prov["machine"]["cores_logical"] >= 1
     assert prov["rows_by_module_type"] == {"linear": 4, "mha": 4, "relu": 4}
@@ -113,7 +115,7 @@ def test_out_of_memory_rows_are_recorded_and_resampled(tmp_path: Path) -> None:
     assert len(load_latency_dataset(path, only_ok=False)) == len(df)
     # a real out-of-memory error during the run is recorded the same way
     calls = {"n": 0}
-    real = lat._measure_row
+    real = latb._measure_row
 
     def oom_once(*args: Any, **kwargs: Any) -> dict[str, Any]:
         calls["n"] += 1
@@ -122,7 +124,7 @@ def test_out_of_memory_rows_are_recorded_and_resampled(tmp_path: Path) -> None:
         return real(*args, **kwargs)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(lat, "_measure_row", oom_once)
+    mp.setattr(latb, "_measure_row", oom_once)
     try:
         df2 = build_latency_dataset(["relu"], n=1, seed=0, path=tmp_path / "c.jsonl", **FAST)
     finally:
@@ -134,7 +136,7 @@ def test_other_failures_are_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise ValueError("bad kernel")
 
-    monkeypatch.setattr(lat, "_measure_row", broken)
+    monkeypatch.setattr(latb, "_measure_row", broken)
     df = build_latency_dataset(["relu"], n=2, seed=0, path=tmp_path / "f.jsonl", **FAST)
     assert list(df["status"]) == ["failed", "failed"]
     assert df["error"].str.contains("ValueError: bad kernel").all()
@@ -166,8 +168,8 @@ def test_bad_input_fails_before_anything_is_measured(
     def no_work(*args: Any, **kw: Any) -> None:
         raise AssertionError("nothing may be measured")
 
-    monkeypatch.setattr(lat, "measure_latency", no_work)
-    monkeypatch.setattr(lat, "BackgroundLoad", lat.BackgroundLoad)
+    monkeypatch.setattr(latb, "measure_latency", no_work)
+    monkeypatch.setattr(latb, "BackgroundLoad", latb.BackgroundLoad)
     args: dict[str, Any] = {"module_types": ["relu"], "n": 2, "path": tmp_path / "x.jsonl",
                             **FAST}
     args.update(kwargs)
@@ -226,7 +228,7 @@ def test_loader_errors(tmp_path: Path) -> None:
     bad.write_text('{"format": "something-else"}\n')
     with pytest.raises(DataError, match="not a latency dataset"):
         load_latency_dataset(bad)
-    bad.write_text(json.dumps({"format": lat.LATENCY_FORMAT}) + '\n{"index": "a"}\n')
+    bad.write_text(json.dumps({"format": LATENCY_FORMAT}) + '\n{"index": "a"}\n')
     with pytest.raises(DataError, match="integer 'index'"):
         load_latency_dataset(bad)
 
@@ -280,7 +282,7 @@ def test_shipped_gpu_dataset() -> None:
     # the concurrent GPU stream of the medium and heavy levels shows in the utilisation
     by_level = ok.groupby("load_level")["utilization_pct"].mean()
     assert by_level["heavy"] > by_level["idle"]
-    prov = json.loads(lat.provenance_path(path).read_text())
+    prov = json.loads(provenance_path(path).read_text())
     assert prov["rows_ok"] == len(ok) and prov["machine"]["gpus"][0]["name"] == "NVIDIA H200"
     assert [r["rows_measured"] for r in prov["runs"]] and all(
         "--device cuda" in r["command"] for r in prov["runs"])

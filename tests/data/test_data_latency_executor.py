@@ -15,8 +15,13 @@ import pandas as pd
 import psutil
 import pytest
 
-import effdl_kit.data._latency as lat
-from effdl_kit.data import build_latency_dataset, load_latency_dataset
+import effdl_kit.data._latency_build as latb
+from effdl_kit.data import (
+    LATENCY_TARGET,
+    build_latency_dataset,
+    load_latency_dataset,
+    provenance_path,
+)
 from effdl_kit.errors import ConfigError, DataError
 from effdl_kit.measure import LoadLevel
 
@@ -39,7 +44,7 @@ VOLATILE = {
     "total_utilization_pct",
     "load_avg_1m",
     "state_window_s",
-    lat.LATENCY_TARGET,
+    LATENCY_TARGET,
     "iqr_ms",
     "mean_ms",
     "min_ms",
@@ -67,7 +72,7 @@ def final_indices(path: Path) -> list[int]:
 
 
 def runs_of(path: Path) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = json.loads(lat.provenance_path(path).read_text())["runs"]
+    runs: list[dict[str, Any]] = json.loads(provenance_path(path).read_text())["runs"]
     return runs
 
 
@@ -212,9 +217,9 @@ def test_bad_executor_is_refused_before_the_file_exists(
     def no_work(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("nothing may be measured")
 
-    monkeypatch.setattr(lat, "measure_latency", no_work)
+    monkeypatch.setattr(latb, "measure_latency", no_work)
     with pytest.raises(ConfigError, match="'executor'") as info:
         build_latency_dataset(["relu"], n=2, path=tmp_path / "x.jsonl", executor=bad, **FAST)
     assert info.value.field == "executor" and "concurrent.futures.Executor" in str(info.value)
     assert not (tmp_path / "x.jsonl").exists()
-    assert not lat.provenance_path(tmp_path / "x.jsonl").exists()
+    assert not provenance_path(tmp_path / "x.jsonl").exists()
