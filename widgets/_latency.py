@@ -16,8 +16,8 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from effdl_kit._core.errors import ConfigError, EffdlError
 from effdl_kit._core.validate import Scale, check_int
+from effdl_kit.errors import ConfigError, EffdlError
 
 from ._base import Panel, PanelController, resolve_controller
 
@@ -49,8 +49,8 @@ class LatencyController(PanelController):
     Parameters
     ----------
     scale : {"smoke", "small", "paper"}
-        Rows and model budgets (:data:`effdl_kit.experiments.medn.BUDGETS` and
-        :data:`effdl_kit.models.LATENCY_BUDGETS`).
+        Rows and model budgets (:meth:`effdl_kit.experiments.medn.Budget.for_scale`: rows
+        per module type, and :data:`effdl_kit.models.LATENCY_BUDGETS`).
     **params
         Any of :data:`LATENCY_DEFAULTS`: ``module_type`` and the module parameters (only those
         of the chosen type are used), ``seed``, and ``warmup`` / ``repeats`` of

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+import effdl_kit.experiments.medn._run as medn_run
 from effdl_kit.errors import ConfigError, DataError
 from effdl_kit.experiments import get_experiment, list_experiments, run_experiment
 from effdl_kit.experiments.medn import (
-    BUDGETS,
     PAPER_GAIN,
     RESULTS_FILE,
+    Budget,
     ablation_table,
     load_medn_data,
     load_results,
     redraw,
+    run_medn,
     scores_table,
     selection_table,
     whole_model_zoo,
@@ -26,6 +30,8 @@ from effdl_kit.models import MODEL_KINDS
 from effdl_kit.reports import read_provenance
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+SMOKE = Budget.for_scale("smoke")
+ROWS = SMOKE.rows_per_type or 0
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +51,12 @@ def test_smoke_run_writes_results_figures_and_tables(smoke: Path) -> None:
     summary = json.loads((smoke / "summary.json").read_text())
     assert summary["name"] == "medn" and summary["scale"] == "smoke"
     m = summary["metrics"]
-    assert m["n_rows"] == 8 * BUDGETS["smoke"]["rows_per_type"]
+    assert m["n_rows"] == 8 * ROWS
     for key in ("medn_only", "auto_time", "auto_space"):
         assert 0.0 <= m[key]["acc10"] <= 1.0
     assert set(m["choices_time"].values()) <= set(MODEL_KINDS)
     assert set(m["ablation_acc10"]) == set(MODEL_KINDS)
-    assert set(m["whole_model_error_pct"]) == set(BUDGETS["smoke"]["whole_models"])
+    assert set(m["whole_model_error_pct"]) == set(SMOKE.whole_models)
     for name in summary["figures"] + summary["tables"]:
         assert (smoke / name).is_file(), name
     assert {"medn_accuracy.pdf", "medn_pred_vs_true.png", "medn_ablation.svg"} <= set(
@@ -80,12 +86,11 @@ def test_smoke_run_writes_results_figures_and_tables(smoke: Path) -> None:
 
 def test_redraw_recreates_the_files_from_results_only(smoke: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import effdl_kit.models
-
     def no_fit(*args: object, **kwargs: object) -> None:
         raise AssertionError("redraw must not fit anything")
 
-    monkeypatch.setattr(effdl_kit.models, "evaluate_latency_models", no_fit)
+    for name in ("evaluate_latency_models", "fit_latency_models", "measure_latency"):
+        monkeypatch.setattr(medn_run, name, no_fit)
     for p in smoke.glob("medn_*"):
         p.unlink()
     paths = redraw(smoke)
@@ -110,27 +115,36 @@ def test_smoke_data_is_a_seeded_subsample() -> None:
     b, _ = load_medn_data("smoke", 3)
     assert src.endswith("latency_cpu.jsonl")
     pd.testing.assert_frame_equal(a, b)
-    assert a["module_type"].value_counts().eq(BUDGETS["smoke"]["rows_per_type"]).all()
+    assert a["module_type"].value_counts().eq(ROWS).all()
 
 
 def test_gpu_dataset_run(tmp_path: Path) -> None:
-    import torch
-
-    from effdl_kit.experiments.medn import run_medn
-
     summary = run_medn("smoke", 0, tmp_path, device="gpu")
     payload = load_results(tmp_path)
     assert payload["device"] == "gpu" and payload["source"].endswith("latency_gpu.jsonl")
-    assert payload["n_rows"] == 8 * BUDGETS["smoke"]["rows_per_type"]
+    assert payload["n_rows"] == 8 * ROWS
     assert {r["model"] for r in payload["scores"]} == set(MODEL_KINDS)
     if torch.cuda.is_available():  # pragma: no cover - needs a GPU
-        assert len(payload["whole_models"]) == len(BUDGETS["smoke"]["whole_models"])
+        assert len(payload["whole_models"]) == len(SMOKE.whole_models)
     else:  # the GPU rows are predicted here; the whole models cannot be measured on a GPU
         assert payload["whole_models"] == [] and "no CUDA device" in payload[
             "whole_models_note"]
         assert summary.metrics["whole_model_error_pct"] == {}
     assert (tmp_path / "medn_ablation.pdf").stat().st_size > 0  # drawn with the note
     with pytest.raises(ConfigError, match="device"):
-        run_medn("smoke", 0, tmp_path, device="tpu")
+        run_medn("smoke", 0, tmp_path, device="tpu")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="device"):
-        load_medn_data("smoke", 0, device="cuda")
+        load_medn_data("smoke", 0, device="cuda")  # type: ignore[arg-type]
+
+
+def test_a_budget_override_is_used_and_recorded(tmp_path: Path) -> None:
+    budget = dataclasses.replace(SMOKE, rows_per_type=12, whole_models=("cnn-small",),
+                                 repeats=2)
+    summary = run_medn("smoke", 1, tmp_path, budget=budget)
+    payload = load_results(tmp_path)
+    assert payload["n_rows"] == summary.metrics["n_rows"] == 8 * 12
+    assert payload["budget"] == budget.to_dict()
+    assert payload["budget"]["rows_per_type"] == 12
+    assert set(summary.metrics["whole_model_error_pct"]) == {"cnn-small"}
+    with pytest.raises(ConfigError, match="budget"):
+        run_medn("smoke", 0, tmp_path, budget={"rows_per_type": 3})  # type: ignore[arg-type]

@@ -1,0 +1,112 @@
+"""Analysis of the ``medn`` experiment: the results payload read back, and its tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from effdl_kit.experiments._registry import read_results
+
+from ._settings import MODEL_LABELS, NAME, PAPER_GAIN
+
+__all__ = ["ablation_table", "load_results", "records", "scores_table", "selection_table"]
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as JSON-able dicts (numpy scalars as Python ones, NaN and
+    infinities as None)."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        rec: dict[str, Any] = {}
+        for k, v in row.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            rec[str(k)] = v
+        out.append(rec)
+    return out
+
+
+def load_results(out_dir: str | Path) -> dict[str, Any]:
+    """The payload of ``results.json`` in ``out_dir``.
+
+    Raises
+    ------
+    DataError
+        No or malformed ``results.json``.
+    """
+    return read_results(out_dir, NAME, required=("scores", "scores_no_measurable", "selection",
+                                                 "whole_models", "predictions"))
+
+
+def scores_table(payload: Mapping[str, Any], split: str = "test") -> pd.DataFrame:
+    """Per module type and model: n, acc@5/10/15 (%), R², RMSPE (%), µs/sample, size (KiB)."""
+    s = pd.DataFrame(payload["scores"])
+    s = s[s["split"] == split]
+    return pd.DataFrame({
+        "module": s["module_type"], "model": [MODEL_LABELS.get(m, m) for m in s["model"]],
+        "n": s["n"], "acc@5%": 100 * s["acc5"], "acc@10%": 100 * s["acc10"],
+        "acc@15%": 100 * s["acc15"], "R²": s["r2"], "RMSPE %": 100 * s["rmspe"],
+        "µs/sample": s["predict_us"], "size KiB": s["size_bytes"] / 1024,
+    }).reset_index(drop=True)
+
+
+def selection_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The overall (sample-weighted) test acc@10 and R² of MEDN alone and of both
+    auto-selections, with the gains in points next to the paper's."""
+    rows = []
+    sel = payload["selection"]
+    base = sel["time"]["baseline"]
+    rows.append({"predictor": "MEDN only", "acc@10% (%)": 100 * base["acc10"],
+                 "R²": base["r2"], "Δacc (points)": 0.0, "ΔR² (points)": 0.0,
+                 "models": "medn everywhere"})
+    for prefer in ("time", "space"):
+        s = sel[prefer]
+        rows.append({"predictor": f"auto-selection ({prefer})",
+                     "acc@10% (%)": 100 * s["overall"]["acc10"], "R²": s["overall"]["r2"],
+                     "Δacc (points)": s["gain"]["acc_points"],
+                     "ΔR² (points)": s["gain"]["r2_points"],
+                     "models": ", ".join(f"{c['module_type']}:{c['model']}"
+                                         for c in s["choices"])})
+    g = payload.get("paper_gain", PAPER_GAIN)
+    rows.append({"predictor": "paper (auto vs MEDN)", "acc@10% (%)": float("nan"),
+                 "R²": float("nan"), "Δacc (points)": g["acc_points"],
+                 "ΔR² (points)": g["r2_points"], "models": ""})
+    return pd.DataFrame(rows)
+
+
+def ablation_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """Per model and split (test, test under load): overall acc@10 and R² with and without
+    the measurable parameters (sample-weighted over module types)."""
+    rows = []
+    w = pd.DataFrame(payload["scores"])
+    wo = pd.DataFrame(payload["scores_no_measurable"])
+    for split in ("test", "test_loaded"):
+        for model in MODEL_LABELS:
+            rec: dict[str, Any] = {"split": split, "model": model}
+            for tag, frame in (("with", w), ("without", wo)):
+                f = frame[(frame["split"] == split) & (frame["model"] == model)]
+                if not len(f):
+                    continue
+                n = f["n"].to_numpy(dtype=float)
+                rec["n"] = int(n.sum())
+                rec[f"acc10 {tag}"] = float(np.sum(n * f["acc10"]) / n.sum())
+                rec[f"r2 {tag}"] = float(np.sum(n * f["r2"]) / n.sum())
+            if "acc10 with" in rec and "acc10 without" in rec:
+                rec["Δacc10 (points)"] = 100 * (rec["acc10 with"] - rec["acc10 without"])
+                rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+def most_common(items: list[str]) -> str:
+    """The most frequent item (first seen on ties; ``"medn"`` when there is none)."""
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it] = counts.get(it, 0) + 1
+    return max(counts, key=lambda k: counts[k]) if counts else "medn"
