@@ -11,9 +11,13 @@ One place turns what a user writes into an Optuna storage:
 
 :func:`run_study` runs a study's trials in worker processes — a local process pool by default,
 or any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's ``get_executor()``
-works unchanged) — each worker loading the study from the shared storage and optimising until
-the study holds ``n_trials`` finished trials. Trials that raise or return NaN are recorded as
-failed (with the reason in ``user_attrs["fail_reason"]``) and the study goes on.
+works unchanged) — each worker loading the study from the shared storage and running trials
+until the study holds ``n_trials`` finished trials. Every trial is one
+:func:`~effdl_kit._core.study.run_trial` step (re-exported here with the other pieces of the
+kit's one study runner: :class:`TrialOutcome`, :func:`trial_loop`, :class:`RunClock`,
+:func:`wait_for_workers`, :func:`fail_stale_trials`): trials that raise or return a non-finite
+value are recorded as failed (with the reason in ``user_attrs["fail_reason"]``) and the study
+goes on.
 
 :func:`dask_executor` turns a scheduler address into such an executor (the CLI's
 ``--scheduler``); :func:`release_stale_journal_lock` breaks the lock a killed writer left on a
@@ -22,25 +26,50 @@ journal file, so a resumed run does not wait Optuna's grace period.
 
 from __future__ import annotations
 
-import math
+import multiprocessing as mp
 import os
-import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import optuna
+from optuna.storages.journal import JournalFileBackend
 
 from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.study import (
+    ATTR_FAIL_REASON,
+    STALE_REASON,
+    DeadlineExceeded,
+    RunClock,
+    TrialOutcome,
+    fail_stale_trials,
+    run_trial,
+    trial_loop,
+    wait_for_workers,
+)
 from effdl_kit._core.validate import check_float, check_int
 
-if TYPE_CHECKING:
-    import optuna
-
-__all__ = ["StudyRun", "dask_executor", "fail_stale_trials", "make_storage",
-           "release_stale_journal_lock", "run_study"]
+__all__ = [
+    "ATTR_FAIL_REASON",
+    "STALE_REASON",
+    "DeadlineExceeded",
+    "RunClock",
+    "StudyRun",
+    "TrialOutcome",
+    "dask_executor",
+    "fail_stale_trials",
+    "make_storage",
+    "release_stale_journal_lock",
+    "run_study",
+    "run_trial",
+    "trial_loop",
+    "wait_for_workers",
+]
 
 _RDB_PREFIXES = ("postgresql", "mysql", "sqlite", "oracle", "mssql")
 
@@ -65,8 +94,6 @@ def make_storage(storage: Any, *, heartbeat_interval: int | None = 10,
     ConfigError
         ``storage`` is none of the above, or a journal path whose folder does not exist.
     """
-    import optuna
-
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
     if not isinstance(storage, str | os.PathLike) or not str(storage):
@@ -82,8 +109,6 @@ def make_storage(storage: Any, *, heartbeat_interval: int | None = 10,
         check_int("heartbeat_interval", heartbeat_interval, min_value=1)
         grace = 2 * heartbeat_interval if grace_period is None else check_int(
             "grace_period", grace_period, min_value=heartbeat_interval)
-        import warnings
-
         with warnings.catch_warnings():  # the heartbeat API is "experimental" in Optuna
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
@@ -93,8 +118,6 @@ def make_storage(storage: Any, *, heartbeat_interval: int | None = 10,
     path = Path(text)
     if not path.parent.is_dir():
         raise ConfigError("storage", text, "a journal-file path in an existing folder")
-    from optuna.storages.journal import JournalFileBackend
-
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
@@ -118,78 +141,45 @@ class StudyRun:
     fail_reasons: list[str]
 
 
-_FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+_FINISHED = tuple(optuna.trial.TrialState[n] for n in ("COMPLETE", "PRUNED", "FAIL"))
+_WAITING = (optuna.trial.TrialState.WAITING,)
 
 
-def _count(study: optuna.Study, names: tuple[str, ...]) -> int:
-    import optuna
-
-    states = tuple(optuna.trial.TrialState[n] for n in names)
+def _count(study: optuna.Study, states: tuple[optuna.trial.TrialState, ...]) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-_STALE = "stale: its worker died mid-trial"
-
-
 def _n_stale(study: optuna.Study) -> int:
-    import optuna
-
-    return sum(1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-               if t.user_attrs.get("fail_reason") == _STALE)
-
-
-def _n_waiting(study: optuna.Study) -> int:
-    return _count(study, ("WAITING",))
+    """Trials failed by :func:`fail_stale_trials` (each was queued again, so none counts)."""
+    return sum(1 for t in study.get_trials(deepcopy=False,
+                                           states=(optuna.trial.TrialState.FAIL,))
+               if t.user_attrs.get(ATTR_FAIL_REASON) == STALE_REASON)
 
 
-class _Recorded:
-    """Objective wrapper: the reason of a failure goes into the trial's user attributes."""
-
-    def __init__(self, objective: Callable[[Any], float]) -> None:
-        self.objective = objective
-
-    def __call__(self, trial: Any) -> float:
-        import optuna
-
-        try:
-            value = float(self.objective(trial))
-        except optuna.TrialPruned:
-            raise
-        except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
-            trial.set_user_attr("traceback", traceback.format_exc(limit=5))
-            raise
-        if math.isnan(value):
-            trial.set_user_attr("fail_reason", "the objective returned NaN")
-        return value
-
-
-def _worker(storage: Any, study_name: str, objective: Callable[[Any], float],
+def _worker(storage: Any, study_name: str, objective: Callable[[optuna.Trial], float],
             sampler_factory: Callable[[int], Any] | None, worker_seed: int,
             n_trials: int, storage_kwargs: dict[str, Any], round_id: str = "") -> int:
-    """Optimise in this process until the study holds ``n_trials`` finished trials.
+    """Run trials in this process until the study holds ``n_trials`` finished trials (trials
+    failed as stale not counted) and none is queued; returns the number of trials it ran.
 
     ``round_id`` is unused here: unique per round, it keeps an executor that treats calls as
     pure (Dask's default) from handing back the previous round's finished result."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     st = make_storage(storage, **storage_kwargs)
     sampler = sampler_factory(worker_seed) if sampler_factory is not None else None
     study = optuna.load_study(study_name=study_name, storage=st, sampler=sampler)
-    states = tuple(optuna.trial.TrialState[n] for n in _FINISHED)
     # a trial failed because its worker died is retried, so it does not count
     target = n_trials + _n_stale(study)
-    if _count(study, _FINISHED) >= target and _n_waiting(study) == 0:
-        return 0
-    study.optimize(_Recorded(objective), catch=(Exception,),
-                   callbacks=[optuna.study.MaxTrialsCallback(target, states=states)])
-    return 1
+
+    def full() -> bool:
+        return _count(study, _FINISHED) >= target and _count(study, _WAITING) == 0
+
+    return len(trial_loop(study, objective, stop=full))
 
 
 def _cap_memory(cap_mb: float) -> None:
     """Limit this process's address space to its current size plus ``cap_mb`` MiB."""
-    import resource
+    import resource  # Unix only: imported where the cap is asked for
 
     import psutil
 
@@ -201,23 +191,6 @@ def _process_entry(args: tuple[Any, ...], memory_cap_mb: float | None) -> None:
     if memory_cap_mb is not None:
         _cap_memory(memory_cap_mb)
     _worker(*args)
-
-
-def fail_stale_trials(study: optuna.Study) -> int:
-    """Fail the RUNNING trials left by dead workers and queue their parameters again.
-
-    Call only when no worker runs the study (a journal file has no heartbeat to tell a dead
-    worker from a slow one). Returns the number of trials failed.
-    """
-    import optuna
-
-    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    for t in stale:
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", _STALE)
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number},
-                            skip_if_exists=False)
-    return len(stale)
 
 
 def release_stale_journal_lock(path: str | os.PathLike[str]) -> bool:
@@ -250,8 +223,9 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
         dead worker left RUNNING are failed and queued again).
     objective : callable
         ``objective(trial) -> float``; picklable (a module-level function or a
-        ``functools.partial`` of one) when it runs in other processes. An exception or a NaN
-        is recorded as a failed trial (reason in ``user_attrs["fail_reason"]``).
+        ``functools.partial`` of one) when it runs in other processes. An exception or a
+        non-finite value is recorded as a failed trial (reason in
+        ``user_attrs["fail_reason"]``, see :func:`run_trial`).
     storage : str, Path or optuna storage
         See :func:`make_storage`; a journal file or an RDB URL when workers are processes.
     n_trials : int
@@ -280,10 +254,6 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
     -------
     StudyRun
     """
-    import multiprocessing as mp
-
-    import optuna
-
     n_trials = check_int("n_trials", n_trials, min_value=1)
     n_workers = check_int("n_workers", n_workers, min_value=1)
     max_rounds = check_int("max_rounds", max_rounds, min_value=1)
@@ -306,9 +276,10 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
     for _ in range(max_rounds):
         if journal is not None:
             release_stale_journal_lock(journal)  # left by a worker killed mid-write
-        fail_stale_trials(study)  # no worker of ours runs now
+        # no worker of ours runs now: trials left RUNNING are failed and queued again
+        fail_stale_trials(st, study_name, requeue=True)
         if (_count(study, _FINISHED) - _n_stale(study) >= n_trials
-                and _n_waiting(study) == 0):
+                and _count(study, _WAITING) == 0):
             break
         round_id = uuid.uuid4().hex
         args = [(shared, study_name, objective, sampler_factory, seed + k, n_trials, kw,
@@ -337,7 +308,7 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
         study_name=study_name,
         n_complete=states.count(ts.COMPLETE), n_failed=states.count(ts.FAIL),
         n_pruned=states.count(ts.PRUNED),
-        fail_reasons=[str(t.user_attrs.get("fail_reason", "")) for t in trials
+        fail_reasons=[str(t.user_attrs.get(ATTR_FAIL_REASON, "")) for t in trials
                       if t.state == ts.FAIL],
     )
 
