@@ -10,6 +10,9 @@
     effdl notebooks [--dir DIR] --scale {smoke,small,paper} [--seed N] [--out DIR]
     effdl build-components --n N --scale {smoke,small,paper} [--seed N] --out FILE
                            [--workers K | --scheduler ADDRESS]
+    effdl build-latency --n N --out FILE [--device DEVICE] [--seed N] [--module-types T,...]
+                        [--warmup K] [--repeats K] [--threads K] [--block K]
+                        [--no-progress] [--scheduler ADDRESS]
 
 ``--scheduler tcp://host:8786`` runs the work on that Dask cluster (``pip install
 "effdl-kit[dask]"``); ``--storage postgresql+psycopg://user@host:5432/db`` keeps the studies in
@@ -108,7 +111,32 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
     p_bc.add_argument("--workers", type=int, default=None, help="local worker processes")
     p_bc.add_argument("--scheduler", default=None, metavar="ADDRESS",
                       help="train the rows on this Dask scheduler (tcp://host:8786)")
+    _add_build_latency(sub)
     return parser
+
+
+def _add_build_latency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``build-latency`` subcommand (the options of :func:`build_latency_dataset`)."""
+    from effdl_kit.measure import MODULE_TYPES
+
+    p = sub.add_parser("build-latency",
+                       help="time sampled modules into a module-latency dataset (resumable: "
+                            "rerun the same command to continue)")
+    p.add_argument("--n", type=int, required=True, help="rows wanted in total")
+    p.add_argument("--out", required=True, help="dataset file (JSON lines)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--module-types", default=",".join(MODULE_TYPES), metavar="T,...",
+                   help="comma-separated module types (default: all)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls per row (5)")
+    p.add_argument("--repeats", type=int, default=25, help="timed calls per row (25)")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (1)")
+    p.add_argument("--block", type=int, default=200,
+                   help="rows per load level per chunk (200)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="measure on this Dask scheduler's workers (tcp://host:8786); run one "
+                        "single-threaded worker per machine")
 
 
 def _cmd_build_components(args: argparse.Namespace) -> int:
@@ -123,6 +151,20 @@ def _cmd_build_components(args: argparse.Namespace) -> int:
                                      executor=executor, progress=True)
     ok = int((df["status"] == "ok").sum()) if len(df) else 0
     print(f"{args.out}: {len(df)} rows ({ok} ok, {len(df) - ok} failed)")
+    return 0
+
+
+def _cmd_build_latency(args: argparse.Namespace) -> int:
+    from effdl_kit.data import build_latency_dataset
+
+    with dask_executor(args.scheduler) as executor:
+        df = build_latency_dataset(
+            [m for m in args.module_types.split(",") if m], n=args.n, device=args.device,
+            seed=args.seed, path=args.out, warmup=args.warmup, repeats=args.repeats,
+            threads=args.threads, block=args.block, progress=not args.no_progress,
+            executor=executor)
+    ok = int((df["status"] == "ok").sum()) if len(df) else 0
+    print(f"{args.out}: {ok} ok rows of {len(df)}")
     return 0
 
 
@@ -195,6 +237,7 @@ _COMMANDS = {
     "figures": _cmd_figures,
     "notebooks": _cmd_notebooks,
     "build-components": _cmd_build_components,
+    "build-latency": _cmd_build_latency,
 }
 
 

@@ -201,3 +201,50 @@ def test_device_flag_reaches_medn_only(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["reproduce", "medn", "--scale", "smoke", "--out", str(tmp_path),
                  "--device", "gpu"]) == 2
     assert seen == ["gpu"] and "stopped here by the test" in capsys.readouterr().err
+
+
+def test_build_latency_builds_resumes_and_refuses_other_arguments(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from effdl_kit.data import load_latency_dataset, provenance_path
+
+    out = tmp_path / "lat.jsonl"
+    argv = ["build-latency", "--out", str(out), "--module-types", "relu,linear", "--seed", "4",
+            "--warmup", "1", "--repeats", "5", "--block", "1", "--no-progress"]
+    assert main([*argv, "--n", "2"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out == f"{out}: 2 ok rows of 2\n"
+    first = out.read_text().splitlines()
+    assert main([*argv, "--n", "3"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out == f"{out}: 3 ok rows of 3\n"
+    assert out.read_text().splitlines()[: len(first)] == first, "resumed, nothing redone"
+    df = load_latency_dataset(out)
+    assert sorted(df["index"]) == [0, 1, 2] and df["module_type"].tolist() == [
+        "relu", "linear", "relu"]
+    header = df.attrs["header"]
+    assert (header["seed"], header["warmup"], header["repeats"]) == (4, 1, 5)
+    runs = json.loads(provenance_path(out).read_text())["runs"]
+    assert [r["rows_measured"] for r in runs] == [2, 1]
+    # the same file with another seed: one clean error line, the file unchanged
+    before = out.read_bytes()
+    assert main([*argv, "--n", "3", "--seed", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("effdl: error: invalid value for 'path'") and err.count("\n") == 1
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (["--module-types", "conv3d"], "effdl: error: invalid value for 'module_types'"),
+    (["--repeats", "0"], "effdl: error: invalid value for 'repeats'"),
+    (["--device", "tpu"], "effdl: error: invalid value for 'device'"),
+    (["--n", "x"], "usage: effdl build-latency"),
+    (["--seed", "-1"], "[0, 2**32)"),
+])
+def test_build_latency_bad_arguments_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str],
+        needle: str) -> None:
+    out = tmp_path / "lat.jsonl"
+    assert main(["build-latency", "--n", "2", "--out", str(out), "--no-progress", *extra]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    if err.startswith("effdl: error:"):
+        assert err.count("\n") == 1
+    assert not out.exists()
