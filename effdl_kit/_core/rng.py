@@ -13,7 +13,11 @@ from effdl_kit._core.validate import check_int
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["as_generator", "spawn_seeds", "torch_generator", "torch_seeded"]
+__all__ = ["SEED_MAX", "as_generator", "spawn_seeds", "torch_generator", "torch_seeded"]
+
+#: The largest seed the kit accepts anywhere (numpy's and Optuna's samplers' bound, 2**32 - 1);
+#: derived seeds are taken modulo ``SEED_MAX + 1``.
+SEED_MAX = 2**32 - 1
 
 SeedLike = int | np.random.Generator | None
 

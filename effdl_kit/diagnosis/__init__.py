@@ -8,6 +8,10 @@ strong trials, and three ways in:
 * :class:`DiagnosisHook` for the kit's bench (``train(cfg, hooks=[DiagnosisHook()])``);
 * :class:`BTTacklerPruner` + :func:`diagnose_trial` / :class:`TrialHook` for Optuna studies.
 
+The paper's measurements of early termination inside HPO, :func:`tsba` and :func:`top10hr`
+(over :func:`finished_points`), and the learning-curve rule it is compared with,
+:class:`CurveFitPruner`, live here too.
+
 Deviations from the authors' code (each measured, see the method card in ``DiagnosisConfig``
 and ``false_positive_rate``): SC's default compares standard deviations ("spread") instead
 of coefficients of variation (``sc_rule="paper_cov"`` restores the paper's rule); a layer
@@ -22,10 +26,12 @@ from effdl_kit.diagnosis._config import (
     SC_RULES,
     DiagnosisConfig,
 )
+from effdl_kit.diagnosis._curvefit import CurveFitPruner, extrapolate_curve
 from effdl_kit.diagnosis._diagnoser import Diagnoser, Diagnosis, PeerLosses, evaluate
 from effdl_kit.diagnosis._fpr import FalsePositiveResult, false_positive_rate, replay
 from effdl_kit.diagnosis._hook import DiagnosisHook
 from effdl_kit.diagnosis._indicators import Check, EpochInput
+from effdl_kit.diagnosis._metrics import TOP_K, TSBAResult, finished_points, top10hr, tsba
 from effdl_kit.diagnosis._optuna import (
     ATTR_DIAGNOSIS,
     ATTR_LOSSES,
@@ -45,8 +51,10 @@ __all__ = [
     "MODES",
     "PROTECTABLE",
     "SC_RULES",
+    "TOP_K",
     "BTTacklerPruner",
     "Check",
+    "CurveFitPruner",
     "Diagnoser",
     "Diagnosis",
     "DiagnosisConfig",
@@ -56,12 +64,17 @@ __all__ = [
     "FalsePositiveResult",
     "GradStats",
     "PeerLosses",
+    "TSBAResult",
     "TrialDiagnoser",
     "TrialHook",
     "WeightLayer",
     "diagnose_trial",
     "evaluate",
+    "extrapolate_curve",
     "false_positive_rate",
     "find_weight_layers",
+    "finished_points",
     "replay",
+    "top10hr",
+    "tsba",
 ]
