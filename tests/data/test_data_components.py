@@ -111,6 +111,9 @@ def test_torn_last_line_is_dropped_and_redone(tmp_path: Path) -> None:
                                      progress=False)
     assert df["index"].tolist() == [0, 1, 2]
     assert all(line.endswith("}") for line in path.read_text().splitlines())
+    runs = json.loads((tmp_path / "d.provenance.json").read_text())["runs"]
+    torn = len('{"index": 2, "status": "ok", "top1": 0.')
+    assert [r["torn_bytes_dropped"] for r in runs] == [0, torn], "the cut is reported"
 
 
 def test_failed_rows_are_recorded_and_the_build_goes_on(tmp_path: Path) -> None:

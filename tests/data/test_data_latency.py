@@ -89,6 +89,7 @@ def test_resume_keeps_rows_and_measures_only_the_missing(tmp_path: Path) -> None
     pd.testing.assert_frame_equal(fresh[cols], load_latency_dataset(path)[cols])
     prov = json.loads((tmp_path / "lat.provenance.json").read_text())
     assert [r["rows_measured"] for r in prov["runs"]] == [5, 4]
+    assert [r["torn_bytes_dropped"] for r in prov["runs"]] == [0, len('{"index": 99, "status": "o')]
 
 
 def test_other_arguments_are_refused_on_restart(tmp_path: Path) -> None:
