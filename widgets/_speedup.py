@@ -15,10 +15,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from effdl_kit._core.errors import ConfigError, EffdlError
-from effdl_kit._core.validate import Scale, check_int
-from effdl_kit.experiments.survey import ALL_METHODS, SCALES, survey_config, survey_recipes
-from effdl_kit.speedups import PARETO_COLUMNS, check_budgets, frontier_table, pareto_sweep
+from effdl_kit._core.validate import SCALES, Scale, check_int
+from effdl_kit.errors import ConfigError, EffdlError
+from effdl_kit.experiments.survey import (
+    ALL_METHODS,
+    Budget,
+    plot_pareto,
+    survey_config,
+    survey_recipes,
+)
+from effdl_kit.speedups import (
+    PARETO_COLUMNS,
+    Recipe,
+    check_budgets,
+    frontier_table,
+    pareto_sweep,
+)
 
 from ._base import Panel, PanelController, resolve_controller
 
@@ -33,8 +45,8 @@ __all__ = ["SPEEDUP_DEFAULTS", "SpeedupController", "SpeedupPanel", "SpeedupResu
 SPEEDUP_DEFAULTS: dict[str, dict[str, Any]] = {
     scale: {"methods": ("label_smoothing", "ema") if scale == "smoke"
             else ("label_smoothing", "progressive_resizing"),
-            "budgets": tuple(s["budgets"]), "n_seeds": int(s["n_seeds"]), "seed": 0}
-    for scale, s in SCALES.items()
+            "budgets": tuple(b.budgets), "n_seeds": int(b.n_seeds), "seed": 0}
+    for scale, b in ((s, Budget.for_scale(s)) for s in SCALES)
 }
 
 
@@ -53,7 +65,8 @@ class SpeedupController(PanelController):
     Parameters
     ----------
     scale : {"smoke", "small", "paper"}
-        The data size and default budgets (the ``survey`` experiment's :data:`SCALES`).
+        The data size and default budgets (the ``survey`` experiment's
+        :meth:`~effdl_kit.experiments.survey.Budget.for_scale`).
     **params
         ``methods`` (tuple of method names, see ``ALL_METHODS``), ``budgets`` (increasing
         epochs), ``n_seeds``, ``seed``.
@@ -91,8 +104,6 @@ class SpeedupController(PanelController):
         n_seeds = check_int("n_seeds", p["n_seeds"], min_value=1, max_value=20)
         seed = check_int("seed", p["seed"], min_value=0, max_value=2**32 - 100)
         config = survey_config(self.scale, seed)
-        from effdl_kit.speedups import Recipe
-
         for r in recipes.values():  # incompatible settings fail here, before training
             for b in budgets:
                 Recipe(r).configure(config.replace(epochs=b))
@@ -124,8 +135,6 @@ class SpeedupController(PanelController):
         """
         from matplotlib.figure import Figure
 
-        from effdl_kit.experiments.survey import plot_pareto
-
         runs = self.runs_so_far()
         if runs.empty:
             raise EffdlError("no run finished yet: run the panel first")
@@ -147,7 +156,7 @@ class SpeedupPanel(Panel):
 
     Examples
     --------
-    >>> from effdl_kit.widgets._speedup import SpeedupPanel
+    >>> from effdl_kit.widgets import SpeedupPanel
     >>> SpeedupPanel(scale="smoke")  # doctest: +SKIP
     """
 

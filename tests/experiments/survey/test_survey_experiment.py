@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from effdl_kit.experiments.survey import (
     ALL_METHODS,
     PARTS,
     RESULTS_FILE,
-    SCALES,
+    Budget,
     load_results,
     op_regime_table,
     redraw,
@@ -35,11 +36,11 @@ def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_registered_and_scales_meet_the_issue() -> None:
     assert "survey" in list_experiments()
-    small = SCALES["small"]
-    assert len(small["budgets"]) >= 5 and small["n_seeds"] >= 3
-    assert small["budgets"] == sorted(set(small["budgets"]))
+    small = Budget.for_scale("small")
+    assert len(small.budgets) >= 5 and small.n_seeds >= 3
+    assert list(small.budgets) == sorted(set(small.budgets))
     assert set(ALL_METHODS) == set(METHODS)
-    assert set(SCALES["paper"]["methods"]) == set(METHODS)
+    assert set(Budget.for_scale("paper").methods) == set(METHODS)
     cfg = survey_config("small", 3)
     assert cfg.schedule == "cosine" and cfg.seed == 3 and cfg.model_params["skip"] is True
 
@@ -48,12 +49,12 @@ def test_smoke_results_hold_every_part(smoke_dir: Path) -> None:
     payload = json.loads((smoke_dir / RESULTS_FILE).read_text())
     assert {"pareto", "ops", "variants", "loader"} <= set(payload)
     runs = pd.DataFrame(payload["pareto"]["runs"])
-    s = SCALES["smoke"]
-    assert len(runs) == (len(s["methods"]) + 1) * len(s["budgets"]) * s["n_seeds"]
-    assert set(runs["method"]) == {"baseline", *s["methods"]}
+    s = Budget.for_scale("smoke")
+    assert len(runs) == (len(s.methods) + 1) * len(s.budgets) * s.n_seeds
+    assert set(runs["method"]) == {"baseline", *s.methods}
     assert {r["verdict"] for r in payload["pareto"]["frontier"]} <= set(VERDICTS)
     sweep = pd.DataFrame(payload["ops"]["sweep"])
-    assert set(sweep["op"]) == set(s["ops"]) and "regime" in sweep
+    assert set(sweep["op"]) == set(s.ops) and "regime" in sweep
     assert payload["ops"]["roofline"]["peak_flops"] > 0
     summary = json.loads((smoke_dir / "summary.json").read_text())
     assert set(summary["metrics"]) == {"frontier", "roofline", "variants", "loader"}
@@ -61,7 +62,7 @@ def test_smoke_results_hold_every_part(smoke_dir: Path) -> None:
         assert (smoke_dir / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
     assert (smoke_dir / "survey_frontier.md").is_file()
     table = op_regime_table(sweep)
-    assert set(table["op"]) == set(s["ops"])
+    assert set(table["op"]) == set(s.ops)
 
 
 def test_redraw_needs_only_the_results_file(smoke_dir: Path, tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_redraw_needs_only_the_results_file(smoke_dir: Path, tmp_path: Path) -> 
 
 def test_partial_runs_and_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="parts"):
-        run_survey("smoke", 0, tmp_path, parts=("pareto", "vibes"))
+        run_survey("smoke", 0, tmp_path, parts=("pareto", "vibes"))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="methods"):
         survey_recipes(["warp_speed"])
     with pytest.raises(ConfigError, match="scale"):
@@ -88,3 +89,21 @@ def test_partial_runs_and_bad_input(tmp_path: Path) -> None:
     summary = run_survey("smoke", 0, out, parts=("ops",))
     assert set(summary.metrics) == {"roofline"}
     assert [p for p in PARTS if p in load_results(out)] == ["ops"]
+
+
+def test_a_budget_override_is_used(tmp_path: Path) -> None:
+    budget = dataclasses.replace(Budget.for_scale("smoke"), variants_input=(3, 8, 8),
+                                 variants_repeats=1,
+                                 loader={"workers": (0,), "augmentations": ("none",),
+                                         "n_batches": 1, "batch_size": 8, "image_size": 8,
+                                         "warmup": 0})
+    run_survey("smoke", 0, tmp_path, parts=("variants", "loader"), budget=budget)
+    payload = load_results(tmp_path)
+    assert payload["variants"]["input_shape"] == [3, 8, 8]
+    assert payload["loader"]["settings"] == {"workers": [0], "augmentations": ["none"],
+                                             "n_batches": 1, "batch_size": 8,
+                                             "image_size": 8, "warmup": 0}
+    assert [r["augmentation"] for r in payload["loader"]["rows"]] == ["none"]
+    assert list(payload["timings_s"]) == ["variants", "loader"]
+    with pytest.raises(ConfigError, match="budget"):
+        run_survey("smoke", 0, tmp_path, budget={"n_seeds": 1})  # type: ignore[arg-type]

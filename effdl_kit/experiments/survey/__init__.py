@@ -1,0 +1,85 @@
+"""The ``survey`` experiment: compute-efficient DL survey (Bartoldson et al., JMLR 2023).
+
+E1 Pareto
+    The bench's residual CNN on generated 16x16 images (``synthetic``, difficulty 0.9), AdamW
+    with a cosine schedule annealed over each budget; the baseline and every speedup method
+    at the same budgets (epochs) and seeds; summed epoch training time vs test accuracy; the
+    baseline's frontier; a table of where each method sits (:func:`~effdl_kit.speedups.
+    frontier_table`).
+E2 op microbenchmarks
+    matmul, conv2d, add, ReLU, GELU, BatchNorm, LayerNorm, softmax over log-spaced sizes in
+    float32 and bfloat16; the device's measured peak FLOP/s, bandwidth and per-call overhead;
+    the roofline with every op placed by arithmetic intensity; each op's regime.
+E3 FLOPs vs runtime
+    Factorised and normalisation-free variants of the CNN against the baseline: FLOPs,
+    parameters, operand bytes and measured training-step time.
+E4 data-loader bottleneck
+    Workers x per-sample augmentation cost -> step time split into data wait and compute.
+
+Compute once, draw twice: :func:`run_survey` writes ``results.json``; :func:`redraw` draws the
+figures and writes the tables from that file alone.
+
+Budgets per scale (:meth:`Budget.for_scale`): ``smoke`` seconds (2 budgets, 1 seed, 2
+methods, tiny op grid); ``small`` about 10 minutes on a 2-core CPU (5 budgets, 3 seeds, 11
+methods: mixed precision is left out there, because this CPU has no bf16 matrix units and bf16
+training costs several times fp32, see E2); ``paper`` 5 budgets up to 32 epochs, 5 seeds, every
+method including mixed precision, device ``auto`` (meant for a GPU).
+
+>>> import dataclasses
+>>> from effdl_kit.experiments.survey import Budget
+>>> budget = dataclasses.replace(Budget.for_scale("small"), n_seeds=1, methods=("ema",))
+>>> budget.budgets, budget.n_seeds, budget.methods
+((1, 2, 3, 4, 6), 1, ('ema',))
+"""
+
+from effdl_kit.experiments._registry import register
+
+from ._analysis import load_results, op_regime_table, summary_metrics
+from ._figures import plot_flops_runtime, plot_loader, plot_pareto, plot_roofline, redraw
+from ._run import run_survey
+from ._settings import (
+    ALL_METHODS,
+    FIGURE_LOADER,
+    FIGURE_PARETO,
+    FIGURE_ROOFLINE,
+    FIGURE_VARIANTS,
+    MODEL_PARAMS,
+    NAME,
+    PARTS,
+    RESULTS_FILE,
+    Budget,
+    Method,
+    Part,
+    SurveyDevice,
+    survey_config,
+    survey_recipes,
+)
+
+__all__ = [
+    "ALL_METHODS",
+    "FIGURE_LOADER",
+    "FIGURE_PARETO",
+    "FIGURE_ROOFLINE",
+    "FIGURE_VARIANTS",
+    "MODEL_PARAMS",
+    "NAME",
+    "PARTS",
+    "RESULTS_FILE",
+    "Budget",
+    "Method",
+    "Part",
+    "SurveyDevice",
+    "load_results",
+    "op_regime_table",
+    "plot_flops_runtime",
+    "plot_loader",
+    "plot_pareto",
+    "plot_roofline",
+    "redraw",
+    "run_survey",
+    "summary_metrics",
+    "survey_config",
+    "survey_recipes",
+]
+
+register(NAME, redraw=redraw)(run_survey)

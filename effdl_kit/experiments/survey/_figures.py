@@ -1,0 +1,226 @@
+"""Figures of the ``survey`` experiment, each drawn on a given ``ax``; :func:`redraw` draws
+them all and writes the tables from ``results.json`` alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from effdl_kit.measure import OPS, Roofline
+from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
+from effdl_kit.speedups import pareto_frontier, summarize_runs
+
+from ._analysis import load_results, op_regime_table
+from ._settings import (
+    FIGURE_LOADER,
+    FIGURE_PARETO,
+    FIGURE_ROOFLINE,
+    FIGURE_VARIANTS,
+    NAME,
+    PARTS,
+    RESULTS_FILE,
+    TABLE_FRONTIER,
+    TABLE_LOADER,
+    TABLE_OPS,
+    TABLE_VARIANTS,
+    Part,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_flops_runtime", "plot_loader", "plot_pareto", "plot_roofline", "redraw"]
+
+
+def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None = None,
+                show_seeds: bool = True) -> Axes:
+    """Training time vs test accuracy: each method's mean per budget (a line through its
+    budgets, ±1 std error bars), single seeds as faint dots, the baseline's Pareto frontier
+    as a thick black step line."""
+    s = summarize_runs(runs)
+    names = list(dict.fromkeys(runs["method"])) if methods is None else list(methods)
+    for i, name in enumerate(names):
+        g = s[s["method"] == name].sort_values("budget")
+        if g.empty:
+            continue
+        base = name == "baseline"
+        color = "black" if base else f"C{i % 10}"
+        if show_seeds:
+            r = runs[runs["method"] == name]
+            ax.scatter(r["train_time_s"], r["test_accuracy"], s=6, color=color, alpha=0.25,
+                       linewidths=0)
+        ax.errorbar(g["time_mean"], g["acc_mean"], xerr=g["time_std"], yerr=g["acc_std"],
+                    marker="o" if base else ".", ms=4, lw=1.6 if base else 0.9, color=color,
+                    label=name, capsize=1.5, elinewidth=0.5, zorder=3 if base else 2)
+        if base:
+            idx = pareto_frontier(g["time_mean"].to_numpy(), g["acc_mean"].to_numpy())
+            ft = g["time_mean"].to_numpy()[idx]
+            fa = g["acc_mean"].to_numpy()[idx]
+            ax.step(ft, fa, where="post", color="black", lw=2.2, alpha=0.35, zorder=1,
+                    label="baseline frontier")
+    ax.set_xscale("log")
+    ax.set_xlabel("training time (s, summed epochs)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    return ax
+
+
+def plot_roofline(sweep: pd.DataFrame, roofline: Roofline | Mapping[str, Any], *, ax: Axes,
+                  dtype: str | None = "float32") -> Axes:
+    """Achieved FLOP/s against arithmetic intensity on log axes, under the measured roofs
+    (compute roof, bandwidth slope); ops coloured by op, marker by regime."""
+    roof = roofline if isinstance(roofline, Roofline) else Roofline.from_dict(dict(roofline))
+    d = sweep if dtype is None else sweep[sweep["dtype"] == dtype]
+    lo = float(min(d["intensity"].min(), roof.ridge) / 4)
+    hi = float(max(d["intensity"].max(), roof.ridge) * 4)
+    xs = np.geomspace(lo, hi, 200)
+    ax.plot(xs, roof.attainable(xs), color="black", lw=1.5,
+            label=f"roof: {roof.peak_flops / 1e9:.0f} GFLOP/s, {roof.bandwidth / 1e9:.1f} GB/s")
+    ax.axvline(roof.ridge, color="0.5", ls=":", lw=0.8)
+    markers = {"overhead": "x", "memory": "o", "compute": "s"}
+    for i, op in enumerate(OPS):
+        r = d[d["op"] == op]
+        if r.empty:
+            continue
+        for regime, mk in markers.items():
+            rr = r[r["regime"] == regime] if "regime" in r else r
+            if rr.empty:
+                continue
+            ax.scatter(rr["intensity"], rr["flop_rate"], marker=mk, s=16, color=f"C{i % 10}",
+                       label=op if regime == next(iter(
+                           x for x in markers if "regime" not in r or (r["regime"] == x).any()))
+                       else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP/byte)")
+    ax.set_ylabel("achieved FLOP/s")
+    ax.set_title(f"{dtype or 'all dtypes'}; x overhead, o memory, □ compute-bound",
+                 fontsize="small")
+    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    return ax
+
+
+def plot_flops_runtime(rows: pd.DataFrame, *, ax: Axes) -> Axes:
+    """E3: FLOPs ratio and step-time ratio against the baseline, one pair of bars per
+    variant."""
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, rows["flops_ratio"], width=0.4, label="FLOPs / baseline", color="C0")
+    ax.bar(x + 0.2, rows["time_ratio"], width=0.4, label="step time / baseline", color="C3")
+    ax.axhline(1.0, color="0.3", lw=0.8)
+    ax.set_xticks(x, [str(v).replace("_", "\n") for v in rows["variant"]])
+    ax.set_ylabel("ratio to baseline")
+    ax.legend(fontsize="x-small")
+    return ax
+
+
+def plot_loader(rows: pd.DataFrame, *, ax: Axes) -> Axes:
+    """E4: stacked bars of data wait and compute per (augmentation, workers)."""
+    labels = [f"{a}\nw={w}" for a, w in zip(rows["augmentation"], rows["workers"], strict=True)]
+    x = np.arange(len(rows))
+    ax.bar(x, rows["compute_s"] * 1e3, label="compute", color="C0")
+    ax.bar(x, rows["data_wait_s"] * 1e3, bottom=rows["compute_s"] * 1e3, label="data wait",
+           color="C1")
+    ax.set_xticks(x, labels, fontsize="x-small")
+    ax.set_ylabel("ms per step")
+    ax.legend(fontsize="x-small")
+    return ax
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a redraw writes, and what its files record."""
+
+    out: Path
+    provenance: dict[str, Any]
+    scale: str
+    seed: int
+
+    def save(self, fig: Figure, stem: str) -> list[Path]:
+        return save_figure(fig, self.out / stem, provenance=self.provenance, seed=self.seed,
+                           scale=self.scale)
+
+
+Drawn = tuple[list[Path], list[Path]]
+
+
+def _draw_pareto(section: Mapping[str, Any], t: _Target) -> Drawn:
+    runs = pd.DataFrame(section["runs"])
+    fig, ax = figure("double", aspect=0.6, pyplot=False)
+    plot_pareto(runs, ax=ax)
+    n_seeds = runs["seed"].nunique()
+    ax.set_title(f"time vs accuracy, {runs['budget'].nunique()} budgets, "
+                 f"{n_seeds} seed{'s' if n_seeds > 1 else ''}", fontsize="medium")
+    return t.save(fig, FIGURE_PARETO), export_table(
+        pd.DataFrame(section["frontier"]), t.out / TABLE_FRONTIER,
+        caption=f"Speedup methods against the baseline's time-accuracy frontier "
+                f"({t.scale} scale): gains in accuracy at equal training time.",
+        label="tab:survey-frontier", float_format="{:.3f}")
+
+
+def _draw_ops(section: Mapping[str, Any], t: _Target) -> Drawn:
+    sweep = pd.DataFrame(section["sweep"])
+    dtypes = list(dict.fromkeys(sweep["dtype"]))
+    fig, axes = figure("double", aspect=0.45, nrows=1, ncols=len(dtypes), pyplot=False,
+                       squeeze=False)
+    for j, dt in enumerate(dtypes):
+        plot_roofline(sweep, section["roofline"], ax=axes[0, j], dtype=dt)
+    return t.save(fig, FIGURE_ROOFLINE), export_table(
+        op_regime_table(sweep), t.out / TABLE_OPS, caption=f"Op microbenchmarks ({t.scale} "
+        "scale).", label="tab:survey-ops", float_format="{:.3g}")
+
+
+def _draw_variants(section: Mapping[str, Any], t: _Target) -> Drawn:
+    rows = pd.DataFrame(section["rows"])
+    fig, ax = figure("single", aspect=0.8, pyplot=False)
+    plot_flops_runtime(rows, ax=ax)
+    return t.save(fig, FIGURE_VARIANTS), export_table(
+        rows, t.out / TABLE_VARIANTS, caption=f"FLOPs vs runtime of CNN variants ({t.scale}).",
+        label="tab:survey-variants", float_format="{:.3g}")
+
+
+def _draw_loader(section: Mapping[str, Any], t: _Target) -> Drawn:
+    rows = pd.DataFrame(section["rows"])
+    fig, ax = figure("double", aspect=0.4, pyplot=False)
+    plot_loader(rows, ax=ax)
+    return t.save(fig, FIGURE_LOADER), export_table(
+        rows, t.out / TABLE_LOADER, caption=f"Data-loader bottleneck ({t.scale} scale).",
+        label="tab:survey-loader", float_format="{:.4g}")
+
+
+#: part -> draws its figure and writes its table from its section of ``results.json``
+_DRAWERS: dict[Part, Callable[[Mapping[str, Any], _Target], Drawn]] = {
+    "pareto": _draw_pareto,
+    "ops": _draw_ops,
+    "variants": _draw_variants,
+    "loader": _draw_loader,
+}
+
+
+def redraw(out_dir: str | Path) -> list[Path]:
+    """Draw the figures and write the tables from ``results.json`` only (no training).
+
+    Returns
+    -------
+    list of Path
+        Figures (Pareto, roofline, FLOPs vs runtime, loader; those whose part ran), then
+        tables.
+    """
+    out = Path(out_dir)
+    payload = load_results(out)
+    target = _Target(out, {"experiment": NAME, "source": RESULTS_FILE,
+                           "setup": payload.get("setup")}, payload["scale"], payload["seed"])
+    figs: list[Path] = []
+    tables: list[Path] = []
+    with paper_style_context():
+        for part in PARTS:
+            if part in payload:
+                f, t = _DRAWERS[part](payload[part], target)
+                figs += f
+                tables += t
+    return figs + tables
