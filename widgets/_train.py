@@ -14,6 +14,8 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from effdl_kit._core.validate import Scale
+from effdl_kit.errors import EffdlError
+from effdl_kit.reports import plot_training_curves
 from effdl_kit.training import (
     DATASETS,
     FORECAST_DATASETS,
@@ -122,9 +124,6 @@ class TrainController(PanelController):
         """
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
-
-        from effdl_kit.errors import EffdlError
-        from effdl_kit.reports import plot_training_curves
 
         curve: Any = self.result if self.result is not None else self._partial_frame()
         if curve is None:

@@ -10,6 +10,7 @@ figures from the saved results without computing anything again.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import time
@@ -212,8 +213,6 @@ def _check_out(out: Any) -> Path:
 def experiment_options(name: str) -> list[str]:
     """Keyword options the experiment ``name`` takes beyond ``(scale, seed, out)``, such as
     ``executor`` and ``storage`` for the ones that scale out."""
-    import inspect
-
     params = inspect.signature(get_experiment(name).run).parameters
     return [p.name for p in list(params.values())[3:]
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -4,18 +4,23 @@ Compute once, draw twice: :func:`run_tour` trains and saves every :class:`TrainR
 ``results.json``; :func:`redraw` (also called at the end of the run) draws the training curves
 and writes the results table from that file alone.
 
-Budgets per scale: ``smoke`` 2 epochs on 300 training images (seconds), ``small`` 15 epochs on
-the full digits training split (about a minute on a 2-core CPU), ``paper`` 40 epochs.
+Budgets per scale (:meth:`Budget.for_scale`): ``smoke`` 2 epochs on 300 training images
+(seconds), ``small`` 15 epochs on the full digits training split (about a minute on a 2-core
+CPU), ``paper`` 40 epochs.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from effdl_kit._core.errors import DataError
+import pandas as pd
+
+from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.validate import check_int, check_scale
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, register
 from effdl_kit.reports import (
     export_table,
@@ -24,49 +29,72 @@ from effdl_kit.reports import (
     plot_training_curves,
     save_figure,
 )
+from effdl_kit.training import TrainConfig, TrainResult, train
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from effdl_kit.training import TrainConfig, TrainResult
-
-__all__ = ["BUDGETS", "OPTIMIZERS", "RESULTS_FILE", "build_configs", "redraw", "run_tour"]
+__all__ = ["OPTIMIZERS", "RESULTS_FILE", "Budget", "build_configs", "redraw", "run_tour"]
 
 NAME = "tour"
 RESULTS_FILE = "results.json"
 FIGURE_STEM = "tour_curves"
 TABLE_STEM = "tour_table"
-#: Epochs and training-set size per scale (None: the whole training split).
-BUDGETS: dict[str, dict[str, int | None]] = {
-    "smoke": {"epochs": 2, "n_train": 300},
-    "small": {"epochs": 15, "n_train": None},
-    "paper": {"epochs": 40, "n_train": None},
-}
+#: The two optimizers compared.
+Optimizer = Literal["sgd", "adam"]
 #: The two optimizers compared, with their learning rates.
-OPTIMIZERS: dict[str, dict[str, float]] = {
+OPTIMIZERS: dict[Optimizer, dict[str, float]] = {
     "sgd": {"lr": 0.05, "momentum": 0.9},
     "adam": {"lr": 2e-3},
 }
 
 
-def build_configs(scale: str, seed: int) -> dict[str, TrainConfig]:
-    """The tour's training configs (one per optimizer) at ``scale``."""
-    from effdl_kit.training import TrainConfig
+@dataclass(frozen=True)
+class Budget:
+    """Epochs and training-set size of the tour (``n_train`` None: the whole training split).
 
-    budget = BUDGETS[scale]
+    Get one with :meth:`for_scale`; change a field with :func:`dataclasses.replace`.
+    """
+
+    epochs: int
+    n_train: int | None
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, min_value=1)
+        if self.n_train is not None:
+            check_int("n_train", self.n_train, min_value=1)
+
+    @classmethod
+    def for_scale(cls, scale: str) -> Budget:
+        """``smoke`` 2 epochs on 300 images, ``small`` 15 epochs and ``paper`` 40 epochs on
+        the whole training split."""
+        return _PER_SCALE[check_scale(scale)]
+
+
+_PER_SCALE: dict[str, Budget] = {
+    "smoke": Budget(epochs=2, n_train=300),
+    "small": Budget(epochs=15, n_train=None),
+    "paper": Budget(epochs=40, n_train=None),
+}
+
+
+def build_configs(scale: str, seed: int, *,
+                  budget: Budget | None = None) -> dict[str, TrainConfig]:
+    """The tour's training configs (one per optimizer) at ``scale`` (or with ``budget``)."""
+    if budget is None:
+        budget = Budget.for_scale(scale)
+    elif not isinstance(budget, Budget):
+        raise ConfigError("budget", budget, "a tour Budget (Budget.for_scale(scale), changed "
+                          "with dataclasses.replace)")
     return {
         opt: TrainConfig(dataset="digits", model="cnn", optimizer=opt, batch_size=64,
-                         seed=seed, epochs=int(budget["epochs"] or 1),
-                         n_train=budget["n_train"], **params)  # type: ignore[arg-type]
+                         seed=seed, epochs=budget.epochs, n_train=budget.n_train,
+                         **params)  # type: ignore[arg-type]
         for opt, params in OPTIMIZERS.items()
     }
 
 
-def run_tour(scale: str, seed: int, out: Path) -> ExperimentSummary:
+def run_tour(scale: str, seed: int, out: Path, *,
+             budget: Budget | None = None) -> ExperimentSummary:
     """Train the digits CNN with SGD and with Adam; save results, curves and a table."""
-    from effdl_kit.training import train
-
-    configs = build_configs(scale, seed)
+    configs = build_configs(scale, seed, budget=budget)
     results = {opt: train(cfg) for opt, cfg in configs.items()}
     payload = {"experiment": NAME, "scale": scale, "seed": seed,
                "results": {opt: r.to_dict() for opt, r in results.items()}}
@@ -96,8 +124,6 @@ def load_results(out_dir: str | Path) -> tuple[dict[str, TrainResult], str, int]
     DataError
         No or malformed ``results.json`` in ``out_dir``.
     """
-    from effdl_kit.training import TrainResult
-
     path = Path(out_dir) / RESULTS_FILE
     if not path.is_file():
         raise DataError(f"no {RESULTS_FILE} in {str(out_dir)!r}: run the tour experiment first")
@@ -111,8 +137,6 @@ def load_results(out_dir: str | Path) -> tuple[dict[str, TrainResult], str, int]
 
 def results_table(results: dict[str, TrainResult]) -> pd.DataFrame:
     """One row per optimizer: final validation / test accuracy, training time, size, cost."""
-    import pandas as pd
-
     rows: list[dict[str, Any]] = []
     for opt, r in results.items():
         rows.append({

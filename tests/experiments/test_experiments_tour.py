@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pandas as pd
 import pytest
 
 import effdl_kit.training
-from effdl_kit.errors import DataError
+from effdl_kit.errors import ConfigError, DataError
 from effdl_kit.experiments import ExperimentSummary, redraw_tour, run_experiment
-from effdl_kit.experiments._tour import BUDGETS, build_configs, load_results
+from effdl_kit.experiments._tour import Budget, build_configs, load_results
 from effdl_kit.reports import read_provenance
 
 
@@ -23,14 +24,31 @@ def tour_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_configs_follow_the_scale() -> None:
-    for scale, budget in BUDGETS.items():
+    for scale in ("smoke", "small", "paper"):
+        budget = Budget.for_scale(scale)
         cfgs = build_configs(scale, 9)
         assert set(cfgs) == {"sgd", "adam"}
         for opt, cfg in cfgs.items():
             assert (cfg.optimizer, cfg.dataset, cfg.model, cfg.seed) == (opt, "digits", "cnn", 9)
-            assert cfg.epochs == budget["epochs"]
-            assert cfg.n_train == budget["n_train"]
-    assert BUDGETS["smoke"]["n_train"] is not None and BUDGETS["smoke"]["n_train"] <= 500
+            assert cfg.epochs == budget.epochs
+            assert cfg.n_train == budget.n_train
+    smoke = Budget.for_scale("smoke")
+    assert (smoke.epochs, smoke.n_train) == (2, 300)
+    assert [Budget.for_scale(s).epochs for s in ("small", "paper")] == [15, 40]
+
+
+def test_budget_overrides_and_bad_input() -> None:
+    budget = dataclasses.replace(Budget.for_scale("small"), epochs=3, n_train=50)
+    cfgs = build_configs("small", 0, budget=budget)
+    assert {(c.epochs, c.n_train) for c in cfgs.values()} == {(3, 50)}
+    with pytest.raises(ConfigError, match="epochs"):
+        dataclasses.replace(budget, epochs=0)
+    with pytest.raises(ConfigError, match="n_train"):
+        dataclasses.replace(budget, n_train=0)
+    with pytest.raises(ConfigError, match="budget"):
+        build_configs("small", 0, budget={"epochs": 3})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="scale"):
+        Budget.for_scale("huge")
 
 
 def test_smoke_run_writes_summary_results_figures_table(tour_dir: Path) -> None:
@@ -46,8 +64,8 @@ def test_smoke_run_writes_summary_results_figures_table(tour_dir: Path) -> None:
     assert set(results) == {"sgd", "adam"}
     for opt, res in results.items():
         assert res.config.optimizer == opt
-        assert res.epochs_run == BUDGETS["smoke"]["epochs"]
-        assert res.data_sizes["train"] == BUDGETS["smoke"]["n_train"]
+        assert res.epochs_run == Budget.for_scale("smoke").epochs
+        assert res.data_sizes["train"] == Budget.for_scale("smoke").n_train
         assert summary.metrics[opt]["test_accuracy"] == res.test_metric
         assert summary.metrics[opt]["final_val_accuracy"] == res.history[-1].val_metric
 
