@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from effdl_kit._core.errors import EffdlError
-from effdl_kit._core.validate import Scale, check_choice, check_int
+from effdl_kit._core.validate import SCALES, Scale, check_choice, check_int
 from effdl_kit.experiments.efficientdl import (
-    BUDGETS,
     DATASET_LABELS,
     DATASETS,
     SPLITS,
+    Budget,
     ComponentData,
     analyse_dataset,
     importance_frame,
@@ -39,9 +39,9 @@ __all__ = ["PREDICTOR_DEFAULTS", "PredictorController", "PredictorPanel"]
 
 #: defaults per scale: the experiment's budgets on the kit's data (always shipped), random CV
 PREDICTOR_DEFAULTS: dict[str, dict[str, Any]] = {
-    scale: {"dataset": "kit", "split": "random", "n_trees": b["n_trees"],
-            "n_splits": b["n_splits"], "n_repeats": b["n_repeats"], "seed": 0}
-    for scale, b in BUDGETS.items()
+    scale: {"dataset": "kit", "split": "random", "n_trees": b.n_trees,
+            "n_splits": b.n_splits, "n_repeats": b.n_repeats, "seed": 0}
+    for scale, b in ((s, Budget.for_scale(s)) for s in SCALES)
 }
 
 
@@ -51,7 +51,7 @@ class PredictorController(PanelController):
     Parameters
     ----------
     scale : {"smoke", "small", "paper"}
-        Picks the default budget (``PREDICTOR_DEFAULTS``, the experiment's ``BUDGETS``):
+        Picks the default budget (``PREDICTOR_DEFAULTS``, the experiment's ``Budget``):
         smoke = 30 trees, 3 folds, 3 repeats; small = 300, 5, 10; paper = 500, 10, 30.
     **params
         Any of ``dataset`` ({"authors", "kit"}), ``split`` ({"random", "grouped"}),

@@ -2,7 +2,7 @@
 
 :class:`SearchController` validates α, β, Ω, the budget and the baselines, builds (once per
 dataset and scale, then cached) the search problem of
-:func:`effdl_kit.experiments._efficientdl_search.search_setup` — the predictor, its Top-5
+:func:`effdl_kit.experiments.efficientdl.search_setup` — the predictor, its Top-5
 components, the grid, the dataset rows as the GP's prior data — and runs αβ-BO with the chosen
 settings and each baseline on the same budget, seed by seed, recording every predictor call so
 the best-so-far curves grow live. :class:`SearchPanel` is its ipywidgets view.
@@ -17,19 +17,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from effdl_kit._core.errors import ConfigError, EffdlError
-from effdl_kit._core.validate import Scale, check_choice, check_float, check_int
-from effdl_kit.experiments._efficientdl_search import (
+from effdl_kit._core.validate import SCALES, Scale, check_choice, check_float, check_int
+from effdl_kit.experiments.efficientdl import (
+    DATASET_LABELS,
+    DATASETS,
     METHOD_LABELS,
     METHODS,
-    SEARCH_BUDGETS,
+    Method,
+    SearchBudget,
     SearchSetup,
+    load_component_data,
     method_table,
     plot_search_curves,
     prior_rows,
     run_method,
     search_setup,
 )
-from effdl_kit.experiments.efficientdl import DATASET_LABELS, DATASETS, load_component_data
 
 from ._base import Panel, PanelController, resolve_controller
 
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["BASELINES", "GP_KERNELS", "SEARCH_DEFAULTS", "SearchController", "SearchPanel"]
 
 #: methods the panel can run next to αβ-BO
-BASELINES: tuple[str, ...] = tuple(m for m in METHODS if not m.startswith("alpha_beta"))
+BASELINES: tuple[Method, ...] = tuple(m for m in METHODS if not m.startswith("alpha_beta"))
 #: the αβ-BO run's GP: the authors' (collapses on their data) or the fitted-noise one
 GP_KERNELS: dict[str, str] = {"fitted_noise": "alpha_beta_fn", "authors": "alpha_beta"}
 
@@ -48,9 +51,9 @@ GP_KERNELS: dict[str, str] = {"fitted_noise": "alpha_beta_fn", "authors": "alpha
 SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     scale: {"dataset": "authors", "kernel": "fitted_noise", "alpha": 0.54, "beta": 1.01,
             "omega": 0.1,
-            "n_iter": int(b["n_iter"]), "n_seeds": min(int(b["seeds"]), 3),
+            "n_iter": b.n_iter, "n_seeds": min(b.seeds, 3),
             "baselines": ("random", "ei_bo", "tpe"), "seed": 0}
-    for scale, b in SEARCH_BUDGETS.items()
+    for scale, b in ((s, SearchBudget.for_scale(s)) for s in SCALES)
 }
 
 
@@ -60,7 +63,7 @@ class SearchController(PanelController):
     Parameters
     ----------
     scale : {"smoke", "small", "paper"}
-        Picks the budget of :data:`~effdl_kit.experiments._efficientdl_search.SEARCH_BUDGETS`
+        Picks the budget of :meth:`~effdl_kit.experiments.efficientdl.SearchBudget.for_scale`
         (predictor trees, grid size, GP prior rows and fitting) and the default ``n_iter``.
     **params
         Any of ``dataset`` ({"authors", "kit"}), ``kernel`` (αβ-BO's GP: "fitted_noise" or
@@ -122,11 +125,10 @@ class SearchController(PanelController):
         key = f"{p['dataset']}/{self.scale}"
         if key not in self._setups:
             self.report_progress(0, 1, "fitting the predictor, ranking components")
-            b = SEARCH_BUDGETS[self.scale]
+            b = SearchBudget.for_scale(self.scale)
             self._setups[key] = search_setup(load_component_data(p["dataset"]),
-                                             n_trees=int(b["n_trees"]),
-                                             n_repeats=int(b["n_repeats"]),
-                                             seed=out["seed"], min_grid=int(b["min_grid"]))
+                                             n_trees=b.n_trees, n_repeats=b.n_repeats,
+                                             seed=out["seed"], min_grid=b.min_grid)
         self.setup = self._setups[key]
         return out
 
@@ -135,7 +137,7 @@ class SearchController(PanelController):
 
         setup = self.setup
         assert setup is not None
-        budget = SEARCH_BUDGETS[self.scale]
+        budget = SearchBudget.for_scale(self.scale)
         self.live = []
         methods = prepared["methods"]
         seeds = [prepared["seed"] + i for i in range(prepared["n_seeds"])]
@@ -145,7 +147,7 @@ class SearchController(PanelController):
         every = max(1, n_iter // 10)  # redrawing a live figure costs: ~10 reports per run
         for m in methods:
             for s in seeds:
-                def record(it: int, value: float, m: str = m, s: int = s) -> None:
+                def record(it: int, value: float, m: Method = m, s: int = s) -> None:
                     self.live.append({"method": m, "seed": s, "iteration": it,
                                       "value": value})
                     if it % every == 0 or it == n_iter:
@@ -154,7 +156,7 @@ class SearchController(PanelController):
                             f"{METHOD_LABELS[m]}, seed {s}: call {it}/{n_iter}")
 
                 _, sec = run_method(setup, m, n_iter=n_iter, seed=s, budget=budget,
-                                    init_rows=prior_rows(setup, budget["init_rows"], s),
+                                    init_rows=prior_rows(setup, budget.init_rows, s),
                                     alpha=prepared["alpha"], beta=prepared["beta"],
                                     omega=prepared["omega"], callback=record)
                 secs[m, s] = sec

@@ -5,6 +5,18 @@ kit's own.
 """
 
 from effdl_kit._core.jsonl import provenance_path
+from effdl_kit.data._component_data import (
+    COMPONENT_DATASETS,
+    KIT_GROUP_COLUMN,
+    KIT_TARGET,
+    ComponentData,
+    ComponentDatasetName,
+    efficientdl_data_path,
+    kit_data_path,
+    kit_family,
+    kit_features,
+    load_component_data,
+)
 from effdl_kit.data._components import (
     COMPONENT_GROUPS,
     ComponentSpace,
@@ -50,6 +62,7 @@ from effdl_kit.data._latency import (
 from effdl_kit.data._latency_build import build_latency_dataset
 
 __all__ = [
+    "COMPONENT_DATASETS",
     "COMPONENT_GROUPS",
     "EFFICIENTDL_CATEGORICAL_COLUMNS",
     "EFFICIENTDL_COMPONENTS",
@@ -61,10 +74,14 @@ __all__ = [
     "EFFICIENTDL_SYNONYMS",
     "EFFICIENTDL_TARGET",
     "INFERABLE_COLUMNS",
+    "KIT_GROUP_COLUMN",
+    "KIT_TARGET",
     "LATENCY_FORMAT",
     "LATENCY_TARGET",
     "MEASURABLE_COLUMNS",
     "UNKNOWN_GROUP",
+    "ComponentData",
+    "ComponentDatasetName",
     "ComponentEncoder",
     "ComponentSpace",
     "DroppedRow",
@@ -73,10 +90,15 @@ __all__ = [
     "build_latency_dataset",
     "component_config",
     "default_component_space",
+    "efficientdl_data_path",
     "efficientdl_xy",
+    "kit_data_path",
+    "kit_family",
+    "kit_features",
     "latency_data_path",
     "latency_features",
     "latency_xy",
+    "load_component_data",
     "load_component_dataset",
     "load_efficientdl",
     "load_latency_dataset",

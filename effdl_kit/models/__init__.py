@@ -4,6 +4,7 @@ The static performance predictor of EfficientDL, and the per-module latency pred
 MEDN framework (LR, MLP, RF, MEDN), their metrics and auto-selection.
 """
 
+from effdl_kit.models._factory import make_predictor
 from effdl_kit.models._latency_models import (
     ACC_KEYS,
     LATENCY_BUDGETS,
@@ -40,6 +41,7 @@ __all__ = [
     "fit_latency_models",
     "latency_metrics",
     "make_latency_model",
+    "make_predictor",
     "make_static_predictor",
     "predict_model_latency",
 ]

@@ -18,7 +18,13 @@ from effdl_kit.search._acquisition import (
     probability_of_improvement,
     upper_confidence_bound,
 )
-from effdl_kit.search._alpha_beta_bo import ACQUISITIONS, AlphaBetaBO, SearchResult
+from effdl_kit.search._alpha_beta_bo import (
+    ACQUISITIONS,
+    AcquisitionName,
+    AlphaBetaBO,
+    SearchResult,
+)
+from effdl_kit.search._gp import KERNELS, KernelName
 from effdl_kit.search._predictor import (
     PredictorProblem,
     base_row,
@@ -31,9 +37,12 @@ from effdl_kit.search._space import GridSpace
 
 __all__ = [
     "ACQUISITIONS",
+    "KERNELS",
+    "AcquisitionName",
     "AlphaBetaBO",
     "AlphaBetaSampler",
     "GridSpace",
+    "KernelName",
     "PredictorProblem",
     "ReferenceRun",
     "SearchResult",

@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,17 +38,31 @@ import pandas as pd
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.validate import check_choice, check_float, check_int
 from effdl_kit.search import _kernels as K
-from effdl_kit.search._gp import KERNELS, IncrementalGP, fit_gp, kernel_params, matern_np
+from effdl_kit.search._gp import (
+    KERNELS,
+    IncrementalGP,
+    KernelName,
+    fit_gp,
+    kernel_params,
+    matern_np,
+)
 from effdl_kit.search._space import GridSpace
 
-__all__ = ["ACQUISITIONS", "AlphaBetaBO", "SearchResult"]
+__all__ = ["ACQUISITIONS", "AcquisitionName", "AlphaBetaBO", "SearchResult"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
+#: the acquisition functions αβ-BO can maximise
+AcquisitionName = Literal["alpha_beta", "ei", "pi", "ucb"]
 #: acquisition names -> kernel codes
-ACQUISITIONS: dict[str, int] = {
+ACQUISITIONS: dict[AcquisitionName, int] = {
     "alpha_beta": K.ACQ_ALPHA_BETA, "ei": K.ACQ_EI, "pi": K.ACQ_PI, "ucb": K.ACQ_UCB,
+}
+#: acquisition name -> its first weight given (α, κ): UCB's κ, α otherwise (EI and PI ignore it)
+_FIRST_WEIGHT: dict[AcquisitionName, Callable[[float, float], float]] = {
+    "alpha_beta": lambda alpha, kappa: alpha, "ei": lambda alpha, kappa: alpha,
+    "pi": lambda alpha, kappa: alpha, "ucb": lambda alpha, kappa: kappa,
 }
 _NUS = (0.5, 1.5, 2.5)
 _GP_SEED_HIGH = 2**31 - 1
@@ -206,9 +220,9 @@ class AlphaBetaBO:
                  beta: float = 1.01, omega: float = 0.1, refit_every: int = 50,
                  n_restarts: int = 10, refit_restarts: int = 0, noise: float = 1e-5,
                  nu: float = 2.5,
-                 max_candidates: int = 100_000, acquisition: str = "alpha_beta",
+                 max_candidates: int = 100_000, acquisition: AcquisitionName = "alpha_beta",
                  kappa: float = 2.576, allow_repeats: bool = False,
-                 kernel: str = "authors", seed: int | None = None) -> None:
+                 kernel: KernelName = "authors", seed: int | None = None) -> None:
         self.space = space if isinstance(space, GridSpace) else GridSpace(space)
         self.alpha = check_float("alpha", alpha, min_value=0.0)
         self.beta = check_float("beta", beta, min_value=0.0)
@@ -352,7 +366,7 @@ class AlphaBetaBO:
         gp.extend(row, d2, resid)
 
     def _acq_a(self) -> float:
-        return self.kappa if self.acquisition == "ucb" else self.alpha
+        return _FIRST_WEIGHT[self.acquisition](self.alpha, self.kappa)
 
     # ------------------------------------------------------------------ fitting
     def _fit_due(self) -> bool:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -20,11 +22,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 
-__all__ = ["KERNELS", "IncrementalGP", "fit_gp", "kernel_params", "make_gp"]
+__all__ = ["KERNELS", "IncrementalGP", "KernelName", "fit_gp", "kernel_params", "make_gp"]
 
 #: ``"authors"``: unit-amplitude Matern with the fixed noise ``alpha`` (the authors' GP);
 #: ``"fitted_noise"``: amplitude x Matern + a white-noise level, all fitted
-KERNELS = ("authors", "fitted_noise")
+KernelName = Literal["authors", "fitted_noise"]
+KERNELS: tuple[KernelName, ...] = get_args(KernelName)
 
 F64 = npt.NDArray[np.float64]
 
@@ -32,18 +35,30 @@ F64 = npt.NDArray[np.float64]
 _MIN_PIVOT = 1e-12
 
 
+def _authors_kernel(nu: float) -> Kernel:
+    """Unit-amplitude ``Matern(nu)``: the authors' GP (its noise is the fixed ``alpha``)."""
+    return Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu)
+
+
+def _fitted_noise_kernel(nu: float) -> Kernel:
+    """Amplitude x ``Matern(nu)`` + a white-noise level, all fitted."""
+    return (ConstantKernel(1.0, (1e-3, 1e3))
+            * Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu)
+            + WhiteKernel(0.1, (1e-6, 1e1)))
+
+
+#: kernel name -> the unfitted kernel for a Matern ``nu``
+_KERNEL_BUILDERS: dict[KernelName, Callable[[float], Kernel]] = {
+    "authors": _authors_kernel, "fitted_noise": _fitted_noise_kernel,
+}
+
+
 def make_gp(*, nu: float, noise: float, n_restarts: int, seed: int,
-            kernel: str = "authors", start: Kernel | None = None) -> GaussianProcessRegressor:
+            kernel: KernelName = "authors", start: Kernel | None = None
+            ) -> GaussianProcessRegressor:
     """The GP: ``Matern(nu)`` (times an amplitude, plus white noise for ``"fitted_noise"``),
     noise ``alpha``, normalised targets, restarts; ``start``: initial kernel (a warm start)."""
-    if start is not None:
-        k = start
-    elif kernel == "authors":
-        k = Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu)
-    else:
-        k = (ConstantKernel(1.0, (1e-3, 1e3))
-             * Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=nu)
-             + WhiteKernel(0.1, (1e-6, 1e1)))
+    k = start if start is not None else _KERNEL_BUILDERS[kernel](nu)
     return GaussianProcessRegressor(kernel=k, alpha=noise, normalize_y=True,
                                     n_restarts_optimizer=n_restarts, random_state=seed)
 
@@ -58,7 +73,7 @@ def kernel_params(kernel_: Kernel) -> tuple[float, float, float]:
 
 
 def fit_gp(X: F64, y: F64, *, nu: float, noise: float, n_restarts: int, seed: int,
-           kernel: str = "authors", start: Kernel | None = None) -> GaussianProcessRegressor:
+           kernel: KernelName = "authors", start: Kernel | None = None) -> GaussianProcessRegressor:
     """Fit :func:`make_gp` on ``(X, y)``; convergence warnings (parameters at a bound) muted."""
     gp = make_gp(nu=nu, noise=noise, n_restarts=n_restarts, seed=seed, kernel=kernel,
                  start=start)

@@ -24,7 +24,7 @@ from effdl_kit.search._acquisition import (
     reference_pi,
     reference_ucb,
 )
-from effdl_kit.search._gp import fit_gp
+from effdl_kit.search._gp import KernelName, fit_gp
 from effdl_kit.search._space import GridSpace
 
 __all__ = ["ReferenceRun", "reference_alpha_beta_bo"]
@@ -47,7 +47,7 @@ def reference_alpha_beta_bo(
     space: GridSpace, fn: Callable[[dict[str, Any]], float], n_iter: int, *,
     alpha: float = 0.54, beta: float = 1.01, omega: float = 0.1, n_restarts: int = 10,
     noise: float = 1e-5, nu: float = 2.5, acquisition: str = "alpha_beta",
-    kappa: float = 2.576, allow_repeats: bool = False, kernel: str = "authors",
+    kappa: float = 2.576, allow_repeats: bool = False, kernel: KernelName = "authors",
     seed: int | None = None,
     X_init: F64 | None = None, y_init: F64 | None = None, n_initial: int = 0,
 ) -> ReferenceRun:

@@ -15,9 +15,9 @@ from effdl_kit._core import SCALES
 from effdl_kit._core.validate import Scale
 from effdl_kit.errors import ConfigError, DatasetNotFoundError
 from effdl_kit.experiments.efficientdl import (
-    BUDGETS,
     DATASETS,
     SPLITS,
+    Budget,
     load_component_data,
 )
 from effdl_kit.reports import read_provenance
@@ -33,13 +33,13 @@ def tiny(**params: Any) -> PredictorController:
 
 def test_scale_picks_the_experiment_budget() -> None:
     scales: tuple[Scale, ...] = ("smoke", "small", "paper")
-    assert set(scales) == set(BUDGETS) == set(SCALES)
+    assert set(scales) == set(PREDICTOR_DEFAULTS) == set(SCALES)
     for scale in scales:
-        budget = BUDGETS[scale]
+        budget = Budget.for_scale(scale).to_dict()
         params = PredictorController(scale=scale).params
         assert params == PREDICTOR_DEFAULTS[scale]
         assert {k: params[k] for k in budget} == budget
-    assert PredictorController().params["n_trees"] == BUDGETS["small"]["n_trees"]
+    assert PredictorController().params["n_trees"] == Budget.for_scale("small").n_trees
     with pytest.raises(ConfigError, match="parameter"):
         PredictorController(scale="smoke", trees=3)
 
@@ -181,7 +181,7 @@ def test_panel_controls_offer_the_choices() -> None:
     assert [v for _, v in c["dataset"].options] == list(DATASETS)
     assert tuple(c["split"].options) == SPLITS
     assert c["split"].value == "grouped" and c["n_trees"].value == 40
-    assert c["n_repeats"].value == BUDGETS["smoke"]["n_repeats"]
+    assert c["n_repeats"].value == Budget.for_scale("smoke").n_repeats
     assert panel.controller.scale == "smoke"
     panel.close()
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from effdl_kit._core.validate import SCALES
 from effdl_kit.errors import ConfigError
-from effdl_kit.experiments._efficientdl_search import SEARCH_BUDGETS
+from effdl_kit.experiments.efficientdl import SearchBudget
 from effdl_kit.reports import read_provenance
 from effdl_kit.widgets import ChangeEvent, SearchController, SearchPanel
 from effdl_kit.widgets._search import SEARCH_DEFAULTS
@@ -30,10 +31,11 @@ def done() -> SearchController:
 
 
 def test_defaults_follow_the_experiment() -> None:
-    for scale, b in SEARCH_BUDGETS.items():
+    for scale in SCALES:
+        b = SearchBudget.for_scale(scale)
         p = SearchController(scale=scale).params  # type: ignore[arg-type]
         assert p == SEARCH_DEFAULTS[scale]
-        assert p["n_iter"] == b["n_iter"]
+        assert p["n_iter"] == b.n_iter and p["n_seeds"] == min(b.seeds, 3)
         assert (p["alpha"], p["beta"], p["omega"]) == (0.54, 1.01, 0.1)
 
 

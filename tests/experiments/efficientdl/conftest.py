@@ -1,12 +1,23 @@
-"""Shared fixtures of the experiment tests."""
+"""Shared fixtures of the efficientdl experiment tests."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from effdl_kit.experiments.efficientdl import ComponentData
+from effdl_kit.data import ComponentData
+from effdl_kit.experiments.efficientdl import (
+    _analysis,
+    _confirm,
+    _figures,
+    _run,
+    _search,
+    _study,
+)
+from effdl_kit.models import _factory
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +42,23 @@ def data() -> ComponentData:
                          id_columns=(), source="synthetic", load_report="",
                          numeric=["lr", "width", "dropout", "epochs"],
                          categorical=["opt", "act"], keyword=[])
+
+
+#: the modules where the experiment's work (fitting, permuting, searching) is called from
+WORK_MODULES = (_analysis, _search, _study, _confirm, _figures, _run, _factory)
+
+
+@pytest.fixture
+def forbid_work(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``forbid_work(*names)``: each name, wherever the experiment calls it, raises."""
+    def forbid(*names: str) -> None:
+        def no_work(*args: object, **kwargs: object) -> None:
+            raise AssertionError("no work may start here")
+
+        for name in names:
+            users = [m for m in WORK_MODULES if hasattr(m, name)]
+            assert users, f"{name} is called nowhere: the test would check nothing"
+            for module in users:
+                monkeypatch.setattr(module, name, no_work)
+
+    return forbid

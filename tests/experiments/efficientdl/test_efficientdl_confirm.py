@@ -15,14 +15,18 @@ import pandas as pd
 import pytest
 
 import effdl_kit.training
-from effdl_kit.data import COMPONENT_GROUPS, default_component_space
+from effdl_kit.data import (
+    COMPONENT_GROUPS,
+    ComponentData,
+    default_component_space,
+    load_component_data,
+)
 from effdl_kit.errors import ConfigError
-from effdl_kit.experiments._efficientdl_confirm import (
-    CONFIRM_BUDGETS,
+from effdl_kit.experiments.efficientdl import (
     TASKS,
+    ConfirmBudget,
     ConfirmRow,
     Recommendation,
-    _train_once,
     confirm,
     confirmation_summary,
     controllable_components,
@@ -30,7 +34,7 @@ from effdl_kit.experiments._efficientdl_confirm import (
     recommend,
     run_confirmation,
 )
-from effdl_kit.experiments.efficientdl import ComponentData, load_component_data
+from effdl_kit.experiments.efficientdl._confirm import _train_once
 from effdl_kit.reports import figure
 
 SPACE = {k: list(v) for k, v in default_component_space().values.items()}
@@ -84,8 +88,8 @@ def test_recommend_returns_five_controllable_components_on_the_grid(
         assert rec.components[name] == value
     assert math.isfinite(rec.predicted_top1)
     assert rec.search_s >= rec.bo_s > 0 and rec.predictor_s > 0
-    assert rec.n_iter == CONFIRM_BUDGETS["smoke"]["bo_iter"]
-    assert rec.n_initial_rows == CONFIRM_BUDGETS["smoke"]["initial_rows"]
+    assert rec.n_iter == ConfirmBudget.for_scale("smoke").bo_iter
+    assert rec.n_initial_rows == ConfirmBudget.for_scale("smoke").initial_rows == 200
 
 
 def test_recommendation_keeps_the_tasks_data_and_trainable_defaults(
@@ -132,7 +136,7 @@ def test_confirmation_rows_at_smoke_scale(frame: pd.DataFrame) -> None:
                                frame["predictor_s"] + frame["bo_s"] + frame["train_s"])
     np.testing.assert_allclose(frame["ratio_search_only"],
                                frame["automl_time_s"] / (frame["bo_s"] + frame["train_s"]))
-    assert (frame["tpe_trials"] == CONFIRM_BUDGETS["smoke"]["tpe_trials"]).all()
+    assert (frame["tpe_trials"] == ConfirmBudget.for_scale("smoke").tpe_trials).all()
     assert (frame["tpe_failed"] == 0).all()
     assert (frame["train_epochs"] == 1).all() and (frame["train_n_train"] == 128).all()
     assert frame["error_a"].isna().all() and frame["error_b"].isna().all()
@@ -180,7 +184,7 @@ def test_failed_trainings_are_recorded_and_the_run_goes_on(
     assert math.isnan(row.efficientdl_top1) and math.isnan(row.automl_top1)
     assert math.isnan(row.diff_points)
     assert row.error_a is not None and "simulated crash" in row.error_a
-    n = CONFIRM_BUDGETS["smoke"]["tpe_trials"]
+    n = ConfirmBudget.for_scale("smoke").tpe_trials
     assert row.error_b is not None and f"all {n} trials failed" in row.error_b
     assert row.tpe_trials == n and row.tpe_failed == n
     assert row.efficientdl_time_s > 0 and row.automl_time_s > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import r2_score
 
-import effdl_kit.inspection
-import effdl_kit.models
-import effdl_kit.search
 from effdl_kit.errors import ConfigError, DataError, DatasetNotFoundError
 from effdl_kit.experiments import ExperimentSummary, list_experiments, run_experiment
 from effdl_kit.experiments.efficientdl import (
-    BUDGETS,
     DATASETS,
     FIGURE_CONFIRM,
     FIGURE_IMPORTANCE,
@@ -31,10 +28,9 @@ from effdl_kit.experiments.efficientdl import (
     TABLE_OMEGA,
     TABLE_SEARCH,
     TABLE_TOP,
+    Budget,
     analyse_dataset,
     efficientdl_data_path,
-    kit_family,
-    kit_features,
     load_component_data,
     load_results,
     redraw,
@@ -76,7 +72,7 @@ def test_smoke_run_writes_summary_results_figures_tables(exp_dir: Path,
         assert (exp_dir / f).stat().st_size > 0
     assert (exp_dir / f"{FIGURE_SCATTER}.pdf").read_bytes().startswith(b"%PDF")
     assert set(payload["datasets"]) == set(DATASETS) and payload["skipped"] == {}
-    assert payload["budget"] == BUDGETS["smoke"]
+    assert payload["budget"] == Budget.for_scale("smoke").to_dict()
     # the second half: the search comparison and the confirmation by training are recorded
     assert set(pd.DataFrame(payload["search"]["curves"])["method"]) == {
         "alpha_beta", "alpha_beta_fn", "ei_bo", "random", "tpe", "gp"}
@@ -95,13 +91,13 @@ def test_smoke_run_writes_summary_results_figures_tables(exp_dir: Path,
             prov = read_provenance(exp_dir / f"{stem}.{ext}")
             assert (prov["seed"], prov["scale"], prov["experiment"]) == (SEED, "smoke",
                                                                          "efficientdl")
-            assert prov["budget"] == BUDGETS["smoke"]
+            assert prov["budget"] == Budget.for_scale("smoke").to_dict()
             assert set(prov["datasets"]) == set(DATASETS)
 
 
 def test_smoke_budget_and_cross_validation_are_what_results_hold(
         payload: dict[str, Any]) -> None:
-    smoke = BUDGETS["smoke"]
+    smoke = Budget.for_scale("smoke").to_dict()
     assert smoke == {"n_trees": 30, "n_splits": 3, "n_repeats": 3}
     for name in DATASETS:
         res = payload["datasets"][name]
@@ -144,7 +140,7 @@ def test_importance_scores_every_component_once(payload: dict[str, Any]) -> None
     assert "Model" not in authors["importance"]["names"]
     for res in payload["datasets"].values():
         imp = np.asarray(res["importance"]["importances"])
-        assert imp.shape == (len(res["importance"]["names"]), BUDGETS["smoke"]["n_repeats"])
+        assert imp.shape == (len(res["importance"]["names"]), Budget.for_scale("smoke").n_repeats)
         assert res["importance"]["method"] == "fast"
         top = pd.DataFrame(res["top"])
         assert list(top["rank"]) == list(range(1, len(top) + 1))
@@ -179,18 +175,13 @@ def test_tables_match_results(exp_dir: Path, payload: dict[str, Any]) -> None:
 
 
 def test_redraw_uses_json_only(exp_dir: Path, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+                               forbid_work: Callable[..., None]) -> None:
     copy = tmp_path / "efficientdl"
     copy.mkdir()
     shutil.copy(exp_dir / RESULTS_FILE, copy / RESULTS_FILE)
-
-    def no_work(*args: object, **kwargs: object) -> None:
-        raise AssertionError("redraw must not fit or permute anything")
-
-    monkeypatch.setattr(effdl_kit.models, "evaluate_predictor", no_work)
-    monkeypatch.setattr(effdl_kit.models, "make_static_predictor", no_work)
-    monkeypatch.setattr(effdl_kit.inspection, "permutation_importance", no_work)
-    monkeypatch.setattr(effdl_kit.search, "AlphaBetaBO", no_work)
+    # redraw must not fit, permute or search anything
+    forbid_work("evaluate_predictor", "make_static_predictor", "make_predictor",
+                "permutation_importance", "AlphaBetaBO")
     paths = redraw(copy)
     assert [p.name for p in paths] == [f"{s}.{e}" for s in FIGURES
                                        for e in ("pdf", "svg", "png")] + [
@@ -210,11 +201,8 @@ def test_redraw_without_or_with_bad_results(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("scale", ["huge", "", None, 3])
 def test_bad_scale_is_refused_before_any_work(scale: Any, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_work(*args: object, **kwargs: object) -> None:
-        raise AssertionError("no work may start")
-
-    monkeypatch.setattr(effdl_kit.models, "evaluate_predictor", no_work)
+                                              forbid_work: Callable[..., None]) -> None:
+    forbid_work("evaluate_predictor", "load_component_data")
     with pytest.raises(ConfigError, match="scale") as info:
         run_experiment("efficientdl", scale=scale, seed=0, out=tmp_path / "r")
     assert "smoke" in str(info.value) and "small" in str(info.value)
@@ -233,20 +221,12 @@ def test_bad_scale_is_refused_before_any_work(scale: Any, tmp_path: Path,
     ({"splits": "random"}, "splits"),
 ])
 def test_analyse_dataset_refuses_bad_budgets(kwargs: dict[str, Any], field: str,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_work(*args: object, **kw: object) -> None:
-        raise AssertionError("no work may start")
-
-    monkeypatch.setattr(effdl_kit.models, "evaluate_predictor", no_work)
+                                             forbid_work: Callable[..., None]) -> None:
     data = load_component_data("kit")
+    forbid_work("evaluate_predictor")
     args: dict[str, Any] = {"n_trees": 5, "n_splits": 2, "n_repeats": 1, "seed": 0, **kwargs}
     with pytest.raises(ConfigError, match=field):
         analyse_dataset(data, **args)
-
-
-def test_unknown_dataset_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="authors"):
-        load_component_data("imagenet")
 
 
 def test_missing_authors_data_has_a_clear_error_and_the_run_goes_on(
@@ -266,23 +246,3 @@ def test_missing_authors_data_has_a_clear_error_and_the_run_goes_on(
     assert "authors" in summary.metrics["skipped"]
     table = pd.read_csv(tmp_path / "r" / "efficientdl" / f"{TABLE_METRICS}.csv")
     assert list(table["dataset"]) == ["kit's data", "kit's data"]
-
-
-def test_kit_features_and_family() -> None:
-    space: dict[str, list[Any]] = {"a": [1, 2.5], "b": ["x", "y"], "c": [True, False], "d": [4],
-             "e": ["cpu"],
-             "f": [0.0, 0.1]}
-    assert kit_features(space) == (["a", "f"], ["b", "c"])
-    df = pd.DataFrame({"depth": [1, 3], "base_channels": [8, 4], "kernel_size": [3, 5]})
-    assert list(kit_family(df)) == ["cnn-d1-c8-k3", "cnn-d3-c4-k5"]
-    with pytest.raises(DataError, match="kernel_size"):
-        kit_family(df.drop(columns="kernel_size"))
-
-
-def test_kit_data_is_the_shipped_dataset() -> None:
-    data = load_component_data("kit")
-    assert data.n_rows >= 1500 and data.target == "top1"
-    assert data.groups_col == "family" and data.n_groups > 5
-    assert data.numeric and data.categorical and "top1" not in data.numeric
-    assert {"lr", "optimizer", "dataset"} <= set(data.numeric) | set(data.categorical)
-    assert "failed trainings dropped" in data.load_report

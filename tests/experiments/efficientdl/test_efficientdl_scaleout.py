@@ -13,16 +13,17 @@ import pandas as pd
 import pytest
 
 from effdl_kit._core.storage import make_storage
+from effdl_kit.data import ComponentData
 from effdl_kit.errors import ConfigError
-from effdl_kit.experiments._efficientdl_search import (
+from effdl_kit.experiments.efficientdl import (
     SearchSetup,
-    _GridObjective,
-    _optuna_choice,
     ablation,
     compare_methods,
+    run_alpha_beta_study,
+    run_search,
     search_setup,
 )
-from effdl_kit.experiments.efficientdl import ComponentData, run_alpha_beta_study, run_search
+from effdl_kit.experiments.efficientdl._study import _GridObjective, _optuna_choice
 
 TS = optuna.trial.TrialState
 METHODS = ["alpha_beta_fn", "random"]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from effdl_kit.data import ComponentData
 from effdl_kit.errors import ConfigError
-from effdl_kit.experiments._efficientdl_search import (
+from effdl_kit.experiments.efficientdl import (
     METHOD_LABELS,
+    METHOD_RUNS,
     METHODS,
-    SEARCH_BUDGETS,
+    SearchBudget,
     ablation,
     ablation_tables,
     compare_methods,
@@ -22,7 +25,6 @@ from effdl_kit.experiments._efficientdl_search import (
     run_method,
     search_setup,
 )
-from effdl_kit.experiments.efficientdl import ComponentData
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,8 @@ def test_every_method_spends_the_same_budget(setup) -> None:  # type: ignore[no-
 
 
 def test_methods_are_reproducible(setup) -> None:  # type: ignore[no-untyped-def]
-    b = SEARCH_BUDGETS["smoke"]
+    b = SearchBudget.for_scale("smoke")
+    assert set(METHOD_RUNS) == set(METHODS)
     for m in METHODS:
         a, _ = run_method(setup, m, n_iter=5, seed=3, budget=b)
         c, _ = run_method(setup, m, n_iter=5, seed=3, budget=b)
@@ -76,7 +79,7 @@ def test_methods_are_reproducible(setup) -> None:  # type: ignore[no-untyped-def
 
 def test_alpha_beta_bo_beats_random_here(setup) -> None:  # type: ignore[no-untyped-def]
     """Prior data + fitted-noise GP on a smooth predictor: αβ-BO's mean best beats random's."""
-    b = {**SEARCH_BUDGETS["smoke"], "refit_every": 5}
+    b = replace(SearchBudget.for_scale("smoke"), refit_every=5)
     best = {"alpha_beta_fn": [], "random": []}
     for s in range(4):
         for m in best:
@@ -87,12 +90,12 @@ def test_alpha_beta_bo_beats_random_here(setup) -> None:  # type: ignore[no-unty
 
 def test_ablation_tables(setup) -> None:  # type: ignore[no-untyped-def]
     frame = ablation(setup, scale="smoke")
-    b = SEARCH_BUDGETS["smoke"]
-    n_runs = len(b["alphas"]) * len(b["betas"]) + len(b["omegas"])
-    assert len(frame) == n_runs * b["ablation_seeds"]
+    b = SearchBudget.for_scale("smoke")
+    n_runs = len(b.alphas) * len(b.betas) + len(b.omegas)
+    assert len(frame) == n_runs * b.ablation_seeds
     ab, om = ablation_tables(frame)
-    assert ab.shape == (len(b["alphas"]), len(b["betas"]))
-    assert list(om["omega"]) == list(b["omegas"])
+    assert ab.shape == (len(b.alphas), len(b.betas))
+    assert list(om["omega"]) == list(b.omegas)
     assert all(math.isfinite(v) for v in frame["best"])
     fig, ax = plt.subplots()
     plot_ablation(frame, ax=ax)
@@ -110,3 +113,14 @@ def test_bad_input(setup, data: ComponentData) -> None:  # type: ignore[no-untyp
         compare_methods(setup, scale="smoke", n_iter=0)
     with pytest.raises(ConfigError, match="top"):
         search_setup(data, n_trees=5, n_repeats=1, seed=0, top=["momentum"])
+
+
+def test_a_replaced_budget_is_the_one_run(setup) -> None:  # type: ignore[no-untyped-def]
+    b = replace(SearchBudget.for_scale("smoke"), alphas=(0.54,), betas=(1.01,), omegas=(0.1,),
+                ablation_iter=2, seeds=1, n_iter=3)
+    frame = ablation(setup, scale="smoke", budget=b)
+    assert len(frame) == 2 * b.ablation_seeds  # one α x β run, one Ω run
+    curves = compare_methods(setup, scale="smoke", methods=["random"], budget=b)
+    assert len(curves) == 3 and set(curves["seed"]) == {0}
+    with pytest.raises(ConfigError, match="budget"):
+        ablation(setup, scale="smoke", budget={"n_iter": 3})  # type: ignore[arg-type]

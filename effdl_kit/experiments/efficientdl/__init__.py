@@ -1,0 +1,203 @@
+"""The ``efficientdl`` experiment: static predictor, random vs grouped CV, Top-5, αβ-BO, training.
+
+EfficientDL (arXiv 2410.14743) on two system-component datasets
+(:func:`~effdl_kit.data.load_component_data`): the authors' ``dataset.json`` (not shipped with
+the kit, located by :func:`~effdl_kit.data.efficientdl_data_path`) and the kit's own
+``data/components_cpu.jsonl``.
+
+For each dataset the random-forest predictor (:func:`~effdl_kit.models.make_predictor`) is
+cross-validated under random and grouped folds (R², MAE, Spearman; mean ± std over folds,
+out-of-fold predictions kept), refitted on all rows, and scored by permutation importance with
+every component's encoded columns permuted together; the Top-5 components come with Student-t
+confidence intervals over the repeats (:func:`analyse_dataset`). On the authors' predictor,
+αβ-BO is compared with baselines and ablated (:func:`compare_methods`, :func:`ablation`); on
+the kit's, EfficientDL's recommendation is trained once against an Optuna TPE study that
+trains every trial (:func:`run_confirmation`).
+
+Compute once, draw twice: :func:`run_efficientdl` writes everything to ``results.json``;
+:func:`redraw` draws the figures and writes the tables from that file alone.
+
+The parts, each importing only those above it::
+
+    _settings   names, options (Literal types), tasks, Budget / SearchBudget / ConfirmBudget
+    _analysis   analyse_dataset, the result tables, Recommendation / ConfirmRow
+    _search     search_setup, the method registry (METHOD_RUNS), compare_methods, ablation
+    _study      run_alpha_beta_study (αβ-BO as an Optuna study on a shared storage)
+    _confirm    recommend, confirm, run_confirmation (real trainings)
+    _figures    the plots (each on a given ax) and redraw
+    _run        run_efficientdl, run_search, run_confirm
+
+Budgets per scale (:meth:`Budget.for_scale`): ``smoke`` 30 trees, 3 folds, 3 repeats
+(seconds); ``small`` 300 trees, 5 folds, 10 repeats (a couple of minutes on a 2-core CPU);
+``paper`` 500 trees, 10 folds, 30 repeats. :class:`SearchBudget` and :class:`ConfirmBudget`
+hold the other two parts' budgets; change one with :func:`dataclasses.replace`.
+"""
+
+from effdl_kit.data import (
+    KIT_GROUP_COLUMN,
+    KIT_TARGET,
+    ComponentData,
+    efficientdl_data_path,
+    kit_data_path,
+    kit_family,
+    kit_features,
+    load_component_data,
+)
+from effdl_kit.experiments._registry import register
+from effdl_kit.experiments.efficientdl._analysis import (
+    ConfirmRow,
+    Recommendation,
+    ablation_tables,
+    analyse_dataset,
+    confirmation_summary,
+    importance_frame,
+    load_results,
+    method_table,
+    metrics_table,
+    top_table,
+)
+from effdl_kit.experiments.efficientdl._confirm import (
+    confirm,
+    controllable_components,
+    recommend,
+    run_confirmation,
+)
+from effdl_kit.experiments.efficientdl._figures import (
+    plot_ablation,
+    plot_confirmation,
+    plot_importance,
+    plot_predicted_vs_true,
+    plot_search_curves,
+    redraw,
+)
+from effdl_kit.experiments.efficientdl._run import run_confirm, run_efficientdl, run_search
+from effdl_kit.experiments.efficientdl._search import (
+    METHOD_RUNS,
+    MethodRun,
+    SearchSetup,
+    ablation,
+    compare_methods,
+    prior_rows,
+    run_method,
+    search_setup,
+)
+from effdl_kit.experiments.efficientdl._settings import (
+    ABLATION_KERNEL,
+    ALPHA_BETA_METHODS,
+    CIFAR_TASK,
+    CONFIDENCE,
+    CONTROLLABLE_GROUPS,
+    DATASET_LABELS,
+    DATASETS,
+    EXTRA_CONTROLLABLE,
+    FIGURE_CONFIRM,
+    FIGURE_IMPORTANCE,
+    FIGURE_SCATTER,
+    FIGURE_SEARCH,
+    METHOD_LABELS,
+    METHODS,
+    NAME,
+    PAPER_ACCURACY_GAIN_POINTS,
+    PAPER_SPEEDUP,
+    RESULTS_FILE,
+    SHOW_K,
+    SPLITS,
+    TABLE_CONFIRM,
+    TABLE_METRICS,
+    TABLE_OMEGA,
+    TABLE_SEARCH,
+    TABLE_TOP,
+    TASKS,
+    TOP_K,
+    Budget,
+    ConfirmBudget,
+    ConfirmTask,
+    DatasetName,
+    Method,
+    SearchBudget,
+    Split,
+    TaskName,
+)
+from effdl_kit.experiments.efficientdl._study import run_alpha_beta_study
+from effdl_kit.models import make_predictor
+
+__all__ = [
+    "ABLATION_KERNEL",
+    "ALPHA_BETA_METHODS",
+    "CIFAR_TASK",
+    "CONFIDENCE",
+    "CONTROLLABLE_GROUPS",
+    "DATASETS",
+    "DATASET_LABELS",
+    "EXTRA_CONTROLLABLE",
+    "FIGURE_CONFIRM",
+    "FIGURE_IMPORTANCE",
+    "FIGURE_SCATTER",
+    "FIGURE_SEARCH",
+    "KIT_GROUP_COLUMN",
+    "KIT_TARGET",
+    "METHODS",
+    "METHOD_LABELS",
+    "METHOD_RUNS",
+    "NAME",
+    "PAPER_ACCURACY_GAIN_POINTS",
+    "PAPER_SPEEDUP",
+    "RESULTS_FILE",
+    "SHOW_K",
+    "SPLITS",
+    "TABLE_CONFIRM",
+    "TABLE_METRICS",
+    "TABLE_OMEGA",
+    "TABLE_SEARCH",
+    "TABLE_TOP",
+    "TASKS",
+    "TOP_K",
+    "Budget",
+    "ComponentData",
+    "ConfirmBudget",
+    "ConfirmRow",
+    "ConfirmTask",
+    "DatasetName",
+    "Method",
+    "MethodRun",
+    "Recommendation",
+    "SearchBudget",
+    "SearchSetup",
+    "Split",
+    "TaskName",
+    "ablation",
+    "ablation_tables",
+    "analyse_dataset",
+    "compare_methods",
+    "confirm",
+    "confirmation_summary",
+    "controllable_components",
+    "efficientdl_data_path",
+    "importance_frame",
+    "kit_data_path",
+    "kit_family",
+    "kit_features",
+    "load_component_data",
+    "load_results",
+    "make_predictor",
+    "method_table",
+    "metrics_table",
+    "plot_ablation",
+    "plot_confirmation",
+    "plot_importance",
+    "plot_predicted_vs_true",
+    "plot_search_curves",
+    "prior_rows",
+    "recommend",
+    "redraw",
+    "run_alpha_beta_study",
+    "run_confirm",
+    "run_confirmation",
+    "run_efficientdl",
+    "run_method",
+    "run_search",
+    "search_setup",
+    "top_table",
+]
+
+register(NAME, redraw=redraw)(run_efficientdl)

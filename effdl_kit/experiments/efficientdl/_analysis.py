@@ -1,0 +1,442 @@
+"""Analysis of the EfficientDL experiment: the predictor's evaluation and the result tables.
+
+:func:`analyse_dataset` cross-validates the static predictor on one component dataset and
+ranks its components (a JSON-able dict, one entry of ``results.json``); the table functions
+turn stored results into DataFrames: :func:`metrics_table`, :func:`top_table` (static
+predictor), :func:`method_table`, :func:`ablation_tables` (search), and
+:func:`confirmation_summary` of the :class:`ConfirmRow` frame (confirmation by training).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.types import ProgressFn
+from effdl_kit._core.validate import check_choice, check_int
+from effdl_kit.data import ComponentData
+from effdl_kit.experiments._registry import read_results
+from effdl_kit.experiments.efficientdl._settings import (
+    CONFIDENCE,
+    DATASET_LABELS,
+    METHOD_LABELS,
+    NAME,
+    SPLITS,
+    TOP_K,
+    Split,
+)
+from effdl_kit.inspection import permutation_importance, top_components
+from effdl_kit.models import evaluate_predictor, make_predictor
+
+__all__ = [
+    "ConfirmRow",
+    "Recommendation",
+    "ablation_tables",
+    "analyse_dataset",
+    "confirmation_summary",
+    "importance_frame",
+    "load_results",
+    "method_table",
+    "metrics_table",
+    "top_table",
+]
+
+
+# ----------------------------------------------------------------------------- static predictor
+
+
+def check_budget(n_trees: Any, n_splits: Any, n_repeats: Any, seed: Any) -> None:
+    """Trees >= 1, folds >= 2, repeats >= 1, seed in [0, 2**32 - 1]; else ConfigError."""
+    check_int("n_trees", n_trees, min_value=1)
+    check_int("n_splits", n_splits, min_value=2)
+    check_int("n_repeats", n_repeats, min_value=1)
+    check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+
+
+def _floats(values: Any) -> list[float | None]:
+    return [None if not math.isfinite(float(v)) else float(v) for v in np.asarray(values).ravel()]
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values at full precision (NaN/inf -> None)."""
+    out: list[dict[str, Any]] = []
+    for row in frame.to_dict(orient="records"):
+        rec: dict[str, Any] = {}
+        for k, v in row.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            rec[str(k)] = v
+        out.append(rec)
+    return out
+
+
+def analyse_dataset(
+    data: ComponentData,
+    *,
+    n_trees: int,
+    n_splits: int,
+    n_repeats: int,
+    seed: int,
+    splits: Sequence[Split] = SPLITS,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Cross-validate the predictor on ``data`` and rank its components; a JSON-able dict.
+
+    Parameters
+    ----------
+    data : ComponentData
+        From :func:`~effdl_kit.data.load_component_data`.
+    n_trees : int
+        Trees of the random forest (>= 1).
+    n_splits : int
+        Cross-validation folds (>= 2).
+    n_repeats : int
+        Permutations per component (>= 1).
+    seed : int
+        Seeds the forest, the fold assignment and the permutations.
+    splits : sequence of {"random", "grouped"}
+        Which cross-validations to run.
+    progress : callable, optional
+        ``progress(done, total, message)`` after each step.
+
+    Returns
+    -------
+    dict
+        ``name, label, source, n_rows, n_groups, target, groups_col, load_report,
+        component_groups, budget`` and
+
+        - ``evaluations``: split -> ``{"n_splits", "folds"`` (records: fold, n_train, n_test,
+          r2, mae, spearman, fit_time_s), ``"mean"``, ``"std"`` (r2, mae, spearman),
+          ``"predictions"`` (``{"y_true", "y_pred", "fold"}``, out-of-fold)``}``;
+        - ``importance``: ``{"names", "importances"`` (n_components x n_repeats, R² drop),
+          ``"baseline_score", "method", "n_repeats", "seed", "time_s"}`` for the forest
+          refitted on all rows;
+        - ``top``: :func:`~effdl_kit.inspection.top_components` records (k = all components).
+
+    Raises
+    ------
+    ConfigError
+        A bad budget, seed or split (before any work).
+    """
+    check_budget(n_trees, n_splits, n_repeats, seed)
+    if isinstance(splits, str) or not splits:
+        raise ConfigError("splits", splits, f"a non-empty sequence of {SPLITS}")
+    for s in splits:
+        check_choice("split", s, SPLITS)
+    n_steps = len(splits) + 1
+    label = DATASET_LABELS[data.name]
+    out: dict[str, Any] = {
+        "name": data.name, "label": label, "source": data.source,
+        "n_rows": data.n_rows, "n_groups": data.n_groups, "target": data.target,
+        "groups_col": data.groups_col, "load_report": data.load_report,
+        "component_groups": dict(data.component_groups),
+        "budget": {"n_trees": n_trees, "n_splits": n_splits, "n_repeats": n_repeats,
+                   "seed": seed},
+        "evaluations": {},
+    }
+    for i, split in enumerate(splits):
+        if progress is not None:
+            progress(i, n_steps, f"{label}: {split} {n_splits}-fold CV")
+        ev = evaluate_predictor(make_predictor(data, n_trees=n_trees, seed=seed), data.frame,
+                                split=split, n_splits=n_splits, seed=seed,
+                                **data.eval_kwargs())
+        preds = ev.predictions
+        out["evaluations"][split] = {
+            "n_splits": n_splits,
+            "folds": _records(ev.folds),
+            "mean": ev.mean,
+            "std": ev.std,
+            "predictions": {"y_true": _floats(preds["y_true"]),
+                            "y_pred": _floats(preds["y_pred"]),
+                            "fold": [int(f) for f in preds["fold"]]},
+        }
+    if progress is not None:
+        progress(len(splits), n_steps, f"{label}: permutation importance ({n_repeats} repeats)")
+    t0 = time.perf_counter()
+    X, y = data.xy()
+    model = make_predictor(data, n_trees=n_trees, seed=seed).fit(X, y)
+    groups = model.named_steps["encoder"].feature_groups_
+    imp = permutation_importance(model, X, y, n_repeats=n_repeats, random_state=seed,
+                                 groups=groups)
+    out["importance"] = {
+        "names": [str(n) for n in imp.feature_names],
+        "importances": [[float(v) for v in row] for row in imp.importances],
+        "baseline_score": float(imp.baseline_score),
+        "method": str(imp.method),
+        "n_repeats": int(imp.n_repeats),
+        "seed": seed,
+        "time_s": time.perf_counter() - t0,
+    }
+    top = importance_frame(out, k=len(groups))
+    out["top"] = _records(top.reset_index())
+    if progress is not None:
+        progress(n_steps, n_steps, f"{label}: done")
+    return out
+
+
+def importance_frame(result: Mapping[str, Any], k: int = TOP_K,
+                     confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Top-``k`` components of one dataset's result, ranked, with CIs and their group.
+
+    Recomputed from the stored ``importances`` (n_components x n_repeats) with
+    :func:`~effdl_kit.inspection.top_components`; a ``group`` column names the component's
+    EfficientDL group.
+    """
+    imp = result["importance"]
+    frame = top_components({"importances": np.asarray(imp["importances"], dtype=np.float64),
+                            "feature_names": list(imp["names"])}, k=k, confidence=confidence)
+    groups = result.get("component_groups", {})
+    frame.insert(1, "group", [groups.get(n, "") for n in frame["name"]])
+    return frame
+
+
+def load_results(out_dir: str | Path) -> dict[str, Any]:
+    """The payload of ``results.json`` in ``out_dir``.
+
+    Raises
+    ------
+    DataError
+        No or malformed ``results.json``.
+    """
+    def check(payload: dict[str, Any]) -> None:
+        if not payload["datasets"]:
+            raise ValueError("no dataset results")
+        for res in payload["datasets"].values():
+            missing = {"evaluations", "importance", "label", "target"} - set(res)
+            if missing:
+                raise KeyError(f"dataset entry lacks {sorted(missing)}")
+
+    return read_results(out_dir, NAME, required=("datasets",), check=check)
+
+
+def metrics_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (dataset, split): rows, groups, folds, R²/MAE/Spearman mean and std."""
+    rows: list[dict[str, Any]] = []
+    for res in results.values():
+        for split, ev in res["evaluations"].items():
+            row: dict[str, Any] = {"dataset": res["label"], "split": split,
+                                   "rows": res["n_rows"], "groups": res["n_groups"],
+                                   "folds": ev["n_splits"]}
+            for key, title in (("r2", "R²"), ("mae", "MAE"), ("spearman", "Spearman")):
+                row[f"{title} mean"] = ev["mean"][key]
+                row[f"{title} std"] = ev["std"][key]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def top_table(results: Mapping[str, Mapping[str, Any]], k: int = TOP_K) -> pd.DataFrame:
+    """Top-``k`` components per dataset with their mean R² drop and 95 % CI."""
+    frames = []
+    for res in results.values():
+        top = importance_frame(res, k=k).reset_index()
+        top.insert(0, "dataset", res["label"])
+        frames.append(top[["dataset", "rank", "name", "group", "mean", "ci_low", "ci_high"]])
+    table = pd.concat(frames, ignore_index=True)
+    return table.rename(columns={"name": "component", "mean": "R² drop"})
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def method_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Final best value per method: mean, std over seeds, rank (1 = highest mean), time."""
+    last = curves.sort_values("iteration").groupby(["method", "seed"]).tail(1)
+    g = last.groupby("method")
+    table = pd.DataFrame({
+        "best mean": g["best_so_far"].mean(), "best std": g["best_so_far"].std(ddof=1),
+        "seeds": g["seed"].nunique(), "search s (mean)": g["search_s"].mean(),
+    })
+    table["rank"] = table["best mean"].rank(ascending=False, method="min").astype(int)
+    table = table.sort_values("rank")
+    labels: dict[str, str] = {str(m): label for m, label in METHOD_LABELS.items()}
+    table.index = [labels.get(str(m), str(m)) for m in table.index]
+    table.index.name = "method"
+    return table.reset_index()
+
+
+def ablation_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(α x β pivot of the mean best, Ω table with mean and std)."""
+    ab = frame[frame["part"] == "alpha_beta"].pivot_table(index="alpha", columns="beta",
+                                                          values="best", aggfunc="mean")
+    om = frame[frame["part"] == "omega"].groupby("omega")["best"].agg(["mean", "std"])
+    return ab, om.reset_index()
+
+
+# ----------------------------------------------------------------------------- confirmation
+
+
+@dataclass
+class Recommendation:
+    """EfficientDL's recommendation for one task (no training involved).
+
+    Attributes
+    ----------
+    task, scale : str
+    seed : int
+    components : dict
+        Every component of the training to run: the base with the searched values applied
+        (data components = the task's).
+    searched : dict
+        The Top-5 components' recommended values.
+    predicted_top1 : float
+        The predictor's accuracy for the recommendation.
+    top5 : list of str
+        The searched components, by decreasing permutation importance.
+    importance : dict of str to float
+        Mean R² drop of every controllable component.
+    grid : dict of str to list
+        The value list searched per component.
+    base : dict
+        Every predictor input at its default (data components = the task's).
+    search_s : float
+        Wall time of the whole recommendation (``predictor_s + bo_s``).
+    predictor_s, bo_s : float
+        Predictor fit + permutation importance; αβ-BO (problem, initial rows, iterations).
+    n_iter, n_initial_rows : int
+        αβ-BO iterations and initial observations.
+    """
+
+    task: str
+    scale: str
+    seed: int
+    components: dict[str, Any]
+    searched: dict[str, Any]
+    predicted_top1: float
+    top5: list[str]
+    importance: dict[str, float]
+    grid: dict[str, list[Any]]
+    base: dict[str, Any]
+    search_s: float
+    predictor_s: float
+    bo_s: float
+    n_iter: int
+    n_initial_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass
+class ConfirmRow:
+    """One task x seed of the confirmation (see :mod:`._confirm` for the times).
+
+    Attributes
+    ----------
+    task, scale : str
+    seed : int
+    top5 : list of str
+    predicted_top1 : float
+        The predictor's accuracy for (a)'s recommendation.
+    efficientdl_top1, automl_top1 : float
+        Test accuracy of (a)'s one training and of (b)'s best trial (NaN when failed).
+    efficientdl_val_top1, automl_val_top1 : float
+        Their last-epoch validation accuracy.
+    diff_points : float
+        ``100 * (efficientdl_top1 - automl_top1)``.
+    efficientdl_time_s, automl_time_s : float
+        Wall times of (a) (recommendation + training) and (b) (the whole study).
+    time_ratio : float
+        ``automl_time_s / efficientdl_time_s``.
+    ratio_search_only : float
+        ``automl_time_s / (bo_s + train_s)``: the predictor's fit left out.
+    predictor_s, bo_s, train_s : float
+        Parts of (a): predictor fit + importance, αβ-BO, the training.
+    config_a, config_b : dict
+        The five searched components' values chosen by (a) and (b).
+    tpe_trials, tpe_failed : int
+        Trials run by (b) and how many failed.
+    bo_iter : int
+    train_epochs, train_n_train : int
+        Epochs and training images of every training (after the scale's caps).
+    error_a, error_b : str or None
+        Why (a)'s training failed / why (b) has no result.
+    """
+
+    task: str
+    scale: str
+    seed: int
+    top5: list[str]
+    predicted_top1: float
+    efficientdl_top1: float
+    efficientdl_val_top1: float
+    automl_top1: float
+    automl_val_top1: float
+    diff_points: float
+    efficientdl_time_s: float
+    automl_time_s: float
+    time_ratio: float
+    ratio_search_only: float
+    predictor_s: float
+    bo_s: float
+    train_s: float
+    config_a: dict[str, Any]
+    config_b: dict[str, Any]
+    tpe_trials: int
+    tpe_failed: int
+    bo_iter: int
+    train_epochs: int
+    train_n_train: int
+    error_a: str | None = None
+    error_b: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+_SUMMARY_COLUMNS = ("efficientdl_top1", "automl_top1", "diff_points", "time_ratio",
+                    "efficientdl_time_s", "automl_time_s")
+
+
+def confirmation_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per task: mean ± std over seeds of both accuracies, the difference, times and ratio.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        From :func:`~effdl_kit.experiments.efficientdl.run_confirmation`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task (first-appearance order): ``task``, ``scale``, ``n_seeds`` (rows),
+        ``n_ok`` (rows where both arms have an accuracy), and ``{col}_mean``, ``{col}_std`` for
+        ``efficientdl_top1, automl_top1, diff_points, time_ratio, efficientdl_time_s,
+        automl_time_s``. Means and sample standard deviations (ddof 1; NaN for one seed) skip
+        NaN (failed) values.
+
+    Raises
+    ------
+    DataError
+        Columns missing.
+    """
+    need = {"task", "scale", "seed", *_SUMMARY_COLUMNS}
+    missing = sorted(need - set(frame.columns))
+    if missing:
+        raise DataError(f"not a confirmation frame: columns {missing} missing")
+    out: list[dict[str, Any]] = []
+    for task in pd.unique(frame["task"]):
+        part = frame[frame["task"] == task]
+        ok = part["efficientdl_top1"].notna() & part["automl_top1"].notna()
+        row: dict[str, Any] = {
+            "task": str(task),
+            "scale": ",".join(sorted({str(s) for s in part["scale"]})),
+            "n_seeds": len(part), "n_ok": int(ok.sum()),
+        }
+        for col in _SUMMARY_COLUMNS:
+            vals = part[col].astype(float)
+            row[f"{col}_mean"] = float(vals.mean())
+            row[f"{col}_std"] = float(vals.std(ddof=1))
+        out.append(row)
+    return pd.DataFrame(out)
