@@ -58,8 +58,7 @@ def _measure_fallback(path: Path, work_dir: Path | None) -> Path:
 def _gpu_missing(path: Path, work_dir: Path | None) -> Path:
     """No shipped GPU dataset: it cannot be measured here, say how to build it."""
     raise DatasetNotFoundError("latency_gpu", path, "build it on a GPU machine with "
-                               "python -m effdl_kit.data._latency --device cuda --out "
-                               f"{path}")
+                               f"effdl build-latency --n 5000 --device cuda --out {path}")
 
 
 #: what to do when the shipped dataset of a device is missing: return the file to read

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import effdl_kit.experiments.medn._run as medn_run
-from effdl_kit.errors import ConfigError, DataError
+from effdl_kit.errors import ConfigError, DataError, DatasetNotFoundError
 from effdl_kit.experiments import get_experiment, list_experiments, run_experiment
 from effdl_kit.experiments.medn import (
     PAPER_GAIN,
@@ -148,3 +148,14 @@ def test_a_budget_override_is_used_and_recorded(tmp_path: Path) -> None:
     assert set(summary.metrics["whole_model_error_pct"]) == {"cnn-small"}
     with pytest.raises(ConfigError, match="budget"):
         run_medn("smoke", 0, tmp_path, budget={"rows_per_type": 3})  # type: ignore[arg-type]
+
+
+def test_a_missing_shipped_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(medn_run, "latency_data_path", lambda device: tmp_path / "none.jsonl")
+    with pytest.raises(DatasetNotFoundError, match="effdl build-latency .*--device cuda"):
+        load_medn_data("smoke", 0, tmp_path, device="gpu")
+    # the CPU one is measured, small, into the work directory
+    df, source = load_medn_data("smoke", 0, tmp_path / "work", device="cpu")
+    assert source == str(tmp_path / "work" / "latency_fallback.jsonl")
+    assert len(df) > 0 and set(df["load_level"]) <= {"idle", "light"}
+    assert df["module_type"].value_counts().max() <= ROWS
