@@ -1,4 +1,6 @@
-"""The bttackler experiment at smoke scale: metrics by hand, resume, failures, redraw, bad input."""
+"""The bttackler experiment at smoke scale: metrics by hand, resume, failures, redraw, bad input.
+
+(TSBA, Top10HR and the curve-fitting pruner on hand-made inputs: tests/diagnosis/.)"""
 
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ import optuna
 import pandas as pd
 import pytest
 
+from effdl_kit.diagnosis import BTTacklerPruner, CurveFitPruner
 from effdl_kit.errors import ConfigError, DatasetNotFoundError
 from effdl_kit.experiments import ExperimentSummary, list_experiments, run_experiment
-from effdl_kit.experiments import bttackler as bt
 from effdl_kit.experiments.bttackler import (
     BUDGETS,
     FIGURE_TOP10HR,
@@ -29,16 +31,16 @@ from effdl_kit.experiments.bttackler import (
     TABLE_INDICATORS,
     TABLE_RUNS,
     VARIANTS,
-    CurveFitPruner,
-    extrapolate_curve,
+    _run,
+    build_specs,
     load_results,
     make_pruner,
     make_sampler,
     redraw,
+    resolve_settings,
     run_bttackler,
-    top10hr,
-    tsba,
 )
+from effdl_kit.experiments.bttackler._settings import CIFAR10_ENV, _quiet
 from effdl_kit.reports import read_provenance
 
 SEED = 5
@@ -108,46 +110,6 @@ def test_smoke_run_writes_results_figures_tables_with_provenance(
 # ----------------------------------------------------------------------------- metrics
 
 
-def test_tsba_on_hand_made_trials() -> None:
-    base = [(1.0, 0.5), (2.0, 0.7), (3.0, 0.7), (4.0, 0.6)]  # best 0.7, first reached at 2
-    r = tsba([(0.5, 0.6), (1.0, 0.7), (1.5, 0.9)], base, direction="maximize", horizon_s=10)
-    assert r.reached and r.t_baseline == 2.0 and r.t_method == 1.0  # tie counts as reached
-    assert r.tsba == pytest.approx(50.0) and r.target == 0.7
-    r = tsba([(3.0, 0.71)], base, direction="maximize", horizon_s=10)
-    assert r.tsba == pytest.approx(-50.0)
-    # never reaches the baseline's best: censored at the horizon (an upper bound)
-    r = tsba([(1.0, 0.69), (2.0, math.nan)], base, direction="maximize", horizon_s=10)
-    assert not r.reached and r.t_method == 10.0 and r.tsba == pytest.approx(-400.0)
-    # minimising (MSE): lower is better
-    r = tsba([(4.0, 0.2)], [(2.0, 0.3), (8.0, 0.25)], direction="minimize", horizon_s=20)
-    assert (r.target, r.t_baseline, r.t_method) == (0.25, 8.0, 4.0)
-    assert r.tsba == pytest.approx(50.0)
-    assert math.isnan(tsba([(1.0, 0.5)], [], direction="maximize", horizon_s=5).tsba)
-    with pytest.raises(ConfigError, match="direction"):
-        tsba([], base, direction="up", horizon_s=5)
-    with pytest.raises(ConfigError, match="horizon_s"):
-        tsba([], base, direction="maximize", horizon_s=0)
-
-
-def test_top10hr_on_hand_made_trials() -> None:
-    assert top10hr([0.9] * 10, [0.5] * 10, direction="maximize") == 100.0
-    assert top10hr([0.9] * 10, [0.5] * 10, direction="minimize") == 0.0
-    # 12 trials: the method holds ranks 1, 2, 4 and 11 -> 3 of the top 10
-    m = [0.99, 0.98, 0.96, 0.10]
-    b = [0.97, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90, 0.89]
-    assert top10hr(m, b, direction="maximize") == pytest.approx(30.0)
-    assert top10hr(b, m, direction="maximize") == pytest.approx(70.0)
-    # ties at the cut share the remaining slots: k=3 of [.9m, .8m, .8b, .8b, .1b]
-    assert top10hr([0.9, 0.8], [0.8, 0.8, 0.1], direction="maximize", k=3) == pytest.approx(
-        100 * (1 + 2 / 3) / 3)
-    assert top10hr([0.8, 0.8, 0.1], [0.9, 0.8], direction="maximize", k=3) == pytest.approx(
-        100 * (4 / 3) / 3)
-    # fewer than k pooled trials: all of them; non-finite ignored
-    assert top10hr([0.5, math.nan], [0.4, 0.3], direction="maximize") == pytest.approx(
-        100 / 3)
-    assert math.isnan(top10hr([], [], direction="maximize"))
-
-
 def _by_hand_points(run: dict[str, Any]) -> list[tuple[float, float]]:
     pts = []
     for t in run["trials"]:
@@ -209,7 +171,7 @@ def _trial_key(t: dict[str, Any]) -> tuple[Any, ...]:
 
 def test_rerun_on_the_same_directory_loses_and_repeats_nothing(
         exp_root: Path, payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bt, "train", _no_training)  # every run is over: nothing trains
+    monkeypatch.setattr(_run, "train", _no_training)  # every run is over: nothing trains
     run_experiment("bttackler", scale="smoke", seed=SEED, out=exp_root)
     again = load_results(exp_root / "bttackler")
     for a, b in zip(payload["runs"], again["runs"], strict=True):
@@ -249,7 +211,7 @@ def test_interrupted_run_resumes(tmp_path: Path) -> None:
 def test_failing_trial_is_recorded_and_the_run_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
-    real_train = bt.train
+    real_train = _run.train
 
     def flaky(config: Any, **kwargs: Any) -> Any:
         if kwargs.get("hooks"):  # trials (the warm-up has no hooks)
@@ -258,7 +220,7 @@ def test_failing_trial_is_recorded_and_the_run_goes_on(
                 raise RuntimeError("injected failure")
         return real_train(config, **kwargs)
 
-    monkeypatch.setattr(bt, "train", flaky)
+    monkeypatch.setattr(_run, "train", flaky)
     run_bttackler("smoke", SEED, tmp_path, methods=["random"], variants=["plain"])
     run = load_results(tmp_path)["runs"][0]
     states = [t["state"] for t in run["trials"]]
@@ -272,12 +234,11 @@ def test_failing_trial_is_recorded_and_the_run_goes_on(
 
 @pytest.mark.slow
 def test_parallel_worker_processes_share_one_journal(tmp_path: Path) -> None:
-    spec = bt.build_specs(bt.resolve_settings("smoke", methods=["tpe"], variants=["plain"],
-                                              budget_s=60.0, workers=2, max_trials=4),
-                          SEED)[0]
+    spec = build_specs(resolve_settings("smoke", methods=["tpe"], variants=["plain"],
+                                        budget_s=60.0, workers=2, max_trials=4), SEED)[0]
     with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"),
-                             initializer=bt._init_worker) as pool:
-        run = bt.run_study(spec, tmp_path, executor=pool)
+                             initializer=_run._init_worker) as pool:
+        run = _run.run_study(spec, tmp_path, executor=pool)
     assert sorted(t["number"] for t in run["trials"]) == list(range(len(run["trials"])))
     assert 4 <= len(run["trials"]) <= 5  # both workers check the cap before asking
     assert {t["worker"] for t in run["trials"]} == {0, 1}
@@ -290,8 +251,8 @@ def test_parallel_worker_processes_share_one_journal(tmp_path: Path) -> None:
 def test_redraw_uses_the_json_only(exp_root: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(exp_root / "bttackler" / RESULTS_FILE, tmp_path / RESULTS_FILE)
-    monkeypatch.setattr(bt, "train", _no_training)
-    monkeypatch.setattr(bt, "run_study", _no_training)
+    monkeypatch.setattr(_run, "train", _no_training)
+    monkeypatch.setattr(_run, "run_study", _no_training)
     monkeypatch.setattr(optuna, "load_study", _no_training)
     monkeypatch.setattr(optuna, "create_study", _no_training)
     paths = redraw(tmp_path)
@@ -310,38 +271,9 @@ def test_redraw_uses_the_json_only(exp_root: Path, tmp_path: Path,
 # ----------------------------------------------------------------------------- pieces
 
 
-def test_curve_extrapolation_and_its_pruner() -> None:
-    steps = list(range(5))
-    curve = [0.9 - 0.5 * math.exp(-0.7 * t) for t in steps]
-    assert extrapolate_curve(steps, curve, 19) == pytest.approx(0.9, abs=1e-3)
-    assert extrapolate_curve([0, 1, 2], [0.3, 0.3, 0.3], 9) == 0.3
-    assert extrapolate_curve([0, 1], [0.1, 0.2], 9) is None
-    assert extrapolate_curve([0, 1, 2], [0.1, math.nan, 0.2], 9) is None
-
-    def study_with(direction: str, best: float, curve: list[float]) -> bool:
-        pruner = CurveFitPruner(10, n_startup_trials=1)
-        study = optuna.create_study(direction=direction, pruner=pruner)
-        study.add_trial(optuna.trial.create_trial(value=best))
-        trial = study.ask()
-        for step, v in enumerate(curve):
-            trial.report(v, step)
-        return trial.should_prune()
-
-    with bt._quiet():
-        assert study_with("maximize", 0.9, [0.10, 0.15, 0.18])  # saturates near 0.2
-        assert not study_with("maximize", 0.9, [0.50, 0.80, 0.88])
-        assert not study_with("maximize", 0.9, [0.10, 0.15])  # too few points
-        assert study_with("minimize", 0.1, [1.0, 0.9, 0.85])
-        assert not study_with("minimize", 0.1, [0.5, 0.2, 0.12])
-    with pytest.raises(ConfigError, match="max_steps"):
-        CurveFitPruner(1)
-    with pytest.raises(ConfigError, match="tolerance"):
-        CurveFitPruner(10, tolerance=1.0)
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_is_a_working_sampler(method: str) -> None:
-    with bt._quiet():
+    with _quiet():
         study = optuna.create_study(sampler=make_sampler(method, seed=1, gp_startup=2))
         study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2
                        + (t.suggest_categorical("c", ["a", "b"]) == "a"), n_trials=4)
@@ -353,7 +285,7 @@ def test_variants_map_to_pruners() -> None:
     assert isinstance(make_pruner("median", epochs=4), optuna.pruners.MedianPruner)
     assert isinstance(make_pruner("curvefit", epochs=4), CurveFitPruner)
     p = make_pruner("bttackler", epochs=4)
-    assert isinstance(p, bt.BTTacklerPruner) and p.mode == "report"
+    assert isinstance(p, BTTacklerPruner) and p.mode == "report"
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -380,8 +312,8 @@ def test_variants_map_to_pruners() -> None:
 def test_bad_input_is_refused_before_any_training(
         kwargs: dict[str, Any], field: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bt, "train", _no_training)
-    monkeypatch.setattr(bt, "run_study", _no_training)
+    monkeypatch.setattr(_run, "train", _no_training)
+    monkeypatch.setattr(_run, "run_study", _no_training)
     args = {"scale": "smoke", "seed": 0, **kwargs}
     scale, seed = args.pop("scale"), args.pop("seed")
     with pytest.raises(ConfigError) as info:
@@ -392,11 +324,11 @@ def test_bad_input_is_refused_before_any_training(
 
 def test_cifar10_without_a_path_is_refused(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(bt.CIFAR10_ENV, raising=False)
-    monkeypatch.setattr(bt, "train", _no_training)
+    monkeypatch.delenv(CIFAR10_ENV, raising=False)
+    monkeypatch.setattr(_run, "train", _no_training)
     with pytest.raises(DatasetNotFoundError, match="cifar10"):
         run_bttackler("smoke", 0, tmp_path, dataset="cifar10")
     with pytest.raises(DatasetNotFoundError, match="cifar10"):
         run_bttackler("smoke", 0, tmp_path, dataset="cifar10", cifar10=tmp_path)
     # paper scale without CIFAR-10: synthetic images, with it: CIFAR-10
-    assert bt.resolve_settings("paper")["image_dataset"] == "synthetic"
+    assert resolve_settings("paper")["image_dataset"] == "synthetic"

@@ -13,8 +13,7 @@ import pytest
 
 from effdl_kit._core.storage import make_storage
 from effdl_kit.errors import ConfigError
-from effdl_kit.experiments import bttackler as bt
-from effdl_kit.experiments.bttackler import JOURNAL_FILE, load_results, run_bttackler
+from effdl_kit.experiments.bttackler import JOURNAL_FILE, _run, load_results, run_bttackler
 
 SEED = 11
 #: one method, the baseline and BTTackler, three trials per run
@@ -66,7 +65,7 @@ def test_postgresql_storage_holds_every_run_and_resumes(
     assert study.user_attrs["segments"] == 1
     # the run is over: a rerun reads it back from the database and trains nothing
     before = _trials(tmp_path)
-    monkeypatch.setattr(bt, "train", _no_training)
+    monkeypatch.setattr(_run, "train", _no_training)
     run_bttackler("smoke", SEED, tmp_path, storage=postgres_url, study_prefix="bt-pg", **kw)
     assert _trials(tmp_path) == before
     # another experiment under the same prefix is refused before it trains
@@ -82,9 +81,9 @@ class _OneWorkerLost(ThreadPoolExecutor):
         _spec, ref, study_name, worker, segment = args[:5]
         if worker == 0:
             return super().submit(fn, *args, **kwargs)
-        storage = make_storage(ref, heartbeat_interval=None)
-        study_id = storage.get_study_id_from_name(study_name)
-        storage.set_study_system_attr(study_id, f"ready:{segment}:{worker}", True)
+        study = optuna.load_study(study_name=study_name,
+                                  storage=make_storage(ref, heartbeat_interval=None))
+        study.set_user_attr(f"ready:{segment}:{worker}", True)  # the start barrier's mark
         lost: Future[Any] = Future()
         lost.set_exception(ConnectionError("worker tcp://10.0.0.7:40123 lost"))
         return lost
@@ -129,8 +128,8 @@ def test_a_run_whose_every_worker_failed_raises(tmp_path: Path) -> None:
 def test_bad_engines_are_refused_before_any_training(
         kwargs: dict[str, Any], field: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bt, "train", _no_training)
-    monkeypatch.setattr(bt, "run_study", _no_training)
+    monkeypatch.setattr(_run, "train", _no_training)
+    monkeypatch.setattr(_run, "run_study", _no_training)
     with pytest.raises(ConfigError) as info:
         run_bttackler("smoke", 0, tmp_path / "out", **kwargs)
     assert info.value.field == field
@@ -145,7 +144,8 @@ def test_sigkill_mid_experiment_then_rerun_loses_and_repeats_nothing(tmp_path: P
     import sys
     import time
 
-    kw = {"methods": ["random"], "variants": ["plain"], "max_trials": 8, "budget_s": 600.0}
+    kw: dict[str, Any] = {"methods": ["random"], "variants": ["plain"], "max_trials": 8,
+                          "budget_s": 600.0}
     code = ("from pathlib import Path\n"
             "from effdl_kit.experiments.bttackler import run_bttackler\n"
             f"run_bttackler('smoke', {SEED}, Path({str(tmp_path)!r}), **{kw!r})\n")
