@@ -51,6 +51,8 @@ __all__ = [
     "redraw",
 ]
 
+#: scatter colour per cross-validation split
+_SPLIT_COLORS: dict[str, str] = {"random": "C0", "grouped": "C1"}
 _METHOD_LABELS: dict[str, str] = {str(m): label for m, label in METHOD_LABELS.items()}
 
 
@@ -59,7 +61,7 @@ def plot_predicted_vs_true(result: Mapping[str, Any], split: str, *, ax: Axes) -
     ev = result["evaluations"][split]
     y = np.asarray(ev["predictions"]["y_true"], dtype=float)
     p = np.asarray(ev["predictions"]["y_pred"], dtype=float)
-    ax.scatter(y, p, s=4, alpha=0.35, linewidths=0, color="C0" if split == "random" else "C1",
+    ax.scatter(y, p, s=4, alpha=0.35, linewidths=0, color=_SPLIT_COLORS.get(split, "C1"),
                rasterized=True)
     ok = np.isfinite(y) & np.isfinite(p)
     lo = float(min(y[ok].min(), p[ok].min())) if ok.any() else 0.0
