@@ -16,13 +16,26 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import pandas as pd
+
+# the latency models through their module: a test can stand in for fitting and scoring
+from effdl_kit import models as latency_models
 from effdl_kit._core.validate import Scale, check_int
+from effdl_kit.data import spec_feature_frame
 from effdl_kit.errors import ConfigError, EffdlError
+from effdl_kit.experiments.medn import load_medn_data
+from effdl_kit.measure import (
+    MODULE_PARAMS,
+    MODULE_TYPES,
+    make_spec,
+    measure_spec,
+    normalize_module_type,
+    read_device_state,
+)
 
 from ._base import Panel, PanelController, resolve_controller
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.figure import Figure
 
 __all__ = ["LATENCY_DEFAULTS", "LatencyController", "LatencyPanel"]
@@ -80,8 +93,6 @@ class LatencyController(PanelController):
         ConfigError
             Unknown module type, bad or missing parameter, kernel larger than the input.
         """
-        from effdl_kit.measure import MODULE_PARAMS, make_spec, normalize_module_type
-
         mt = normalize_module_type(self.params["module_type"])
         return make_spec(mt, **{k: self.params[k] for k in MODULE_PARAMS[mt]})
 
@@ -97,31 +108,21 @@ class LatencyController(PanelController):
         """Fitted predictors and their test scores for ``module_type`` (cached)."""
         key = (module_type, self.scale, seed)
         if key not in self._cache:
-            from effdl_kit.experiments.medn import load_medn_data
-            from effdl_kit.models import (
-                LATENCY_BUDGETS,
-                MODEL_KINDS,
-                evaluate_latency_models,
-                fit_latency_models,
-            )
-
             self.report_progress(0, 3, "loading the latency dataset")
             df, _ = load_medn_data(self.scale, seed)
-            params = LATENCY_BUDGETS[self.scale]
+            params = latency_models.LATENCY_BUDGETS[self.scale]
             self.report_progress(1, 3, f"scoring LR / MLP / RF / MEDN on {module_type}")
-            ev = evaluate_latency_models(df, module_types=[module_type], seed=seed,
+            ev = latency_models.evaluate_latency_models(df, module_types=[module_type], seed=seed,
                                          params=params)
             self.report_progress(2, 3, f"fitting the predictors on every {module_type} row")
-            fitted = fit_latency_models(df, module_types=[module_type], kinds=MODEL_KINDS,
-                                        seed=seed, params=params)[module_type]
+            fitted = latency_models.fit_latency_models(
+                df, module_types=[module_type], kinds=latency_models.MODEL_KINDS, seed=seed,
+                params=params)[module_type]
             self._cache[key] = {"models": fitted, "scores": ev.table("test").reset_index()}
         return self._cache[key]
 
     def compute(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """Predict the module's latency with each model at the device state read now."""
-        from effdl_kit.data import spec_feature_frame
-        from effdl_kit.measure import read_device_state
-
         spec = prepared["spec"]
         entry = self.models(spec.module_type, prepared["seed"])
         state = read_device_state("cpu")
@@ -140,8 +141,6 @@ class LatencyController(PanelController):
         Returns the :class:`~effdl_kit.measure.LatencyResult`, or None on failure (see
         :attr:`error`).
         """
-        from effdl_kit.measure import measure_spec
-
         try:
             spec = self.spec()
             if self.result is None or self.result["spec"] != spec:
@@ -169,8 +168,6 @@ class LatencyController(PanelController):
         EffdlError
             Nothing has been run yet.
         """
-        import pandas as pd
-
         res = self.result
         if res is None:
             raise EffdlError("no prediction yet: run the panel first")
@@ -258,8 +255,6 @@ class LatencyPanel(Panel):
     ) -> None:
         import ipywidgets as W
 
-        from effdl_kit.measure import MODULE_TYPES
-
         controller = resolve_controller(LatencyController, controller, scale, params)
         style = {"description_width": "90px"}
         controls: dict[str, Any] = {
@@ -294,8 +289,6 @@ class LatencyPanel(Panel):
 
     def relevant_controls(self) -> list[str]:
         """The controls of the module type currently selected (the others are hidden)."""
-        from effdl_kit.measure import MODULE_PARAMS, normalize_module_type
-
         try:
             mt = normalize_module_type(self.controls["module_type"].value)
         except ConfigError:
