@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -222,6 +223,22 @@ def test_bad_input_is_rejected_before_any_training(
     with pytest.raises(ConfigError) as info:
         run_confirmation(**kwargs)
     assert info.value.field == field
+
+
+def test_a_replaced_budget_is_the_one_used(kit: ComponentData,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(effdl_kit.training, "train", _no_training)
+    budget = replace(ConfirmBudget.for_scale("smoke"), initial_rows=50, bo_iter=3)
+    rec = recommend(kit, task="digits", scale="smoke", seed=0, budget=budget)
+    assert (rec.n_initial_rows, rec.n_iter) == (50, 3)
+    # more rows than the data holds: all rows
+    everything = replace(budget, initial_rows=10 * kit.n_rows)
+    rec = recommend(kit, task="digits", scale="smoke", seed=0, budget=everything)
+    assert rec.n_initial_rows == kit.n_rows
+    with pytest.raises(ConfigError) as info:
+        recommend(kit, task="digits", scale="smoke", seed=0,
+                  budget={"bo_iter": 3})  # type: ignore[arg-type]
+    assert info.value.field == "budget"
 
 
 def test_bad_input_to_confirm_and_recommend(kit: ComponentData,
