@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +185,16 @@ def test_fail_stale_trials_only_touches_running_ones(tmp_path: Path, requeue: bo
         assert trials[4].params == {} and trials[4].user_attrs == {"retry_of": 2}
         assert trials[4].system_attrs["fixed_params"] == {"x": x}  # the same point again
     assert fail_stale_trials(storage, "s", requeue=requeue) == 0
+
+
+def test_no_module_of_the_kit_reaches_into_optunas_private_attributes() -> None:
+    root = Path(__file__).resolve().parents[2]
+    private = re.compile(r"\._(?:study_id|trial_id|storage)\b")
+    assert private.search("storage.set_trial_state_values(t._trial_id, s)")  # controls
+    assert private.search("study._storage.get_all_trials(sid)")
+    assert not private.search("storage.get_trial_id_from_study_id_trial_number(i, n)")
+    bad = [f"{p.relative_to(root)}:{no}" for folder in ("effdl_kit", "widgets")
+           for p in sorted((root / folder).rglob("*.py"))
+           for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1)
+           if private.search(line)]
+    assert not bad, f"Optuna's private attributes used: {bad}"
