@@ -30,7 +30,8 @@ __all__ = ["Comparison", "Headline", "aggregate", "compare_runs", "headline",
 Metric = Literal["tsba", "top10hr"]
 
 
-def _json_float(v: Any) -> float | None:
+def json_float(v: Any) -> float | None:
+    """``v`` as a float; None for None and non-finite numbers (what JSON holds)."""
     if v is None:
         return None
     f = float(v)
@@ -38,6 +39,7 @@ def _json_float(v: Any) -> float | None:
 
 
 def _as_float(v: Any) -> float:
+    """``v`` as a float; NaN for None."""
     return float("nan") if v is None else float(v)
 
 
@@ -123,7 +125,7 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         res = tsba(pm, pb, direction=str(run["direction"]), horizon_s=budget)
         hr = top10hr([v for _, v in pm], [v for _, v in pb], direction=str(run["direction"]))
         out.append(Comparison(task=task, method=method, variant=variant, repeat=rep,
-                              **res.to_dict(), top10hr=_json_float(hr), n_method=len(pm),
+                              **res.to_dict(), top10hr=json_float(hr), n_method=len(pm),
                               n_baseline=len(pb)).to_json())
     return out
 

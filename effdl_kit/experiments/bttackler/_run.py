@@ -44,7 +44,7 @@ from effdl_kit.diagnosis import ATTR_DIAGNOSIS, TrialHook
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, output_files
 from effdl_kit.training import DataBundle, Hook, TrainConfig, TrainState, load_data, train
 
-from ._analysis import aggregate, compare_runs, headline, indicator_counts
+from ._analysis import aggregate, compare_runs, headline, indicator_counts, json_float
 from ._figures import redraw
 from ._settings import (
     JOURNAL_FILE,
@@ -236,13 +236,6 @@ def _init_worker() -> None:
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
 
-def _json_float(v: Any) -> float | None:
-    if v is None:
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
-
-
 def _trial_record(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """A trial as ``results.json`` stores it (its ``fail_reason`` in the field ``error``)."""
     ua = t.user_attrs
@@ -250,8 +243,8 @@ def _trial_record(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     params = {k: (v if isinstance(v, bool | int | str) or v is None else float(v))
               for k, v in t.params.items()}
     return {
-        "number": t.number, "state": t.state.name, "value": _json_float(t.value),
-        "t_start": _json_float(ua.get("t_start")), "t_end": _json_float(ua.get("t_end")),
+        "number": t.number, "state": t.state.name, "value": json_float(t.value),
+        "t_start": json_float(ua.get("t_start")), "t_end": json_float(ua.get("t_end")),
         "worker": ua.get("worker"), "segment": ua.get("segment"),
         "outcome": ua.get(ATTR_OUTCOME), "epochs": len(t.intermediate_values),
         "indicators": list(diag.get("indicators", [])) if isinstance(diag, dict) else [],
@@ -361,7 +354,7 @@ def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None =
         attrs = study.user_attrs
     return {**spec.to_dict(), "direction": spec.direction, "metric": spec.metric,
             "segments": int(attrs.get("segments", 0)),
-            "elapsed_s": _json_float(attrs.get("elapsed_s")),
+            "elapsed_s": json_float(attrs.get("elapsed_s")),
             "worker_errors": list(attrs.get("worker_errors", [])), "trials": records}
 
 
