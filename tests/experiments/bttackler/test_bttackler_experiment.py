@@ -8,6 +8,7 @@ import json
 import math
 import multiprocessing as mp
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from effdl_kit.experiments.bttackler import (
 )
 from effdl_kit.experiments.bttackler._settings import CIFAR10_ENV, _quiet
 from effdl_kit.reports import read_provenance
+from effdl_kit.training import Hook, TrainState
 
 SEED = 5
 FIGURES = (FIGURE_TSBA, FIGURE_TOP10HR)
@@ -230,6 +232,58 @@ def test_failing_trial_is_recorded_and_the_run_goes_on(
     assert failed["value"] is None
     agg = load_results(tmp_path)["aggregate"][0]
     assert agg["failed_mean"] == 1 and agg["trials_mean"] == 2 and agg["cut_mean"] == 0
+
+
+def test_a_trial_still_training_when_the_budget_ends_is_cut(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_train = _run.train
+
+    class Slow(Hook):
+        def after_step(self, state: TrainState) -> None:
+            time.sleep(0.15)
+
+    def slow(config: Any, **kwargs: Any) -> Any:
+        if kwargs.get("hooks"):  # trials (the warm-up has no hooks)
+            kwargs["hooks"] = [*kwargs["hooks"], Slow()]
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(_run, "train", slow)
+    run_bttackler("smoke", SEED, tmp_path, methods=["random"], variants=["plain"],
+                  budget_s=0.3)
+    payload = load_results(tmp_path)
+    (run,) = payload["runs"]
+    (trial,) = run["trials"]  # no trial starts once the clock is past the budget
+    assert (trial["state"], trial["outcome"]) == ("FAIL", "over_budget")
+    assert trial["error"] == "DeadlineExceeded: run budget of 0.3 s exhausted mid-trial"
+    assert trial["t_end"] > 0.3 and trial["value"] is None
+    agg = payload["aggregate"][0]
+    assert (agg["cut_mean"], agg["failed_mean"], agg["trials_mean"]) == (1, 0, 0)
+
+
+def test_an_interrupt_mid_trial_is_recorded_and_the_run_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    real_train = _run.train
+
+    def interrupted(config: Any, **kwargs: Any) -> Any:
+        if kwargs.get("hooks"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt("stop pressed")
+        return real_train(config, **kwargs)
+
+    kw: dict[str, Any] = {"methods": ["random"], "variants": ["plain"]}
+    monkeypatch.setattr(_run, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_bttackler("smoke", SEED, tmp_path, **kw)
+    monkeypatch.setattr(_run, "train", real_train)
+    run_bttackler("smoke", SEED, tmp_path, **kw)
+    (run,) = load_results(tmp_path)["runs"]
+    assert [t["state"] for t in run["trials"]] == ["COMPLETE", "FAIL", "COMPLETE"]
+    cut = run["trials"][1]
+    assert cut["outcome"] == "interrupted"
+    assert cut["error"] == "interrupted: KeyboardInterrupt: stop pressed"
+    assert run["segments"] == 2 and run["trials"][2]["segment"] == 1
 
 
 @pytest.mark.slow
