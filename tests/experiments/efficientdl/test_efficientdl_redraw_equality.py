@@ -1,7 +1,9 @@
 """Redrawing a stored ``results.json`` gives the same tables as when it was written.
 
 ``fixtures/results.json`` was written by ``effdl reproduce efficientdl --scale smoke --seed 0``
-(the out-of-fold predictions thinned to every 25th row to keep it small; no table reads them),
+(the out-of-fold predictions thinned to every 25th row to keep it small, and those of the
+authors' dataset emptied: they are the authors' per-row labels, which the project never copies;
+no table reads them),
 and the CSV tables next to it by that run's redraw. A change to the experiment's code must keep
 these tables equal, value for value.
 """
