@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.storage import dask_executor
 from effdl_kit._core.validate import SCALES
 
@@ -49,7 +50,7 @@ def _seed(text: str) -> int:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= v < 2**32:
+    if not 0 <= v <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"must be in [0, 2**32): {v}")
     return v
 

@@ -10,13 +10,14 @@ from effdl_kit._core.errors import (
     TrainingError,
 )
 from effdl_kit._core.numba_config import configure_numba
-from effdl_kit._core.rng import as_generator, spawn_seeds, torch_generator, torch_seeded
+from effdl_kit._core.rng import SEED_MAX, as_generator, spawn_seeds, torch_generator, torch_seeded
 from effdl_kit._core.types import DIRECTIONS, Direction, ProgressFn
 from effdl_kit._core.validate import SCALES, Scale, check_choice, check_scale
 
 __all__ = [
     "DIRECTIONS",
     "SCALES",
+    "SEED_MAX",
     "ConfigError",
     "DataError",
     "DatasetNotFoundError",

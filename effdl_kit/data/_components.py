@@ -36,6 +36,7 @@ import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.jsonl import JsonlContent, JsonlDataset
+from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.validate import check_int, check_scale
 from effdl_kit.training import TrainConfig, train
 
@@ -257,7 +258,7 @@ def build_component_dataset(
         raise ConfigError("space", type(space).__name__, "a ComponentSpace")
     check_int("n", n, min_value=1)
     check_scale(scale)
-    check_int("seed", seed, min_value=0, max_value=2**31 - 1)
+    check_int("seed", seed, min_value=0, max_value=SEED_MAX)
     if max_workers is not None:
         check_int("max_workers", max_workers, min_value=1)
     ds = _dataset(path)

@@ -53,7 +53,7 @@ import torch
 
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.jsonl import JsonlContent, JsonlDataset
-from effdl_kit._core.rng import torch_seeded
+from effdl_kit._core.rng import SEED_MAX, torch_seeded
 from effdl_kit._core.validate import check_executor, check_float, check_int
 from effdl_kit.data._latency import (
     _DEVICE_LIMITS,
@@ -293,7 +293,7 @@ def build_latency_dataset(
     levels = default_load_levels(dev) if load_levels is None else as_load_levels(load_levels)
     for lv in levels:
         BackgroundLoad(lv, device=dev)  # checks gpu_stream against the device
-    check_int("seed", seed, min_value=0, max_value=2**31 - 1)
+    check_int("seed", seed, min_value=0, max_value=SEED_MAX)
     check_int("warmup", warmup, min_value=1)
     check_int("repeats", repeats, min_value=1)
     check_int("min_repeats", min_repeats, min_value=1, max_value=repeats)

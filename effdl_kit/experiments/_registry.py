@@ -22,6 +22,7 @@ from typing import Any
 from effdl_kit._core.env import EnvInfo, collect_env
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.validate import check_int, check_scale
 
 __all__ = [
@@ -198,7 +199,7 @@ def get_experiment(name: str) -> Experiment:
 
 
 def _check_seed(seed: Any) -> int:
-    return check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    return check_int("seed", seed, min_value=0, max_value=SEED_MAX)
 
 
 def _check_out(out: Any) -> Path:

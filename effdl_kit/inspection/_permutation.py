@@ -45,6 +45,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from effdl_kit._core import ConfigError, DataError
+from effdl_kit._core.rng import SEED_MAX
 
 __all__ = ["FAST_ESTIMATORS", "METHODS", "permutation_importance", "top_components"]
 
@@ -186,7 +187,7 @@ def _draw_seed(random_state: RandomStateLike) -> int:
     if (
         isinstance(random_state, numbers.Integral)
         and not isinstance(random_state, bool)
-        and 0 <= int(random_state) <= 2**32 - 1
+        and 0 <= int(random_state) <= SEED_MAX
     ):
         return int(np.random.RandomState(int(random_state)).randint(_INT32_MAX + 1))
     raise ConfigError(

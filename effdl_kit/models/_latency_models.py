@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice, check_float, check_int
 
@@ -86,7 +87,7 @@ def make_latency_model(kind: str, *, random_state: int = 0, **params: Any) -> An
         scikit-learn compatible (``fit`` / ``predict``; latencies must be > 0).
     """
     check_choice("kind", kind, MODEL_KINDS)
-    check_int("random_state", random_state, min_value=0, max_value=2**32 - 1)
+    check_int("random_state", random_state, min_value=0, max_value=SEED_MAX)
     if kind == "medn":
         from effdl_kit.models._medn import MEDN
 
@@ -256,7 +257,7 @@ def evaluate_latency_models(
         raise ConfigError("kinds", kinds, f"a non-empty sequence of {MODEL_KINDS}")
     for k in kinds:
         check_choice("kinds", k, MODEL_KINDS)
-    check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    check_int("seed", seed, min_value=0, max_value=SEED_MAX)
     check_float("val_size", val_size, min_value=0.0, max_value=0.5, min_inclusive=False)
     check_float("test_size", test_size, min_value=0.0, max_value=0.5, min_inclusive=False)
     check_int("timing_repeats", timing_repeats, min_value=1)

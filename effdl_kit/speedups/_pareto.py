@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_int
 from effdl_kit.training import DataBundle, TrainConfig, load_data
@@ -68,7 +69,7 @@ def check_budgets(budgets: Sequence[int]) -> list[int]:
 def _check_seeds(seeds: Sequence[int]) -> list[int]:
     if isinstance(seeds, int | str) or not isinstance(seeds, Sequence) or not seeds:
         raise ConfigError("seeds", seeds, "a non-empty sequence of distinct ints")
-    out = [check_int(f"seeds[{i}]", s, min_value=0, max_value=2**32 - 1)
+    out = [check_int(f"seeds[{i}]", s, min_value=0, max_value=SEED_MAX)
            for i, s in enumerate(seeds)]
     if len(set(out)) != len(out):
         raise ConfigError("seeds", out, "distinct seeds")

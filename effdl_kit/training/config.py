@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.validate import check_choice, check_float, check_int
 
 __all__ = [
@@ -316,7 +317,7 @@ class TrainConfig:
                     min_inclusive=False)
         check_float("test_fraction", self.test_fraction, min_value=0.0, max_value=0.5,
                     min_inclusive=False)
-        check_int("seed", self.seed, min_value=0, max_value=2**32 - 1)
+        check_int("seed", self.seed, min_value=0, max_value=SEED_MAX)
         if self.grad_clip is not None:
             check_float("grad_clip", self.grad_clip, min_value=0.0, min_inclusive=False)
         if self.data_dir is not None and not isinstance(self.data_dir, str):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice, check_int
 from effdl_kit.data import ComponentData
@@ -58,7 +59,7 @@ def check_budget(n_trees: Any, n_splits: Any, n_repeats: Any, seed: Any) -> None
     check_int("n_trees", n_trees, min_value=1)
     check_int("n_splits", n_splits, min_value=2)
     check_int("n_repeats", n_repeats, min_value=1)
-    check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    check_int("seed", seed, min_value=0, max_value=SEED_MAX)
 
 
 def _floats(values: Any) -> list[float | None]:

@@ -74,7 +74,9 @@ import optuna
 import pandas as pd
 
 from effdl_kit import training
-from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.errors import ConfigError, DataError, TrainingError
+from effdl_kit._core.rng import SEED_MAX
+from effdl_kit._core.study import trial_loop
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import Scale, check_choice, check_int, check_scale
 from effdl_kit.data import (
@@ -146,7 +148,7 @@ def _resolve_task(task: Any, cifar_dir: str | Path | None, *, need_dir: bool = T
 
 
 def _check_seed(seed: Any, name: str = "seed") -> int:
-    return check_int(name, seed, min_value=0, max_value=2**31 - 1)
+    return check_int(name, seed, min_value=0, max_value=SEED_MAX)
 
 
 def _kit_space() -> dict[str, list[Any]]:
@@ -378,16 +380,15 @@ def _automl(rec: Recommendation, spec: ConfirmTask, *, train_scale: Scale, seed:
                           cifar_dir=cifar_dir)
         outcomes[trial.number] = (out, chosen)
         trial.set_user_attr("test_top1", out.test)
-        if out.error is not None:
-            trial.set_user_attr("error", out.error)
-            return math.nan  # Optuna records the trial as failed and goes on
+        if out.error is not None:  # recorded as the trial's fail_reason; the study goes on
+            raise TrainingError(out.error)
         return out.val
 
     t0 = time.perf_counter()
     with _quiet_optuna():
         study = optuna.create_study(direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=seed))
-        study.optimize(objective, n_trials=n_trials)
+        trial_loop(study, objective, stop=lambda: len(study.trials) >= n_trials)
     wall = time.perf_counter() - t0
     ok = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     failed = len(study.trials) - len(ok)

@@ -20,7 +20,7 @@ from torch import nn
 
 from effdl_kit._core.errors import ConfigError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
-from effdl_kit._core.rng import torch_seeded
+from effdl_kit._core.rng import SEED_MAX, torch_seeded
 from effdl_kit._core.validate import check_choice, check_int, check_scale
 from effdl_kit.data import build_latency_dataset, latency_data_path, load_latency_dataset
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, output_files
@@ -88,7 +88,7 @@ def load_medn_data(scale: str, seed: int, work_dir: Path | None = None, *,
         The file read.
     """
     check_scale(scale)
-    check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    check_int("seed", seed, min_value=0, max_value=SEED_MAX)
     check_choice("device", device, DEVICES)
     budget = _check_budget(budget, scale)
     path = latency_data_path(device)
@@ -306,7 +306,7 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
     :class:`Budget` unless given (change one with :func:`dataclasses.replace`).
     """
     check_scale(scale)
-    check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    check_int("seed", seed, min_value=0, max_value=SEED_MAX)
     check_choice("device", device, DEVICES)
     budget = _check_budget(budget, scale)
     params = budget.model_params
