@@ -10,7 +10,9 @@ strong trials, and three ways in:
 
 The paper's measurements of early termination inside HPO, :func:`tsba` and :func:`top10hr`
 (over :func:`finished_points`), and the learning-curve rule it is compared with,
-:class:`CurveFitPruner`, live here too.
+:class:`CurveFitPruner`, live here too, and so does the live diagnosed study a panel
+watches: :func:`run_diagnosed_study` returns a :class:`DiagnosedStudy` (every trial and
+epoch, with ``on_epoch`` / ``on_trial`` callbacks and a stop between epochs).
 
 Deviations from the authors' code (each measured, see the method card in ``DiagnosisConfig``
 and ``false_positive_rate``): SC's default compares standard deviations ("spread") instead
@@ -42,6 +44,15 @@ from effdl_kit.diagnosis._optuna import (
     diagnose_trial,
 )
 from effdl_kit.diagnosis._stats import EpochGradStats, GradStats, WeightLayer, find_weight_layers
+from effdl_kit.diagnosis._study import check_enqueue, run_diagnosed_study
+from effdl_kit.diagnosis._study_result import (
+    STUDY_VARIANTS,
+    DiagnosedEpoch,
+    DiagnosedStudy,
+    DiagnosedStudyOptions,
+    DiagnosedTrial,
+    StudyVariant,
+)
 
 __all__ = [
     "ATTR_DIAGNOSIS",
@@ -51,10 +62,15 @@ __all__ = [
     "MODES",
     "PROTECTABLE",
     "SC_RULES",
+    "STUDY_VARIANTS",
     "TOP_K",
     "BTTacklerPruner",
     "Check",
     "CurveFitPruner",
+    "DiagnosedEpoch",
+    "DiagnosedStudy",
+    "DiagnosedStudyOptions",
+    "DiagnosedTrial",
     "Diagnoser",
     "Diagnosis",
     "DiagnosisConfig",
@@ -64,10 +80,12 @@ __all__ = [
     "FalsePositiveResult",
     "GradStats",
     "PeerLosses",
+    "StudyVariant",
     "TSBAResult",
     "TrialDiagnoser",
     "TrialHook",
     "WeightLayer",
+    "check_enqueue",
     "diagnose_trial",
     "evaluate",
     "extrapolate_curve",
@@ -75,6 +93,7 @@ __all__ = [
     "find_weight_layers",
     "finished_points",
     "replay",
+    "run_diagnosed_study",
     "top10hr",
     "tsba",
 ]

@@ -6,6 +6,13 @@ Compute once, draw twice: experiments return small result objects; this package 
 writes LaTeX/Markdown/CSV).
 """
 
+from effdl_kit.reports._diagnosis_plots import (
+    INDICATOR_SERIES,
+    STOP_COLOR,
+    IndicatorSeries,
+    plot_indicator_curves,
+    plot_trial_losses,
+)
 from effdl_kit.reports._figures import (
     FIGURE_FORMATS,
     PNG_PROVENANCE_KEY,
@@ -32,15 +39,20 @@ __all__ = [
     "CURVE_SPLITS",
     "DOUBLE_COLUMN_IN",
     "FIGURE_FORMATS",
+    "INDICATOR_SERIES",
     "PNG_PROVENANCE_KEY",
     "SINGLE_COLUMN_IN",
+    "STOP_COLOR",
     "TABLE_FORMATS",
+    "IndicatorSeries",
     "export_table",
     "figure",
     "paper_rc",
     "paper_style",
     "paper_style_context",
+    "plot_indicator_curves",
     "plot_training_curves",
+    "plot_trial_losses",
     "provenance_record",
     "read_pdf_info",
     "read_provenance",

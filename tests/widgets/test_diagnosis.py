@@ -13,7 +13,7 @@ import optuna
 import pytest
 from matplotlib.figure import Figure
 
-from effdl_kit.diagnosis import ATTR_DIAGNOSIS
+from effdl_kit.diagnosis import ATTR_DIAGNOSIS, DiagnosedStudy
 from effdl_kit.errors import ConfigError, DataError, EffdlError
 from effdl_kit.experiments.bttackler import (
     BUDGETS,
@@ -72,6 +72,7 @@ def test_defaults_follow_the_experiment_budgets() -> None:
 def test_run_records_every_epoch_live_and_stops_the_bad_trial(done: DiagnosisController) -> None:
     res = done.result
     assert isinstance(res, DiagnosisRun) and done.status == "done", done.error
+    assert DiagnosisRun is DiagnosedStudy and res.study is done.study and not res.stopped
     table = done.table()
     # the table lists every trial, in order
     assert list(table["number"]) == [0, 1, 2]
@@ -144,6 +145,18 @@ def test_prune_mode_prunes_the_bad_trial() -> None:
     assert row["state"] == "PRUNED" and "AGV" in row["stopped by"]
     assert res.study.trials[0].state == optuna.trial.TrialState.PRUNED
     assert res.table.iloc[1]["state"] in ("COMPLETE", "PRUNED")
+
+
+def test_stop_ends_the_study_after_the_current_epoch() -> None:
+    ctrl = DiagnosisController(scale="smoke", variant="plain", n_trials=3, epochs=4)
+    remove = ctrl.on_change(lambda e: ctrl.stop() if e.kind == "progress" else None)
+    res = ctrl.run(raise_errors=True)
+    assert isinstance(res, DiagnosedStudy) and ctrl.status == "done" and res.stopped
+    assert len(res.trials) == 1 and len(res.history) == 1  # cut after its first epoch
+    assert res.trials[0].state == "FAIL" and "stopped" in str(res.trials[0].fail_reason)
+    remove()
+    again = ctrl.run(raise_errors=True)  # a new run is not stopped by the old request
+    assert isinstance(again, DiagnosedStudy) and not again.stopped and len(again.trials) == 3
 
 
 @pytest.mark.parametrize(("params", "field"), [
