@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from effdl_kit._core.jsonable import as_float, json_float
 from effdl_kit._core.types import DIRECTIONS, Direction
 from effdl_kit._core.validate import check_choice, check_float, check_int
 
@@ -38,17 +39,8 @@ TOP_K = 10
 _FINISHED_STATES: tuple[str, ...] = ("COMPLETE", "PRUNED")
 
 
-def _json_float(v: Any) -> float | None:
-    """``v`` as a float, None for None and non-finite numbers (what JSON can hold)."""
-    if v is None:
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
 
 
-def _as_float(v: Any) -> float:
-    """``v`` as a float, NaN for None."""
-    return float("nan") if v is None else float(v)
 
 
 def _check_direction(direction: Any) -> Direction:
@@ -82,7 +74,7 @@ def finished_points(trials: Sequence[Mapping[str, Any]], budget_s: float
     for r in trials:
         if r.get("state") not in _FINISHED_STATES:
             continue
-        v, t = _as_float(r.get("value")), _as_float(r.get("t_end"))
+        v, t = as_float(r.get("value")), as_float(r.get("t_end"))
         if math.isfinite(v) and math.isfinite(t) and t <= budget_s:
             out.append((t, v))
     return out
@@ -115,8 +107,8 @@ class TSBAResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (non-finite numbers as None)."""
-        return {"tsba": _json_float(self.tsba), "t_method": _json_float(self.t_method),
-                "t_baseline": _json_float(self.t_baseline), "target": _json_float(self.target),
+        return {"tsba": json_float(self.tsba), "t_method": json_float(self.t_method),
+                "t_baseline": json_float(self.t_baseline), "target": json_float(self.target),
                 "reached": self.reached}
 
 

@@ -29,6 +29,7 @@ import optuna
 from torch import nn
 
 from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.jsonable import json_float
 from effdl_kit._core.validate import check_choice
 from effdl_kit.diagnosis._config import DiagnosisConfig
 from effdl_kit.diagnosis._diagnoser import Diagnoser, Diagnosis
@@ -50,8 +51,6 @@ MODES = ("report", "prune")
 _DIRECTIONS = ("maximize", "minimize")
 
 
-def _json_float(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
 
 
 class BTTacklerPruner(optuna.pruners.BasePruner):
@@ -194,15 +193,15 @@ class TrialDiagnoser:
                 raise ConfigError("metric", metric, "a real number") from None
         d = self.diagnoser.end_epoch(train_loss, val_loss=val_loss, val_metric=metric)
         self.trial.set_user_attr(ATTR_LOSSES,
-                                 [_json_float(v) for v in self.diagnoser.train_losses])
+                                 [json_float(v) for v in self.diagnoser.train_losses])
         if math.isfinite(metric):
             self.trial.report(float(metric), d.epoch)
         if d:
             self.diagnosis = d
             info = d.to_dict()
-            info["values"] = {k: _json_float(v) for k, v in d.values.items()}
+            info["values"] = {k: json_float(v) for k, v in d.values.items()}
             info["mode"] = self.mode
-            info["metric"] = _json_float(float(metric))
+            info["metric"] = json_float(float(metric))
             self.trial.set_user_attr(ATTR_DIAGNOSIS, info)
             self.diagnoser.detach()
             if self.mode == "prune":

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from effdl_kit._core.jsonable import as_float, json_float
 from effdl_kit.diagnosis import INDICATORS, finished_points, top10hr, tsba
 from effdl_kit.experiments._registry import read_results
 
@@ -30,17 +31,8 @@ __all__ = ["Comparison", "Headline", "aggregate", "compare_runs", "headline",
 Metric = Literal["tsba", "top10hr"]
 
 
-def json_float(v: Any) -> float | None:
-    """``v`` as a float; None for None and non-finite numbers (what JSON holds)."""
-    if v is None:
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
 
 
-def _as_float(v: Any) -> float:
-    """``v`` as a float; NaN for None."""
-    return float("nan") if v is None else float(v)
 
 
 def load_results(out_dir: str | Path) -> dict[str, Any]:
@@ -173,7 +165,7 @@ def aggregate(runs: Sequence[Mapping[str, Any]],
                                     for t in r["trials"])))
             n_cut.append(float(sum(t["outcome"] == "over_budget" for t in r["trials"])))
             n_stop.append(float(sum(t["outcome"] in EARLY_STOP_VARIANTS
-                                    and _as_float(t["t_end"]) <= budget
+                                    and as_float(t["t_end"]) <= budget
                                     for t in r["trials"])))
             if pts:
                 best.append(_best([v for _, v in pts], str(r["direction"])))
@@ -226,7 +218,7 @@ def indicator_counts(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             budget = float(r["budget_s"])
             for t in r["trials"]:
                 if t["state"] not in ("COMPLETE", "PRUNED") or not (
-                        _as_float(t["t_end"]) <= budget):
+                        as_float(t["t_end"]) <= budget):
                     continue
                 n += 1
                 for code in t["indicators"]:
@@ -348,11 +340,11 @@ def headline(comparisons: Sequence[Mapping[str, Any]],
 def comparison_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """TSBA and Top10HR per (task, method, variant) of the :func:`aggregate` rows."""
     recs = [{"task": r["task"], "method": r["method"], "variant": r["variant"],
-             "TSBA %": _as_float(r.get("tsba_mean")), "TSBA std": _as_float(r.get("tsba_std")),
+             "TSBA %": as_float(r.get("tsba_mean")), "TSBA std": as_float(r.get("tsba_std")),
              "reached": r.get("reached"),
-             "TSBA % (reached)": _as_float(r.get("tsba_reached_mean")),
-             "Top10HR %": _as_float(r.get("top10hr_mean")),
-             "Top10HR std": _as_float(r.get("top10hr_std"))}
+             "TSBA % (reached)": as_float(r.get("tsba_reached_mean")),
+             "Top10HR %": as_float(r.get("top10hr_mean")),
+             "Top10HR std": as_float(r.get("top10hr_std"))}
             for r in rows if r["variant"] != "plain"]
     return pd.DataFrame(recs)
 
@@ -361,10 +353,10 @@ def runs_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Trials finished, failed, cut, stopped early and best result per :func:`aggregate` row."""
     return pd.DataFrame([{
         "task": r["task"], "method": r["method"], "variant": r["variant"],
-        "repeats": r["repeats"], "trials finished": _as_float(r["trials_mean"]),
-        "failed": _as_float(r["failed_mean"]), "cut at budget": _as_float(r["cut_mean"]),
-        "stopped early %": 100.0 * _as_float(r["stopped_share"]),
-        f"best {r['metric']}": _as_float(r["best_mean"])} for r in rows])
+        "repeats": r["repeats"], "trials finished": as_float(r["trials_mean"]),
+        "failed": as_float(r["failed_mean"]), "cut at budget": as_float(r["cut_mean"]),
+        "stopped early %": 100.0 * as_float(r["stopped_share"]),
+        f"best {r['metric']}": as_float(r["best_mean"])} for r in rows])
 
 
 def headline_table(head: Mapping[str, Any]) -> pd.DataFrame:
@@ -386,6 +378,6 @@ def headline_table(head: Mapping[str, Any]) -> pd.DataFrame:
         ("trials finished, plain", h.trials.get("plain"), None),
         ("trials finished, BTTackler", h.trials.get("bttackler"), None),
     ]
-    return pd.DataFrame([{"quantity": q, "kit": _as_float(k), "paper": _as_float(p)}
+    return pd.DataFrame([{"quantity": q, "kit": as_float(k), "paper": as_float(p)}
                          for q, k, p in rows])
 

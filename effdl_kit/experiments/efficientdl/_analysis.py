@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.jsonable import records
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice, check_int
@@ -66,19 +67,6 @@ def _floats(values: Any) -> list[float | None]:
     return [None if not math.isfinite(float(v)) else float(v) for v in np.asarray(values).ravel()]
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts of plain Python values at full precision (NaN/inf -> None)."""
-    out: list[dict[str, Any]] = []
-    for row in frame.to_dict(orient="records"):
-        rec: dict[str, Any] = {}
-        for k, v in row.items():
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and not math.isfinite(v):
-                v = None
-            rec[str(k)] = v
-        out.append(rec)
-    return out
 
 
 def analyse_dataset(
@@ -154,7 +142,7 @@ def analyse_dataset(
         preds = ev.predictions
         out["evaluations"][split] = {
             "n_splits": n_splits,
-            "folds": _records(ev.folds),
+            "folds": records(ev.folds),
             "mean": ev.mean,
             "std": ev.std,
             "predictions": {"y_true": _floats(preds["y_true"]),
@@ -179,7 +167,7 @@ def analyse_dataset(
         "time_s": time.perf_counter() - t0,
     }
     top = importance_frame(out, k=len(groups))
-    out["top"] = _records(top.reset_index())
+    out["top"] = records(top.reset_index())
     if progress is not None:
         progress(n_steps, n_steps, f"{label}: done")
     return out

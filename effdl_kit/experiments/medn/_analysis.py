@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from effdl_kit._core.jsonable import records
 from effdl_kit.experiments._registry import read_results
 
 from ._settings import MODEL_LABELS, NAME, PAPER_GAIN
@@ -17,20 +17,6 @@ from ._settings import MODEL_LABELS, NAME, PAPER_GAIN
 __all__ = ["ablation_table", "load_results", "records", "scores_table", "selection_table"]
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of ``frame`` as JSON-able dicts (numpy scalars as Python ones, NaN and
-    infinities as None)."""
-    out = []
-    for row in frame.to_dict(orient="records"):
-        rec: dict[str, Any] = {}
-        for k, v in row.items():
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and not math.isfinite(v):
-                v = None
-            rec[str(k)] = v
-        out.append(rec)
-    return out
 
 
 def load_results(out_dir: str | Path) -> dict[str, Any]:
