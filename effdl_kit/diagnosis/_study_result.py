@@ -438,7 +438,7 @@ class DiagnosedStudy:
         Raises
         ------
         DataError
-            Missing or malformed fields.
+            Missing or malformed fields (options that do not validate included).
         """
         try:
             return cls(options=DiagnosedStudyOptions.from_dict(d["options"]),
@@ -446,7 +446,7 @@ class DiagnosedStudy:
                        history=[DiagnosedEpoch.from_dict(e) for e in d["history"]],
                        context=dict(d["context"]), wall_time_s=float(d["wall_time_s"]),
                        stopped=bool(d["stopped"]))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
             raise DataError(f"not a diagnosed study ({type(exc).__name__}: {exc})") from None
 
     def to_json(self, path: str | Path) -> Path:

@@ -196,6 +196,10 @@ def test_json_round_trip(bt: Any, tmp_path: Path) -> None:
         DiagnosedStudy.from_json(tmp_path / "partial.json")
     with pytest.raises(DataError):
         DiagnosedStudy.from_json(tmp_path / "missing.json")
+    bad_options = {**run.to_dict(), "options": {**run.options.to_dict(), "n_trials": 0}}
+    (tmp_path / "invalid.json").write_text(json.dumps(bad_options))
+    with pytest.raises(DataError, match="n_trials"):
+        DiagnosedStudy.from_json(tmp_path / "invalid.json")
 
 
 def test_indicator_values_fall_back_to_the_gradient_medians() -> None:
