@@ -52,7 +52,7 @@ from effdl_kit.reports import (
     plot_trial_losses,
 )
 
-from ._base import PanelController
+from ._controller import PanelController
 
 if TYPE_CHECKING:
     import optuna
