@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from effdl_kit._core import Scale
+from effdl_kit._core import SEED_MAX, Scale
 from effdl_kit.diagnosis import INDICATORS, MODES, SC_RULES
 from effdl_kit.errors import ConfigError
 from effdl_kit.experiments.bttackler import METHODS, TASKS
@@ -127,7 +127,7 @@ class DiagnosisPanel(Panel):
                                     description="trials", style=style, layout=lay),
             "epochs": W.IntSlider(min=2, max=max(40, int(p["epochs"])), value=2,
                                   description="epochs", style=style, layout=lay),
-            "seed": W.BoundedIntText(min=0, max=2**31 - 1, value=0, description="seed",
+            "seed": W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
                                      style=style, layout=lay),
             "indicators": W.SelectMultiple(options=INDICATORS, rows=len(INDICATORS),
                                            description="indicators", style=style),

@@ -33,15 +33,15 @@ from effdl_kit.errors import ConfigError, EffdlError
 from effdl_kit.experiments.bttackler import (
     BUDGETS,
     METHODS,
-    PAPER,
     TASKS,
     RunSpec,
     headline_table,
     load_results,
     make_sampler,
-    plot_bars,
+    plot_metric_row,
     redraw,
     resolve_settings,
+    result_tasks,
     suggest_config,
     task_data,
 )
@@ -357,17 +357,11 @@ class DiagnosisController(PanelController):
         if self.experiment is None:
             raise EffdlError("no bttackler results loaded: call load_experiment(path) first")
         rows = self.experiment["aggregate"]
-        tasks = [t for t in TASKS if any(r["task"] == t for r in rows)] or ["cnn"]
+        tasks = result_tasks(rows) or ["cnn"]
         fig = Figure(figsize=(max(6.4, 3.4 * len(tasks) + 0.6), 5.8), layout="constrained")
         axes = fig.subplots(2, len(tasks), squeeze=False)
-        refs_t = [(PAPER["tsba"], f"paper {PAPER['tsba']}%", "--")]
-        refs_h = [(PAPER["top10hr"], f"paper, BTTackler {PAPER['top10hr']}%", "--"),
-                  (PAPER["top10hr_etr"], f"paper, ETR {PAPER['top10hr_etr']}%", ":")]
-        for j, task in enumerate(tasks):
-            plot_bars(rows, task, "tsba", ax=axes[0, j], refs=refs_t)
-            plot_bars(rows, task, "top10hr", ax=axes[1, j], refs=refs_h)
-        axes[0, 0].set_ylabel("TSBA (%)")
-        axes[1, 0].set_ylabel("Top10HR (%)")
+        plot_metric_row(rows, "tsba", list(axes[0]))
+        plot_metric_row(rows, "top10hr", list(axes[1]))
         legend: dict[str, Any] = {}  # label -> handle, Top10HR's first, then TSBA's new ones
         for ax in (axes[1, 0], axes[0, 0]):
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-# the latency models through their module: a test can stand in for fitting and scoring
 from effdl_kit import models as latency_models
+
+# the latency models through their module: a test can stand in for fitting and scoring
+from effdl_kit._core import SEED_MAX
 from effdl_kit._core.validate import Scale, check_int
 from effdl_kit.data import spec_feature_frame
 from effdl_kit.errors import ConfigError, EffdlError
@@ -99,7 +101,7 @@ class LatencyController(PanelController):
     def prepare(self) -> dict[str, Any]:
         """Validate the module, the seed and the timing counts (nothing is fitted yet)."""
         spec = self.spec()
-        seed = check_int("seed", self.params["seed"], min_value=0, max_value=2**32 - 1)
+        seed = check_int("seed", self.params["seed"], min_value=0, max_value=SEED_MAX)
         check_int("warmup", self.params["warmup"], min_value=0)
         check_int("repeats", self.params["repeats"], min_value=1)
         return {"spec": spec, "seed": seed}
@@ -264,7 +266,7 @@ class LatencyPanel(Panel):
         for name, (lo, hi) in _RANGES.items():
             controls[name] = W.IntSlider(min=lo, max=max(hi, int(controller.params[name])),
                                          value=lo, description=name, style=style)
-        controls["seed"] = W.BoundedIntText(min=0, max=2**32 - 1, value=0, description="seed",
+        controls["seed"] = W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
                                             style=style)
         controls["warmup"] = W.BoundedIntText(min=0, max=1000, value=0, description="warm-up",
                                               style=style)

@@ -13,6 +13,7 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from effdl_kit._core import SEED_MAX
 from effdl_kit._core.errors import EffdlError
 from effdl_kit._core.validate import SCALES, Scale, check_choice, check_int
 from effdl_kit.experiments.efficientdl import (
@@ -94,7 +95,7 @@ class PredictorController(PanelController):
             "n_trees": check_int("n_trees", p["n_trees"], min_value=1),
             "n_splits": check_int("n_splits", p["n_splits"], min_value=2),
             "n_repeats": check_int("n_repeats", p["n_repeats"], min_value=1),
-            "seed": check_int("seed", p["seed"], min_value=0, max_value=2**32 - 1),
+            "seed": check_int("seed", p["seed"], min_value=0, max_value=SEED_MAX),
         }
         self.data = load_component_data(p["dataset"])
         return {"data": self.data, "splits": (p["split"],), **budget}
@@ -202,7 +203,7 @@ class PredictorPanel(Panel):
                                     description="folds", style=style),
             "n_repeats": W.IntSlider(min=1, max=max(50, int(p["n_repeats"])), value=1,
                                      description="repeats", style=style),
-            "seed": W.BoundedIntText(min=0, max=2**32 - 1, value=0, description="seed",
+            "seed": W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
                                      style=style),
         }
         super().__init__(controller, controls,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from effdl_kit._core import SEED_MAX
 from effdl_kit._core.errors import ConfigError, EffdlError
 from effdl_kit._core.validate import SCALES, Scale, check_choice, check_float, check_int
 from effdl_kit.experiments.efficientdl import (
@@ -113,7 +114,7 @@ class SearchController(PanelController):
             "omega": check_float("omega", p["omega"], min_value=0.0, max_value=1.0),
             "n_iter": check_int("n_iter", p["n_iter"], min_value=1),
             "n_seeds": check_int("n_seeds", p["n_seeds"], min_value=1),
-            "seed": check_int("seed", p["seed"], min_value=0, max_value=2**31 - 1),
+            "seed": check_int("seed", p["seed"], min_value=0, max_value=SEED_MAX),
         }
         baselines = p["baselines"]
         if isinstance(baselines, str) or not isinstance(baselines, list | tuple):
@@ -265,7 +266,7 @@ class SearchPanel(Panel):
             "n_seeds": W.IntSlider(min=1, max=10, description="seeds", style=style),
             "baselines": W.SelectMultiple(options=[(METHOD_LABELS[b], b) for b in BASELINES],
                                           description="baselines", style=style),
-            "seed": W.BoundedIntText(min=0, max=2**31 - 1, value=0, description="seed",
+            "seed": W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
                                      style=style),
         }
         super().__init__(controller, controls, title="αβ-BO search on the static predictor",

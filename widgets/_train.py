@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from effdl_kit._core import SEED_MAX
 from effdl_kit._core.validate import Scale
 from effdl_kit.errors import EffdlError
 from effdl_kit.reports import plot_training_curves
@@ -209,7 +210,7 @@ class TrainPanel(Panel):
                                   description="epochs", style=style),
             "batch_size": W.Dropdown(options=tuple(sizes), value=64,
                                      description="batch size", style=style),
-            "seed": W.BoundedIntText(min=0, max=2**32 - 1, value=0, description="seed",
+            "seed": W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
                                      style=style),
         }
         super().__init__(controller, controls, title="Train a model (effdl_kit.training)",

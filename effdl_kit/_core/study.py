@@ -29,7 +29,9 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,6 +45,7 @@ __all__ = [
     "RunClock",
     "TrialOutcome",
     "fail_stale_trials",
+    "quiet_optuna",
     "run_trial",
     "trial_loop",
     "wait_for_workers",
@@ -58,6 +61,26 @@ _MAX_REASON = 500
 _TS = optuna.trial.TrialState
 
 TrialStateName = Literal["COMPLETE", "PRUNED", "FAIL"]
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """For the block: Optuna's per-trial INFO lines off, and its experimental-feature and
+    independent-sampling warnings ignored; the previous verbosity and warning filters are
+    restored afterwards.
+
+    >>> with quiet_optuna():
+    ...     optuna.create_study().optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    """
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message=".*independent sampl.*")
+            yield
+    finally:
+        optuna.logging.set_verbosity(old)
 _STATE_NAMES: dict[optuna.trial.TrialState, TrialStateName] = {
     _TS.COMPLETE: "COMPLETE", _TS.PRUNED: "PRUNED", _TS.FAIL: "FAIL"}
 

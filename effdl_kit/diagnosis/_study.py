@@ -25,8 +25,7 @@ import functools
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ import optuna
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.storage import ATTR_FAIL_REASON, TrialOutcome, run_trial
+from effdl_kit._core.study import quiet_optuna
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice
 from effdl_kit.diagnosis._diagnoser import Diagnoser, Diagnosis
@@ -53,17 +53,6 @@ __all__ = ["check_enqueue", "run_diagnosed_study"]
 _NAN = float("nan")
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Optuna's per-trial INFO lines and experimental warnings off, for the block."""
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            yield
-    finally:
-        optuna.logging.set_verbosity(old)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -79,7 +68,7 @@ def _plain(v: Any) -> Any:
 def _dry_trial(suggest: Callable[[optuna.Trial], Any],
                fixed: Mapping[str, Any] | None) -> list[str]:
     """Sample one configuration (no training); returns the search space's names."""
-    with _quiet(), warnings.catch_warnings():
+    with quiet_optuna(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
         if fixed:
@@ -392,7 +381,7 @@ def run_diagnosed_study(
     if not isinstance(options, DiagnosedStudyOptions):
         raise ConfigError("options", options, "a DiagnosedStudyOptions")
     enqueue = check_enqueue(options.enqueue, suggest)
-    with _quiet():
+    with quiet_optuna():
         if study is None:
             pruner: optuna.pruners.BasePruner = (
                 BTTacklerPruner(mode=options.mode, config=options.config)

@@ -110,7 +110,7 @@ from ._analysis import (
     load_results,
     runs_table,
 )
-from ._figures import plot_bars, redraw
+from ._figures import METRIC_STYLE, plot_bars, plot_metric_row, redraw, result_tasks
 from ._run import run_bttackler, run_dir_of, run_study, task_data
 from ._settings import (
     BUDGETS,
@@ -157,6 +157,7 @@ __all__ = [
     "IMAGE_DATASETS",
     "JOURNAL_FILE",
     "METHODS",
+    "METRIC_STYLE",
     "NAME",
     "PAPER",
     "PRUNERS",
@@ -198,8 +199,10 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "plot_bars",
+    "plot_metric_row",
     "redraw",
     "resolve_settings",
+    "result_tasks",
     "run_bttackler",
     "run_dir_of",
     "run_study",

@@ -38,7 +38,7 @@ from ._settings import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["plot_bars", "redraw"]
+__all__ = ["METRIC_STYLE", "plot_bars", "plot_metric_row", "redraw", "result_tasks"]
 
 
 def plot_bars(rows: Sequence[Mapping[str, Any]], task: str, key: Metric, *, ax: Axes,
@@ -92,13 +92,41 @@ def plot_bars(rows: Sequence[Mapping[str, Any]], task: str, key: Metric, *, ax: 
     return ax
 
 
-#: The two figures: (file stem, metric, y label, reference lines of the paper's numbers).
-_FIGURES: tuple[tuple[str, Metric, str, list[tuple[float, str, str]]], ...] = (
-    (FIGURE_TSBA, "tsba", "TSBA (%)", [(PAPER["tsba"], f"paper {PAPER['tsba']}%", "--")]),
-    (FIGURE_TOP10HR, "top10hr", "Top10HR (%)",
-     [(PAPER["top10hr"], f"paper, BTTackler {PAPER['top10hr']}%", "--"),
-      (PAPER["top10hr_etr"], f"paper, ETR {PAPER['top10hr_etr']}%", ":")]),
-)
+#: Per metric: the y label and the paper's numbers as (value, label, line style) reference lines.
+METRIC_STYLE: dict[Metric, tuple[str, tuple[tuple[float, str, str], ...]]] = {
+    "tsba": ("TSBA (%)", ((PAPER["tsba"], f"paper {PAPER['tsba']}%", "--"),)),
+    "top10hr": ("Top10HR (%)",
+                ((PAPER["top10hr"], f"paper, BTTackler {PAPER['top10hr']}%", "--"),
+                 (PAPER["top10hr_etr"], f"paper, ETR {PAPER['top10hr_etr']}%", ":"))),
+}
+#: The two figures: (file stem, metric).
+_FIGURES: tuple[tuple[str, Metric], ...] = ((FIGURE_TSBA, "tsba"), (FIGURE_TOP10HR, "top10hr"))
+
+
+def result_tasks(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The tasks that ``rows`` (aggregate rows) hold, in the experiment's task order."""
+    return [t for t in TASKS if any(r["task"] == t for r in rows)]
+
+
+def plot_metric_row(rows: Sequence[Mapping[str, Any]], key: Metric, axes: Sequence[Axes]
+                    ) -> list[Axes]:
+    """One metric across the tasks on a row of axes: :func:`plot_bars` per task (in
+    :func:`result_tasks` order, one axes each) with the paper's reference lines, and the
+    metric's y label on the first axes.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        :func:`~effdl_kit.experiments.bttackler.aggregate` rows.
+    key : {"tsba", "top10hr"}
+    axes : sequence of matplotlib Axes
+        At least one; the tasks beyond ``len(axes)`` are not drawn.
+    """
+    ylabel, refs = METRIC_STYLE[key]
+    for ax, task in zip(axes, result_tasks(rows), strict=False):
+        plot_bars(rows, task, key, ax=ax, refs=refs)
+    axes[0].set_ylabel(ylabel)
+    return list(axes)
 
 
 def redraw(out_dir: str | Path) -> list[Path]:
@@ -117,15 +145,13 @@ def redraw(out_dir: str | Path) -> list[Path]:
     budget = payload["budget"]
     provenance = {"experiment": NAME, "source": RESULTS_FILE, "budget": budget,
                   "datasets": payload.get("datasets", {}), "paper": payload.get("paper", PAPER)}
-    tasks = [t for t in TASKS if any(r["task"] == t for r in rows)]
+    tasks = result_tasks(rows)
     paths: list[Path] = []
     with paper_style_context():
-        for stem, key, ylabel, refs in _FIGURES:
+        for stem, key in _FIGURES:
             fig, axes = figure("double", aspect=0.8, nrows=1, ncols=max(len(tasks), 1),
                                pyplot=False, squeeze=False)
-            for j, task in enumerate(tasks):
-                plot_bars(rows, task, key, ax=axes[0, j], refs=refs)
-            axes[0, 0].set_ylabel(ylabel)
+            plot_metric_row(rows, key, list(axes[0]))
             handles, labels = axes[0, 0].get_legend_handles_labels()
             if handles:
                 fig.legend(handles, labels, loc="outside lower center", ncol=3,

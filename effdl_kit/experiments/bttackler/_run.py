@@ -38,6 +38,7 @@ from effdl_kit._core.storage import (
     trial_loop,
     wait_for_workers,
 )
+from effdl_kit._core.study import quiet_optuna
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_executor, check_int, check_scale
 from effdl_kit.diagnosis import ATTR_DIAGNOSIS, TrialHook
@@ -54,7 +55,6 @@ from ._settings import (
     STUDY_NAME,
     RunSpec,
     Variant,
-    _quiet,
     build_specs,
     make_pruner,
     make_sampler,
@@ -204,7 +204,7 @@ def _worker_main(spec: RunSpec, storage_ref: str, study_name: str, worker: int, 
     """
     if init:
         _init_worker()
-    with _quiet():
+    with quiet_optuna():
         study = optuna.load_study(
             study_name=study_name, storage=_storage(storage_ref),
             sampler=make_sampler(spec.method, seed=spec.seed, worker=worker, segment=segment,
@@ -305,7 +305,7 @@ def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None =
         release_stale_journal_lock(ref)  # a killed run may have left it; none runs now
     else:
         ref = str(storage)
-    with _quiet():
+    with quiet_optuna():
         st = _storage(ref)
         study = optuna.create_study(study_name=study_name, storage=st,
                                     direction=spec.direction, load_if_exists=True)
@@ -458,7 +458,7 @@ def run_bttackler(
     if storage is not None:
         if not isinstance(storage, str | Path) or not str(storage).strip():
             raise ConfigError("storage", storage, "a journal-file path or an RDB URL")
-        with _quiet():
+        with quiet_optuna():
             _storage(storage)  # a bad URL, driver or folder fails here, before training
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -17,6 +15,7 @@ import optuna
 
 from effdl_kit._core.errors import ConfigError, DatasetNotFoundError
 from effdl_kit._core.rng import SEED_MAX
+from effdl_kit._core.study import quiet_optuna
 from effdl_kit._core.types import Direction
 from effdl_kit._core.validate import SCALES, check_choice, check_float, check_int, check_scale
 from effdl_kit.diagnosis import BTTacklerPruner, CurveFitPruner
@@ -299,18 +298,6 @@ class RunSpec:
         return dict(json.loads(json.dumps(dataclasses.asdict(self))))
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Optuna's info logs and experimental / independent-sampling warnings off."""
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            warnings.filterwarnings("ignore", message=".*independent sampl.*")
-            yield
-    finally:
-        optuna.logging.set_verbosity(old)
 
 
 #: ``factory(stream_seed, run_seed, gp_startup) -> sampler``.
@@ -351,7 +338,7 @@ def make_sampler(method: str, *, seed: int, worker: int = 0, segment: int = 0,
     """
     factory = SAMPLERS[cast(Method, check_choice("method", method, METHODS))]
     stream = (int(seed) + 7919 * int(worker) + 104729 * int(segment)) % (SEED_MAX + 1)
-    with _quiet():
+    with quiet_optuna():
         return factory(stream, int(seed), gp_startup)
 
 

@@ -63,8 +63,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,7 @@ import pandas as pd
 from effdl_kit import training
 from effdl_kit._core.errors import ConfigError, DataError, TrainingError
 from effdl_kit._core.rng import SEED_MAX
-from effdl_kit._core.study import trial_loop
+from effdl_kit._core.study import quiet_optuna, trial_loop
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import Scale, check_choice, check_int, check_scale
 from effdl_kit.data import (
@@ -261,15 +260,6 @@ def _warm_up() -> None:
             return
 
 
-@contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """Optuna's per-trial INFO lines off while a study runs (restored afterwards)."""
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(old)
 
 
 # ----------------------------------------------------------------------------- (a)
@@ -385,7 +375,7 @@ def _automl(rec: Recommendation, spec: ConfirmTask, *, train_scale: Scale, seed:
         return out.val
 
     t0 = time.perf_counter()
-    with _quiet_optuna():
+    with quiet_optuna():
         study = optuna.create_study(direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=seed))
         trial_loop(study, objective, stop=lambda: len(study.trials) >= n_trials)

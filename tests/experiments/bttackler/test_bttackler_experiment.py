@@ -17,6 +17,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from effdl_kit._core.study import quiet_optuna
 from effdl_kit.diagnosis import BTTacklerPruner, CurveFitPruner
 from effdl_kit.errors import ConfigError, DatasetNotFoundError
 from effdl_kit.experiments import ExperimentSummary, list_experiments, run_experiment
@@ -41,7 +42,7 @@ from effdl_kit.experiments.bttackler import (
     resolve_settings,
     run_bttackler,
 )
-from effdl_kit.experiments.bttackler._settings import CIFAR10_ENV, _quiet
+from effdl_kit.experiments.bttackler._settings import CIFAR10_ENV
 from effdl_kit.reports import read_provenance
 from effdl_kit.training import Hook, TrainState
 
@@ -327,7 +328,7 @@ def test_redraw_uses_the_json_only(exp_root: Path, tmp_path: Path,
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_is_a_working_sampler(method: str) -> None:
-    with _quiet():
+    with quiet_optuna():
         study = optuna.create_study(sampler=make_sampler(method, seed=1, gp_startup=2))
         study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2
                        + (t.suggest_categorical("c", ["a", "b"]) == "a"), n_trials=4)
