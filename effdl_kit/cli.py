@@ -23,6 +23,10 @@ status 2), naming the experiments that take it.
 Bad arguments end with argparse's usage message (exit status 2); an error the kit raises on
 purpose (:class:`effdl_kit.errors.EffdlError`) ends with one ``error: ...`` line on stderr
 (exit status 2), without a traceback.
+
+Each subcommand imports the library parts it uses when it runs (not a cycle: the CLI is the
+top layer), so ``effdl --help`` and ``effdl env`` start without loading torch and the
+experiments.
 """
 
 from __future__ import annotations

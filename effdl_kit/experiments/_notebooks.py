@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, DataError, EffdlError
 from effdl_kit._core.validate import check_scale
 from effdl_kit.experiments._registry import (
@@ -187,8 +188,6 @@ def write_summary(out: str | Path, runs: Sequence[NotebookRun], *, scale: str, s
     Path
         The written file.
     """
-    from effdl_kit._core.env import collect_env
-
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
