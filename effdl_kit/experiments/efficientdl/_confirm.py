@@ -77,7 +77,7 @@ from effdl_kit._core.errors import ConfigError, DataError, TrainingError
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.study import quiet_optuna, trial_loop
 from effdl_kit._core.types import ProgressFn
-from effdl_kit._core.validate import Scale, check_choice, check_int, check_scale
+from effdl_kit._core.validate import Scale, check_choice, check_int
 from effdl_kit.data import (
     ComponentData,
     component_config,
@@ -95,6 +95,7 @@ from effdl_kit.experiments.efficientdl._settings import (
     ConfirmBudget,
     ConfirmTask,
     TaskName,
+    resolve_budget,
 )
 from effdl_kit.inspection import permutation_importance, top_components
 from effdl_kit.models import make_predictor
@@ -108,14 +109,6 @@ __all__ = [
 ]
 
 
-def _budget(scale: Scale, budget: ConfirmBudget | None) -> ConfirmBudget:
-    """``budget``, or the scale's; the scale is checked either way."""
-    check_scale(scale)
-    if budget is None:
-        return ConfirmBudget.for_scale(scale)
-    if not isinstance(budget, ConfirmBudget):
-        raise ConfigError("budget", type(budget).__name__, "None or a ConfirmBudget")
-    return budget
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -301,7 +294,7 @@ def recommend(
         Unknown task or scale, bad seed or ``n_iter``, data without declared features.
     """
     spec = _resolve_task(task, None, need_dir=False)
-    budget = _budget(scale, budget)
+    budget = resolve_budget(ConfirmBudget, scale, budget)
     seed = _check_seed(seed)
     n_iter = budget.bo_iter if n_iter is None else check_int("n_iter", n_iter, min_value=1)
     if data.numeric is None or TARGET not in data.frame.columns:
@@ -427,7 +420,7 @@ def confirm(
         Unknown task or scale, bad seed, ``cifar10`` without a folder (before any training).
     """
     spec = _resolve_task(task, cifar_dir)
-    budget = _budget(scale, budget)
+    budget = resolve_budget(ConfirmBudget, scale, budget)
     seed = _check_seed(seed)
     if data is None:
         data = load_component_data("kit")
@@ -506,7 +499,7 @@ def run_confirmation(
     ConfigError
         Bad scale, seeds or tasks, before any training.
     """
-    budget = _budget(scale, budget)
+    budget = resolve_budget(ConfirmBudget, scale, budget)
     seed_list = _check_seeds(seeds, budget)
     if tasks is None:
         cifar: list[TaskName] = ["cifar10"] if cifar_dir is not None else []

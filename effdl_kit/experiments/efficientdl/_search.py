@@ -45,7 +45,7 @@ import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.types import ProgressFn
-from effdl_kit._core.validate import Scale, check_choice, check_executor, check_int, check_scale
+from effdl_kit._core.validate import Scale, check_choice, check_executor, check_int
 from effdl_kit.data import ComponentData
 from effdl_kit.experiments.efficientdl._settings import (
     ABLATION_KERNEL,
@@ -54,6 +54,7 @@ from effdl_kit.experiments.efficientdl._settings import (
     METHODS,
     Method,
     SearchBudget,
+    resolve_budget,
 )
 from effdl_kit.inspection import permutation_importance, top_components
 from effdl_kit.models import make_predictor
@@ -81,14 +82,6 @@ __all__ = [
 Callback = Callable[[int, float], None]
 
 
-def _budget(scale: Scale, budget: SearchBudget | None) -> SearchBudget:
-    """``budget``, or the scale's; the scale is checked either way."""
-    check_scale(scale)
-    if budget is None:
-        return SearchBudget.for_scale(scale)
-    if not isinstance(budget, SearchBudget):
-        raise ConfigError("budget", type(budget).__name__, "None or a SearchBudget")
-    return budget
 
 
 @dataclass
@@ -480,7 +473,7 @@ def compare_methods(setup: SearchSetup, *, scale: Scale, seeds: Sequence[int] | 
         each failed (method, seed) and its exception (the first chained as the cause); no
         partial frame is returned. In-process, a run's exception propagates at once.
     """
-    budget = _budget(scale, budget)
+    budget = resolve_budget(SearchBudget, scale, budget)
     for m in methods:
         check_choice("method", m, METHODS)
     seeds = list(range(budget.seeds)) if seeds is None else list(seeds)
@@ -510,7 +503,7 @@ def ablation(setup: SearchSetup, *, scale: Scale, progress: ProgressFn | None = 
     pandas.DataFrame
         Columns ``alpha, beta, omega, seed, best, part`` (``part``: "alpha_beta" or "omega").
     """
-    b = _budget(scale, budget)
+    b = resolve_budget(SearchBudget, scale, budget)
     check_executor(executor)
     runs = [("alpha_beta", a, bb, 0.1) for a in b.alphas for bb in b.betas]
     runs += [("omega", 0.54, 1.01, o) for o in b.omegas]

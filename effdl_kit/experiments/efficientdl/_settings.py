@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import Scale, check_float, check_int, check_scale
@@ -59,6 +59,7 @@ __all__ = [
     "SearchBudget",
     "Split",
     "TaskName",
+    "resolve_budget",
 ]
 
 NAME = "efficientdl"
@@ -315,6 +316,25 @@ _CONFIRM_BUDGETS: Mapping[Scale, ConfirmBudget] = {
                            n_trees=500, n_repeats=30, refit_every=50, n_restarts=10,
                            initial_rows=None),
 }
+
+_B = TypeVar("_B", Budget, SearchBudget, ConfirmBudget)
+
+
+def resolve_budget(kind: type[_B], scale: Scale, budget: _B | None) -> _B:
+    """``budget``, or ``kind.for_scale(scale)`` when it is None; the scale is checked either
+    way.
+
+    Raises
+    ------
+    ConfigError
+        ``scale`` is not a scale, or ``budget`` is neither None nor a ``kind``.
+    """
+    check_scale(scale)
+    if budget is None:
+        return kind.for_scale(scale)
+    if not isinstance(budget, kind):
+        raise ConfigError("budget", type(budget).__name__, f"None or a {kind.__name__}")
+    return budget
 
 
 # ----------------------------------------------------------------------------- tasks
