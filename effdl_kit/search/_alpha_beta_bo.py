@@ -4,40 +4,70 @@ Each iteration: with probability Ω the next point is a uniformly random candida
 the argmax over the candidates of ``α·EI + PI + β·σ²`` under a Gaussian process (isotropic
 Matern kernel, fixed noise ``alpha``, normalised targets) fitted to every observation so far.
 
-Two modes, one class:
+Two presets, one class (``preset="kit"``, the default, or ``preset="faithful"`` /
+:meth:`AlphaBetaBO.faithful`); every row is also a parameter of its own:
 
-``refit_every=1`` ("faithful", the authors' behaviour)
-    scikit-learn's GP is refitted with ``n_restarts`` optimizer restarts every iteration and
-    predicts every candidate; the acquisition runs in numba. Chooses exactly what the plain
-    reference (:func:`~effdl_kit.search.reference_alpha_beta_bo`) chooses with the same seed.
-``refit_every=k > 1`` ("fast", the default)
-    Kernel hyper-parameters are re-optimised every ``k`` observations; in between the Cholesky
-    factor grows by one row per observation and the cached posterior of every candidate gets a
-    rank-one update fused with the acquisition in one numba pass over the grid.
+==================  ==========================================  ==================================
+                    ``"kit"`` (fast)                            ``"faithful"`` (the authors')
+==================  ==========================================  ==================================
+kernel              Matern ν = 2.5, length scale from 1.0,      scikit-learn ``Matern()``: ν = 1.5,
+                    bounds (1e-5, 1e5), noise 1e-5              length scale 1.0, bounds (1e-5,
+                                                                1e5); ``alpha=1e-5``,
+                                                                ``normalize_y=True``
+fits                every ``refit_every=50`` observations       every iteration, 10 restarts
+                    (10 restarts first, warm starts after);     (``refit_every=1``);
+                    rank-one updates in between (numba)         scikit-learn predicts the grid
+GP inputs           the space's encoding (``GridSpace(...,      the same; the authors' one
+                    encoding="kit")``: multi-hot, 282 columns   column per component is
+                    on the authors' data)                       ``encoding="authors"`` on the
+                                                                space / predictor problem
+incumbent f*        ``"labels"``: max of every told value       ``"labels"`` (the same)
+acquisition         numba; EI = max(μ − f*, 0) where σ = 0      numpy/scipy; EI = 0 where σ = 0
+argmax over         the grid minus evaluated / failed points    the whole grid, in a shuffled
+                    (flat order breaks ties)                    order (first max in that order)
+a repeated point    excluded from the argmax                    skipped: the iteration is lost
+                                                                (within 1e-7 of an observation)
+==================  ==========================================  ==================================
+
+``refit_every=1`` under the kit preset is the "exact" mode (scikit-learn's fit and predictions
+every iteration with the kit's other choices); :func:`~effdl_kit.search.reference_alpha_beta_bo`
+reproduces it (a check of the kit's own code). The faithful preset is checked against an
+independent transcription of the authors' loop (``tests/search/test_search_faithful_golden.py``).
 
 Grids up to ``max_candidates`` are searched whole (flat indices, never materialised as
 configurations). Larger grids are searched over a fresh random subset of ``max_candidates``
 each iteration plus the one-component neighbours of the incumbent, so memory stays bounded.
 
-Random draws follow one order, shared with the reference: per iteration, a GP seed when a fit
-is due, then ``u ~ U(0, 1)``, then a candidate index when ``u < Ω``.
+Random draws, all from one ``numpy.random.default_rng(seed)``, in this order:
+
+1. ``shuffle_grid`` (faithful) and a grid searched whole: at construction, before any other
+   draw, ``perm = rng.permutation(n_candidates)`` (the shuffled Cartesian product);
+2. each iteration with no observation yet, and each of ``optimize``'s ``n_initial`` points:
+   ``rng.integers(n_candidates)`` (a flat index);
+3. each other iteration: ``rng.integers(2**31 - 1)`` when a fit is due (the ``random_state``
+   of scikit-learn's GP); on a sampled grid the subset ``rng.integers(0, n, max_candidates)``;
+   then ``u = rng.random()``; when ``u < Ω``: ``j = rng.integers(n_pool)`` and the pick is
+   ``perm[j]`` (shuffled grid), ``pool[j]`` (sampled grid) or ``j``; otherwise the argmax
+   (``perm[argmax(acq[perm])]`` with a shuffled grid); a fallback ``rng.integers(n_pool)``
+   only when every candidate is excluded.
+
+Flat index ``i`` is the ``i``-th element of ``itertools.product(*values)`` (the last
+component varies fastest).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.validate import check_choice, check_float, check_int
 from effdl_kit.search import _kernels as K
+from effdl_kit.search._authors import authors_alpha_beta, near_observed
 from effdl_kit.search._gp import (
     KERNELS,
     IncrementalGP,
@@ -46,9 +76,20 @@ from effdl_kit.search._gp import (
     kernel_params,
     matern_np,
 )
+from effdl_kit.search._loop import run_loop
+from effdl_kit.search._result import Observations, SearchResult, Step
 from effdl_kit.search._space import GridSpace
 
-__all__ = ["ACQUISITIONS", "AcquisitionName", "AlphaBetaBO", "SearchResult"]
+__all__ = [
+    "ACQUISITIONS",
+    "INCUMBENTS",
+    "PRESETS",
+    "AcquisitionName",
+    "AlphaBetaBO",
+    "IncumbentName",
+    "PresetName",
+    "SearchResult",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -64,6 +105,19 @@ _FIRST_WEIGHT: dict[AcquisitionName, Callable[[float, float], float]] = {
     "alpha_beta": lambda alpha, kappa: alpha, "ei": lambda alpha, kappa: alpha,
     "pi": lambda alpha, kappa: alpha, "ucb": lambda alpha, kappa: kappa,
 }
+#: ``"labels"``: f* = max of every value told (prior rows included, the authors');
+#: ``"evaluated"``: max of the values the search evaluated (told with ``evaluated=True``)
+IncumbentName = Literal["labels", "evaluated"]
+INCUMBENTS: tuple[IncumbentName, ...] = get_args(IncumbentName)
+#: ``"kit"``: the fast defaults; ``"faithful"``: the authors' choices (module docstring)
+PresetName = Literal["kit", "faithful"]
+#: preset -> the values of the parameters left at None
+PRESETS: dict[PresetName, dict[str, Any]] = {
+    "kit": {"nu": 2.5, "refit_every": 50, "incumbent": "labels", "skip_repeats": False,
+            "shuffle_grid": False},
+    "faithful": {"nu": 1.5, "refit_every": 1, "incumbent": "labels", "skip_repeats": True,
+                 "shuffle_grid": True},
+}
 _NUS = (0.5, 1.5, 2.5)
 _GP_SEED_HIGH = 2**31 - 1
 #: largest magnitude accepted for targets and features (squares and variances stay finite)
@@ -72,98 +126,6 @@ _MAX_ABS = 1e150
 _CHUNK = 2048
 #: candidates per scikit-learn predict call in faithful mode
 _FAITHFUL_CHUNK = 16384
-
-
-@dataclass
-class SearchResult:
-    """What :meth:`AlphaBetaBO.optimize` did.
-
-    Attributes
-    ----------
-    history : pandas.DataFrame
-        One row per iteration: ``iteration``, the components' values, ``value`` (NaN for a
-        failed evaluation), ``status`` ("ok"/"failed"), ``error``, ``acquisition`` (NaN for a
-        random pick), ``random``, ``refit``, ``ask_s``, ``eval_s``, ``tell_s``.
-    best_config : dict or None
-        The best evaluated configuration (None when every evaluation failed).
-    best_value : float
-        Its value (``-inf`` when none).
-    initial_best : float
-        Best value among the observations given before the search (``-inf`` when none).
-    length_scales : list of float
-        Kernel length scale after each fit.
-    settings : dict
-        The optimiser's parameters, mode, seed and grid size.
-    """
-
-    history: pd.DataFrame
-    best_config: dict[str, Any] | None
-    best_value: float
-    initial_best: float
-    length_scales: list[float]
-    settings: dict[str, Any]
-
-    @property
-    def n_iterations(self) -> int:
-        """Iterations run."""
-        return len(self.history)
-
-    def best_so_far(self) -> pd.Series:
-        """Best value after each iteration (failed evaluations ignored)."""
-        v = self.history["value"].astype(float).fillna(-np.inf)
-        return v.cummax().rename("best_so_far")
-
-    def timings(self) -> dict[str, float]:
-        """Total and per-iteration seconds of asking (search), evaluating and telling."""
-        h = self.history
-        n = max(len(h), 1)
-        search = float(h["ask_s"].sum() + h["tell_s"].sum())
-        return {"search_s": search, "eval_s": float(h["eval_s"].sum()),
-                "search_per_iter_s": search / n, "n_refits": float(h["refit"].sum())}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "history": self.history.to_dict(orient="list"),
-            "best_config": self.best_config, "best_value": self.best_value,
-            "initial_best": self.initial_best, "length_scales": self.length_scales,
-            "settings": self.settings,
-        }
-
-
-@dataclass
-class _Step:
-    flat: int
-    random: bool
-    acquisition: float
-    refit: bool
-
-
-@dataclass
-class _State:
-    """Observations: GP inputs in a growing buffer, values, flat index (-1: off the grid)."""
-
-    n_features: int
-    buf: F64 = field(init=False)
-    y: list[float] = field(default_factory=list)
-    flat: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.buf = np.zeros((64, self.n_features))
-
-    @property
-    def X(self) -> F64:
-        return self.buf[:len(self.y)]
-
-    def add(self, X: F64, y: Sequence[float], flat: Sequence[int]) -> None:
-        n, k = len(self.y), X.shape[0]
-        if n + k > self.buf.shape[0]:
-            buf = np.zeros((max(2 * self.buf.shape[0], n + k), self.n_features))
-            buf[:n] = self.buf[:n]
-            self.buf = buf
-        self.buf[n:n + k] = X
-        self.y.extend(float(v) for v in y)
-        self.flat.extend(int(f) for f in flat)
 
 
 class AlphaBetaBO:
@@ -177,18 +139,23 @@ class AlphaBetaBO:
         Weights of EI and σ² in the acquisition (≥ 0; the authors' ablation defaults).
     omega : float, default 0.1
         Probability of a uniformly random candidate instead of the acquisition's argmax.
-    refit_every : int, default 50
-        Observations between kernel hyper-parameter fits; 1 is the authors' faithful mode.
+    preset : {"kit", "faithful"}, default "kit"
+        Values of the parameters left at None (``nu``, ``refit_every``, ``incumbent``,
+        ``skip_repeats``, ``shuffle_grid``; see ``PRESETS`` and the module docstring's table);
+        ``"faithful"`` also computes the αβ acquisition as the authors do (EI = 0 where σ = 0).
+    refit_every : int, optional
+        Observations between kernel hyper-parameter fits (kit 50, faithful 1); with 1
+        scikit-learn's GP is refitted and predicts the grid every iteration.
     n_restarts : int, default 10
-        Optimizer restarts of the first fit (of every fit in faithful mode), from the
+        Optimizer restarts of the first fit (of every fit when ``refit_every=1``), from the
         length scale 1.0.
     refit_restarts : int, default 0
         Fast mode: extra random restarts of the later fits; each later fit starts from the last
         fitted kernel (a warm start), which is where the optimum usually stays.
     noise : float, default 1e-5
         Noise ``alpha`` added to the kernel diagonal (normalised units).
-    nu : {0.5, 1.5, 2.5}, default 2.5
-        Matern smoothness.
+    nu : {0.5, 1.5, 2.5}, optional
+        Matern smoothness (kit 2.5, faithful 1.5 as scikit-learn's ``Matern()``).
     max_candidates : int, default 100_000
         Grids larger than this are searched over random subsets of this size (+ neighbours).
     acquisition : {"alpha_beta", "ei", "pi", "ucb"}, default "alpha_beta"
@@ -207,6 +174,19 @@ class AlphaBetaBO:
         objective (a static predictor) a repeat brings nothing, and the PI term, which is
         about 1/2 at the incumbent, makes the authors' acquisition re-pick the incumbent; so
         evaluated candidates are excluded by default (the Ω-random draw may still hit one).
+    incumbent : {"labels", "evaluated"}, optional
+        f* of EI and PI (both presets: ``"labels"``, the best value told, prior rows
+        included). ``"evaluated"``: the best value the search itself evaluated (values told
+        through :meth:`tell`, or :meth:`tell_features` with ``evaluated=True``); before the
+        first such value, the best value told.
+    skip_repeats : bool, optional
+        The authors' rule (faithful: True): the argmax runs over every candidate, and a pick
+        within 1e-7 (every GP input coordinate) of an observation is not evaluated; that
+        iteration is lost (``status`` "skipped" in the history). Overrides ``allow_repeats``.
+    shuffle_grid : bool, optional
+        Faithful: True. The grid is searched in a random order drawn once (ties of the argmax
+        go to the first candidate in that order, as in the authors' shuffled grid); only
+        for grids searched whole.
     seed : int or None
         Seed of every random draw.
 
@@ -217,27 +197,40 @@ class AlphaBetaBO:
     """
 
     def __init__(self, space: GridSpace | Mapping[str, Sequence[Any]], *, alpha: float = 0.54,
-                 beta: float = 1.01, omega: float = 0.1, refit_every: int = 50,
+                 beta: float = 1.01, omega: float = 0.1, preset: PresetName = "kit",
+                 refit_every: int | None = None,
                  n_restarts: int = 10, refit_restarts: int = 0, noise: float = 1e-5,
-                 nu: float = 2.5,
+                 nu: float | None = None,
                  max_candidates: int = 100_000, acquisition: AcquisitionName = "alpha_beta",
                  kappa: float = 2.576, allow_repeats: bool = False,
-                 kernel: KernelName = "authors", seed: int | None = None) -> None:
+                 kernel: KernelName = "authors", incumbent: IncumbentName | None = None,
+                 skip_repeats: bool | None = None, shuffle_grid: bool | None = None,
+                 seed: int | None = None) -> None:
         self.space = space if isinstance(space, GridSpace) else GridSpace(space)
+        self.preset = check_choice("preset", preset, tuple(PRESETS))
+        given = {"nu": nu, "refit_every": refit_every, "incumbent": incumbent,
+                 "skip_repeats": skip_repeats, "shuffle_grid": shuffle_grid}
+        opts = {k: PRESETS[self.preset][k] if v is None else v for k, v in given.items()}
         self.alpha = check_float("alpha", alpha, min_value=0.0)
         self.beta = check_float("beta", beta, min_value=0.0)
         self.omega = check_float("omega", omega, min_value=0.0, max_value=1.0)
-        self.refit_every = check_int("refit_every", refit_every, min_value=1)
+        self.refit_every = check_int("refit_every", opts["refit_every"], min_value=1)
         self.n_restarts = check_int("n_restarts", n_restarts, min_value=0)
         self.refit_restarts = check_int("refit_restarts", refit_restarts, min_value=0)
         self.noise = check_float("noise", noise, min_value=0.0, min_inclusive=False)
-        self.nu = float(check_choice("nu", float(nu) if isinstance(nu, int | float) else nu,
-                                     _NUS))
+        nu_opt = opts["nu"]
+        self.nu = float(check_choice(
+            "nu", float(nu_opt) if isinstance(nu_opt, int | float) else nu_opt, _NUS))
         self.max_candidates = check_int("max_candidates", max_candidates, min_value=1)
         self.acquisition = check_choice("acquisition", acquisition, tuple(ACQUISITIONS))
         self.kappa = check_float("kappa", kappa, min_value=0.0)
         self.allow_repeats = bool(check_choice("allow_repeats", allow_repeats, (True, False)))
         self.kernel = check_choice("kernel", kernel, KERNELS)
+        self.incumbent = check_choice("incumbent", opts["incumbent"], INCUMBENTS)
+        self.skip_repeats = bool(check_choice("skip_repeats", opts["skip_repeats"],
+                                              (True, False)))
+        self.shuffle_grid = bool(check_choice("shuffle_grid", opts["shuffle_grid"],
+                                              (True, False)))
         if seed is not None:
             check_int("seed", seed, min_value=0)
         self.seed = seed
@@ -245,7 +238,11 @@ class AlphaBetaBO:
             raise ConfigError("space", f"{self.space.n_candidates} candidates",
                               "fewer than 2**62 candidates")
         self._rng = np.random.default_rng(seed)
-        self._obs = _State(self.space.n_features)
+        # the shuffled grid: the first draw of the generator (module docstring)
+        self._perm: I64 | None = (
+            self._rng.permutation(self.space.n_candidates).astype(np.int64)
+            if self.shuffle_grid and not self.sampled else None)
+        self._obs = Observations(self.space.n_features)
         self._gp: IncrementalGP | None = None
         self._skl: Any = None  # the last scikit-learn fit
         self._since_fit = 0
@@ -257,13 +254,31 @@ class AlphaBetaBO:
         self._failed: set[int] = set()
         self.length_scales: list[float] = []
         self.kernels: list[str] = []
-        self._pending_step: _Step | None = None
+        self._pending_step: Step | None = None
+
+    @classmethod
+    def faithful(cls, space: GridSpace | Mapping[str, Sequence[Any]], **kwargs: Any
+                 ) -> AlphaBetaBO:
+        """αβ-BO with the authors' choices: ``AlphaBetaBO(space, preset="faithful", ...)``.
+
+        For the authors' GP inputs too, give a space with ``encoding="authors"`` (for a
+        predictor: ``predictor_problem(..., encoding="authors", data=frame)``).
+        """
+        return cls(space, preset="faithful", **kwargs)
 
     # ------------------------------------------------------------------ properties
     @property
     def mode(self) -> str:
-        """``"faithful"`` (refit every iteration) or ``"fast"``."""
-        return "faithful" if self.refit_every == 1 else "fast"
+        """``"faithful"`` (the faithful preset), ``"exact"`` (kit preset, scikit-learn every
+        iteration: ``refit_every=1``) or ``"fast"``."""
+        if self.preset == "faithful":
+            return "faithful"
+        return "exact" if self.refit_every == 1 else "fast"
+
+    @property
+    def _exact(self) -> bool:
+        """scikit-learn's fit and predictions every iteration (no incremental updates)."""
+        return self.refit_every == 1
 
     @property
     def sampled(self) -> bool:
@@ -280,6 +295,21 @@ class AlphaBetaBO:
         """Best observed value (``-inf`` before any)."""
         return max(self._obs.y) if self._obs.y else -math.inf
 
+    @property
+    def f_star(self) -> float:
+        """The incumbent of EI and PI under the ``incumbent`` option (``-inf`` before any)."""
+        if self.incumbent == "evaluated":
+            done = [v for v, e in zip(self._obs.y, self._obs.evaluated, strict=True) if e]
+            if done:
+                return max(done)
+        return self.best_value
+
+    @property
+    def last_skipped(self) -> bool:
+        """Whether the last asked point repeats an observation (``skip_repeats``): the
+        authors' loop does not evaluate it."""
+        return self._pending_step is not None and self._pending_step.skipped
+
     def settings(self) -> dict[str, Any]:
         """Parameters, mode and grid size."""
         return {
@@ -289,7 +319,10 @@ class AlphaBetaBO:
             "noise": self.noise, "nu": self.nu, "max_candidates": self.max_candidates,
             "acquisition": self.acquisition, "kappa": self.kappa, "seed": self.seed,
             "allow_repeats": self.allow_repeats, "kernel": self.kernel,
-            "mode": self.mode, "n_candidates": self.space.n_candidates,
+            "preset": self.preset, "incumbent": self.incumbent,
+            "skip_repeats": self.skip_repeats, "shuffle_grid": self.shuffle_grid,
+            "encoding": self.space.encoding, "mode": self.mode,
+            "n_candidates": self.space.n_candidates,
             "components": self.space.names,
         }
 
@@ -298,15 +331,18 @@ class AlphaBetaBO:
         """Record the value of a grid configuration (a mapping or its flat index)."""
         flat = int(config) if isinstance(config, int | np.integer) else \
             self.space.index_of(config)
-        self._add(self.space.features([flat])[0], self._value(y), flat)
+        self._add(self.space.features([flat])[0], self._value(y), flat, evaluated=True)
 
-    def tell_features(self, X: Any, y: Any) -> None:
+    def tell_features(self, X: Any, y: Any, *, evaluated: bool = False) -> None:
         """Record observations given by their GP input (e.g. encoded dataset rows).
 
         Parameters
         ----------
         X : array_like, shape (n, space.n_features)
         y : array_like, shape (n,)
+        evaluated : bool, default False
+            Whether these values were evaluated by the search (they count for
+            ``incumbent="evaluated"``) rather than prior labels.
         """
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -320,10 +356,10 @@ class AlphaBetaBO:
             raise DataError(f"y holds NaN, infinite or huge (> {_MAX_ABS:g}) values")
         if self._gp is None or X.shape[0] > 1:
             # a batch: store, and let the next ask fit the GP on everything
-            self._store(X, y, [-1] * X.shape[0])
+            self._store(X, y, [-1] * X.shape[0], evaluated=evaluated)
             self._invalidate()
             return
-        self._add(X[0], float(y[0]), -1)
+        self._add(X[0], float(y[0]), -1, evaluated=evaluated)
 
     def tell_configs(self, configs: Sequence[Mapping[str, Any]], y: Any) -> None:
         """Record configurations whose numeric values may lie off the grid."""
@@ -333,9 +369,10 @@ class AlphaBetaBO:
     def _value(y: Any) -> float:
         return check_float("y", y, min_value=-_MAX_ABS, max_value=_MAX_ABS)
 
-    def _store(self, X: F64, y: Sequence[float] | F64, flat: Sequence[int]) -> None:
+    def _store(self, X: F64, y: Sequence[float] | F64, flat: Sequence[int], *,
+               evaluated: bool) -> None:
         X = np.asarray(X, dtype=np.float64).reshape(-1, self.space.n_features)
-        self._obs.add(X, list(np.asarray(y, dtype=np.float64)), flat)
+        self._obs.add(X, list(np.asarray(y, dtype=np.float64)), flat, evaluated=evaluated)
         table, rest = self.space.distance_tables(X)
         self._table = np.ascontiguousarray(np.concatenate([self._table, table], axis=1))
         self._rest = np.concatenate([self._rest, rest])
@@ -344,11 +381,11 @@ class AlphaBetaBO:
         self._gp = None
         self._mu = self._var = self._acq = None
 
-    def _add(self, x: F64, y: float, flat: int) -> None:
+    def _add(self, x: F64, y: float, flat: int, *, evaluated: bool) -> None:
         """Store an observation; between fits, update the factor and the cached posterior."""
         gp = self._gp
-        self._store(x[None, :], [y], [flat])
-        if gp is None or self.mode == "faithful":
+        self._store(x[None, :], [y], [flat], evaluated=evaluated)
+        if gp is None or self._exact:
             self._invalidate()
             return
         self._since_fit += 1
@@ -360,7 +397,7 @@ class AlphaBetaBO:
             K.posterior_update_acquire(
                 0, self._mu, self._var, self.space.radix, self.space.offsets, self._table,
                 self._rest, n_prev, v, n_prev, resid, d2, gp.length, int(2 * gp.nu), gp.amp,
-                gp.y_mean, gp.y_std, self.best_value, ACQUISITIONS[self.acquisition],
+                gp.y_mean, gp.y_std, self.f_star, ACQUISITIONS[self.acquisition],
                 self._acq_a(), self.beta, self._acq,
             )
         gp.extend(row, d2, resid)
@@ -376,7 +413,7 @@ class AlphaBetaBO:
         gp_seed = int(self._rng.integers(_GP_SEED_HIGH))
         X = np.asarray(self._obs.X)
         y = np.asarray(self._obs.y)
-        if self.mode == "fast" and self._skl is not None:
+        if not self._exact and self._skl is not None:
             # warm refit: from the last fitted kernel, with fewer restarts
             skl = fit_gp(X, y, nu=self.nu, noise=self.noise, n_restarts=self.refit_restarts,
                          seed=gp_seed, kernel=self.kernel, start=self._skl.kernel_)
@@ -414,7 +451,7 @@ class AlphaBetaBO:
         """Posterior mean and standard deviation of candidates, in the targets' units."""
         gp = self._gp
         assert gp is not None
-        if self.mode == "faithful":  # scikit-learn's own prediction, as the authors' code
+        if self._exact:  # scikit-learn's own prediction, as the authors' code
             mus, sds = [], []
             for s in range(0, flat.shape[0], _FAITHFUL_CHUNK):
                 m, sd = self._skl.predict(self.space.features(flat[s:s + _FAITHFUL_CHUNK]),
@@ -428,7 +465,9 @@ class AlphaBetaBO:
     def _acquire(self, mu: F64, sd: F64) -> F64:
         mu = np.ascontiguousarray(mu, dtype=np.float64)
         sd = np.ascontiguousarray(sd, dtype=np.float64)
-        return K.acquisition_array(ACQUISITIONS[self.acquisition], mu, sd, self.best_value,
+        if self.preset == "faithful" and self.acquisition == "alpha_beta":
+            return authors_alpha_beta(mu, sd, self.f_star, self.alpha, self.beta)
+        return K.acquisition_array(ACQUISITIONS[self.acquisition], mu, sd, self.f_star,
                                    self._acq_a(), self.beta)
 
     # ------------------------------------------------------------------ asking
@@ -441,25 +480,15 @@ class AlphaBetaBO:
         parts = [draw]
         on_grid = [(v, f) for v, f in zip(self._obs.y, self._obs.flat, strict=True) if f >= 0]
         if on_grid:
-            inc = max(on_grid, key=lambda t: t[0])[1]
-            codes = self.space.decode([inc])[0]
-            nb = []
-            for b, size in enumerate(self.space.sizes):
-                for v in range(int(size)):
-                    if v != codes[b]:
-                        c = codes.copy()
-                        c[b] = v
-                        nb.append(c)
-            if nb:
-                parts.append(self.space.encode_index(np.asarray(nb)))
+            parts.append(self.space.neighbours(max(on_grid, key=lambda t: t[0])[1]))
         return np.unique(np.concatenate(parts))
 
     def ask_index(self) -> int:
-        """Flat index of the next candidate to evaluate."""
+        """Flat index of the next candidate to evaluate (see :attr:`last_skipped`)."""
         refit = False
         if self.n_observations == 0:
             flat = int(self._rng.integers(self.space.n_candidates))
-            self._pending_step = _Step(flat, True, math.nan, False)
+            self._pending_step = Step(flat, True, math.nan, False)
             return flat
         if self._fit_due():
             self._fit()
@@ -467,7 +496,7 @@ class AlphaBetaBO:
         if self.sampled:
             pool = self._pool()
             acq = self._acquire(*self._predict(pool))
-        elif self.mode == "faithful":
+        elif self._exact:
             pool = None
             acq = self._acquire(*self._predict(np.arange(self.space.n_candidates)))
         else:
@@ -479,13 +508,15 @@ class AlphaBetaBO:
                 self._acq = self._acquire(gp.y_mean + gp.y_std * self._mu,
                                           gp.y_std * np.sqrt(self._var))
             acq = self._acq
+        # order[k]: the flat index of this iteration's k-th candidate (None: k itself)
+        order = pool if pool is not None else self._perm
         u = self._rng.random()
         if u < self.omega:
             k = int(self._rng.integers(len(acq)))
-            step = _Step(int(pool[k]) if pool is not None else k, True, math.nan, refit)
+            step = Step(int(order[k]) if order is not None else k, True, math.nan, refit)
         else:
             excluded = set(self._failed)
-            if not self.allow_repeats:
+            if not self.allow_repeats and not self.skip_repeats:
                 excluded.update(f for f in self._obs.flat if f >= 0)
             if excluded:
                 acq = acq.copy()
@@ -494,10 +525,14 @@ class AlphaBetaBO:
                     acq[idx] = -np.inf
                 else:
                     acq[np.isin(pool, idx)] = -np.inf
-            k = int(np.argmax(acq))
-            if not np.isfinite(acq[k]):  # everything excluded: fall back to a random candidate
+            ranked = acq if pool is not None or self._perm is None else acq[self._perm]
+            k = int(np.argmax(ranked))
+            if not np.isfinite(ranked[k]):  # everything excluded: fall back to a random pick
                 k = int(self._rng.integers(len(acq)))
-            step = _Step(int(pool[k]) if pool is not None else k, False, float(acq[k]), refit)
+            step = Step(int(order[k]) if order is not None else k, False, float(ranked[k]),
+                        refit)
+        if self.skip_repeats:
+            step.skipped = near_observed(self.space.features([step.flat])[0], self._obs.X)
         self._pending_step = step
         return step.flat
 
@@ -532,65 +567,16 @@ class AlphaBetaBO:
         progress : bool, default False
             Show a tqdm bar.
         """
-        n_iter = check_int("n_iter", n_iter, min_value=0)
-        n_initial = check_int("n_initial", n_initial, min_value=0)
-        if not callable(fn):
-            raise ConfigError("fn", fn, "a callable fn(config) -> float")
-        if self.n_observations == 0 and n_initial == 0 and n_iter > 0:
-            raise ConfigError("n_initial", 0,
-                              ">= 1 when no observations were told before the search")
-        initial_best = self.best_value
-        rows: list[dict[str, Any]] = []
-        from tqdm.auto import tqdm
+        return run_loop(self, fn, n_iter, n_initial=n_initial, callback=callback,
+                        progress=progress)
 
-        bar = tqdm(total=n_initial + n_iter, disable=not progress, desc="αβ-BO")
-        try:
-            for it in range(n_initial + n_iter):
-                t0 = time.perf_counter()
-                if it < n_initial:
-                    flat = int(self._rng.integers(self.space.n_candidates))
-                    step = _Step(flat, True, math.nan, False)
-                else:
-                    self.ask_index()
-                    assert self._pending_step is not None
-                    step = self._pending_step
-                t1 = time.perf_counter()
-                config = self.space.config(step.flat)
-                value, error = math.nan, ""
-                try:
-                    value = float(fn(dict(config)))
-                    if not math.isfinite(value):
-                        error = f"non-finite value {value}"
-                except Exception as exc:  # a failed evaluation is recorded; the search goes on
-                    error = f"{type(exc).__name__}: {exc}"
-                t2 = time.perf_counter()
-                if error:
-                    value = math.nan
-                    self.mark_failed(step.flat)
-                else:
-                    self.tell(step.flat, value)
-                t3 = time.perf_counter()
-                row = {"iteration": it, **config, "value": value,
-                       "status": "failed" if error else "ok", "error": error,
-                       "acquisition": step.acquisition, "random": step.random,
-                       "refit": step.refit, "initial": it < n_initial,
-                       "ask_s": t1 - t0, "eval_s": t2 - t1, "tell_s": t3 - t2}
-                rows.append(row)
-                if callback is not None:
-                    callback(it, row)
-                bar.update(1)
-        finally:
-            bar.close()
-        history = pd.DataFrame(rows)
-        ok = history[history["status"] == "ok"] if len(history) else history
-        if len(ok):
-            best = ok.iloc[int(np.argmax(ok["value"].to_numpy()))]
-            best_config = {n: best[n] for n in self.space.names}
-            best_config = {k: (v.item() if isinstance(v, np.generic) else v)
-                           for k, v in best_config.items()}
-            best_value = float(best["value"])
-        else:
-            best_config, best_value = None, -math.inf
-        return SearchResult(history=history, best_config=best_config, best_value=best_value,
-                            initial_best=initial_best, length_scales=list(self.length_scales),
-                            settings=self.settings())
+    def random_step(self) -> Step:
+        """A uniformly random candidate (``optimize``'s initial points): one draw."""
+        self._pending_step = Step(int(self._rng.integers(self.space.n_candidates)), True,
+                                  math.nan, False)
+        return self._pending_step
+
+    @property
+    def last_step(self) -> Step | None:
+        """The last candidate asked (flat index, random, acquisition, refit, skipped)."""
+        return self._pending_step

@@ -8,6 +8,11 @@ carry a ``fixed`` vector: features every candidate shares (the components left a
 defaults, encoded), appended after the blocks, so the GP's input space can be the predictor's
 full encoded feature space while only the searched components vary.
 
+``encoding="authors"`` encodes every component given without a block as ONE column, as the
+EfficientDL authors do (numbers ``log10(x)/log10(max)``, keyword text as its bit string read as
+an integer and min-max scaled, other values as their index min-max scaled; see
+:mod:`effdl_kit.search._authors`).
+
 Candidates are identified by their flat index in the product (the last component varies
 fastest); nothing enumerates the whole grid.
 """
@@ -17,14 +22,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.validate import check_choice
+from effdl_kit.search._authors import authors_block, log_max
 
-__all__ = ["GridSpace"]
+__all__ = ["ENCODINGS", "EncodingName", "GridSpace"]
+
+#: ``"kit"``: min-max/log-scaled numbers, one-hot text; ``"authors"``: one column per component
+EncodingName = Literal["kit", "authors"]
+ENCODINGS: tuple[EncodingName, ...] = get_args(EncodingName)
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -61,6 +72,8 @@ class GridSpace:
         components get the default encoding (see the module docstring).
     fixed : array_like, shape (n_fixed,), optional
         Features every candidate shares, appended after the blocks.
+    encoding : {"kit", "authors"}, default "kit"
+        Encoding of the components without a block (see the module docstring).
 
     Raises
     ------
@@ -72,21 +85,25 @@ class GridSpace:
     components: Mapping[str, Sequence[Any]]
     blocks: Mapping[str, Any] | None = None
     fixed: Any = None
+    encoding: EncodingName = "kit"
     names: list[str] = field(init=False)
     values: list[list[Any]] = field(init=False)
     sizes: I64 = field(init=False)
     codes_table: list[F64] = field(init=False)
     fixed_vector: F64 = field(init=False)
     _numeric: dict[str, tuple[bool, tuple[float, float]]] = field(init=False, repr=False)
+    _authors_max: dict[str, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.components, Mapping) or not self.components:
             raise ConfigError("space", self.components,
                               "a non-empty mapping of component name -> list of values")
+        check_choice("encoding", self.encoding, ENCODINGS)
         self.names = [str(k) for k in self.components]
         self.values = []
         self.codes_table = []
         self._numeric = {}
+        self._authors_max = {}
         given = dict(self.blocks or {})
         unknown = sorted(set(given) - set(self.names))
         if unknown:
@@ -109,6 +126,10 @@ class GridSpace:
                                       f"shape ({len(vals)}, width >= 1)")
                 if not np.isfinite(block).all():
                     raise ConfigError(f"blocks[{name!r}]", "non-finite entries", "finite numbers")
+            elif self.encoding == "authors":
+                block = authors_block(vals)
+                if all(_is_number(v) for v in vals):
+                    self._authors_max[name] = float(max(vals))
             else:
                 block, log, bounds = _default_block(name, vals)
                 if block.shape[1] == 1:
@@ -179,6 +200,18 @@ class GridSpace:
         for s in range(0, n, chunk_size):
             yield s, min(s + chunk_size, n)
 
+    def neighbours(self, flat: int) -> I64:
+        """Flat indices of the candidates differing from ``flat`` in one component."""
+        codes = self.decode([flat])[0]
+        nb = []
+        for b, size in enumerate(self.sizes):
+            for v in range(int(size)):
+                if v != codes[b]:
+                    c = codes.copy()
+                    c[b] = v
+                    nb.append(c)
+        return self.encode_index(np.asarray(nb, dtype=np.int64).reshape(-1, self.n_components))
+
     def config(self, flat: int) -> dict[str, Any]:
         """The candidate with flat index ``flat`` as ``{component: value}``."""
         codes = self.decode([flat])[0]
@@ -224,7 +257,9 @@ class GridSpace:
             parts = []
             for b, name in enumerate(self.names):
                 v = config[name]
-                if name in self._numeric and _is_number(v):
+                if name in self._authors_max and _is_number(v):
+                    parts.append(log_max([v], self._authors_max[name]))
+                elif name in self._numeric and _is_number(v):
                     log, (lo, hi) = self._numeric[name]
                     x = float(v)
                     if log and x <= 0:

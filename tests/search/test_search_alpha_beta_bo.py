@@ -36,7 +36,7 @@ def test_faithful_mode_chooses_what_the_reference_chooses(seed: int, acquisition
     space = GridSpace(SPACE)
     bo = AlphaBetaBO(space, refit_every=1, n_restarts=2, seed=seed, acquisition=acquisition,
                      kernel=kernel)
-    assert bo.mode == "faithful"
+    assert bo.mode == "exact"
     result = bo.optimize(objective, 12, n_initial=3)
     ref = reference_alpha_beta_bo(space, objective, 12, n_restarts=2, seed=seed, n_initial=3,
                                   acquisition=acquisition, kernel=kernel)
