@@ -407,7 +407,8 @@ class AlphaBetaBO:
 
     # ------------------------------------------------------------------ fitting
     def _fit_due(self) -> bool:
-        return self._gp is None or self._since_fit >= self.refit_every
+        # refit_every=1: every iteration, also after a skipped or failed one (as the authors)
+        return self._gp is None or self._exact or self._since_fit >= self.refit_every
 
     def _fit(self) -> None:
         gp_seed = int(self._rng.integers(_GP_SEED_HIGH))
