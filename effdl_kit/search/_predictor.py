@@ -9,7 +9,11 @@ few components (the Top-k by importance), every other component staying at a bas
   fixed part, so the GP lives in the predictor's full feature space and the dataset's encoded
   rows can be told as initial observations (:meth:`PredictorProblem.encode_rows`), as the
   authors do;
-* the objective is the predictor's output for the base row with the searched components set.
+* with ``encoding="authors"`` the GP's inputs are instead the authors' one column per
+  component (:class:`~effdl_kit.search._authors.AuthorsEncoding`, fitted on the dataset rows
+  ``data``), in the same order: searched components, then the rest;
+* the objective is the predictor's output for the base row with the searched components set
+  (the predictor keeps its own encoding whatever the GP's).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
-from effdl_kit._core.validate import check_int
-from effdl_kit.search._space import GridSpace
+from effdl_kit._core.validate import check_choice, check_int
+from effdl_kit.search._authors import AuthorsEncoding
+from effdl_kit.search._space import ENCODINGS, EncodingName, GridSpace
 
 __all__ = ["PredictorProblem", "base_row", "grid_values", "predictor_problem"]
 
@@ -80,12 +85,16 @@ class PredictorProblem:
         Values of every input column for the components not searched.
     order : ndarray of int, shape (n_features,)
         Encoded columns in GP order: the searched components' blocks, then the rest.
+    gp_encoding : AuthorsEncoding or None
+        The authors' encoding of the GP's inputs (``encoding="authors"``); None: the
+        predictor's encoder.
     """
 
     pipeline: Any
     space: GridSpace
     base: dict[str, Any]
     order: npt.NDArray[np.int64]
+    gp_encoding: AuthorsEncoding | None = None
 
     def frame(self, configs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Input rows: the base row with each configuration applied."""
@@ -102,12 +111,15 @@ class PredictorProblem:
 
     def encode_rows(self, frame: pd.DataFrame) -> F64:
         """GP inputs of dataset rows (the encoder's output, columns in GP order)."""
+        if self.gp_encoding is not None:
+            return np.ascontiguousarray(self.gp_encoding.transform(frame)[:, self.order])
         enc = self.pipeline[0].transform(frame[list(self.base)])
         return np.ascontiguousarray(np.asarray(enc, dtype=np.float64)[:, self.order])
 
 
 def predictor_problem(pipeline: Any, components: Mapping[str, Sequence[Any]],
-                      base: Mapping[str, Any]) -> PredictorProblem:
+                      base: Mapping[str, Any], *, encoding: EncodingName = "kit",
+                      data: pd.DataFrame | None = None) -> PredictorProblem:
     """Build the search problem of ``components`` on a fitted predictor pipeline.
 
     Parameters
@@ -119,11 +131,17 @@ def predictor_problem(pipeline: Any, components: Mapping[str, Sequence[Any]],
         Searched component -> the values the search may pick.
     base : mapping
         A value for every input column of the encoder (e.g. :func:`base_row`).
+    encoding : {"kit", "authors"}, default "kit"
+        The GP's inputs: the predictor's encoding (multi-hot), or the authors' one column per
+        component, fitted on ``data``.
+    data : pandas.DataFrame, optional
+        The dataset rows (required for ``encoding="authors"``).
 
     Raises
     ------
     ConfigError
-        An empty space, a component the predictor does not use, base values missing.
+        An empty space, a component the predictor does not use, base values missing,
+        ``encoding="authors"`` without ``data``.
     DataError
         The predictor gives NaN/inf for the base row or any single-component change of it.
     """
@@ -135,6 +153,9 @@ def predictor_problem(pipeline: Any, components: Mapping[str, Sequence[Any]],
         raise ConfigError("pipeline", type(pipeline).__name__,
                           "a fitted Pipeline whose first step has feature_groups_ "
                           "(e.g. make_static_predictor)") from None
+    check_choice("encoding", encoding, ENCODINGS)
+    if encoding == "authors" and data is None:
+        raise ConfigError("data", None, "the dataset rows the authors' encoding is fitted on")
     if not components:
         raise ConfigError("components", dict(components), "at least one component to search")
     unknown = [c for c in components if c not in groups]
@@ -162,11 +183,24 @@ def predictor_problem(pipeline: Any, components: Mapping[str, Sequence[Any]],
     order = np.asarray(searched + rest, dtype=np.int64)
     space = GridSpace({n: list(components[n]) for n in names}, blocks=blocks,
                       fixed=base_enc[rest])
+    authors = None
+    if encoding == "authors":
+        assert data is not None
+        authors = AuthorsEncoding.from_encoder(encoder, data)
+        pos = {c: j for j, c in enumerate(authors.columns)}
+        others = [j for j, c in enumerate(authors.columns) if c not in set(names)]
+        order = np.asarray([pos[str(n)] for n in names] + others, dtype=np.int64)
+        base_row_enc = authors.transform(pd.DataFrame([base], columns=columns))[0]
+        space = GridSpace({n: list(components[n]) for n in names},
+                          blocks={n: authors.encode_column(str(n), list(components[n]))[:, None]
+                                  for n in names},
+                          fixed=base_row_enc[others], encoding="authors")
     preds = np.asarray(pipeline.predict(pd.concat(checks, ignore_index=True)), dtype=float)
     if not np.isfinite(preds).all():
         raise DataError("the predictor returns NaN/inf for some candidate values: "
                         "the search cannot rank them")
-    problem = PredictorProblem(pipeline=pipeline, space=space, base=base, order=order)
+    problem = PredictorProblem(pipeline=pipeline, space=space, base=base, order=order,
+                               gp_encoding=authors)
     if not math.isfinite(problem.objective({})):
         raise DataError("the predictor returns NaN/inf for the base configuration")
     return problem

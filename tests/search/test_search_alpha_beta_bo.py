@@ -200,3 +200,54 @@ def test_bad_observations_and_calls() -> None:
         bo.tell_features(np.zeros((1, bo.space.n_features)), [np.nan])
     with pytest.raises(ConfigError, match="y"):
         bo.tell({"a": 0.0, "b": 1, "c": "x", "d": 0}, float("nan"))
+
+
+def test_presets_and_their_overrides() -> None:
+    kit = AlphaBetaBO(SPACE)
+    assert (kit.nu, kit.refit_every, kit.incumbent, kit.skip_repeats, kit.shuffle_grid) == \
+        (2.5, 50, "labels", False, False)
+    assert kit.mode == "fast" and AlphaBetaBO(SPACE, refit_every=1).mode == "exact"
+    f = AlphaBetaBO.faithful(SPACE, seed=0)
+    assert (f.nu, f.refit_every, f.n_restarts, f.noise, f.kernel, f.incumbent) == \
+        (1.5, 1, 10, 1e-5, "authors", "labels")
+    assert f.skip_repeats and f.shuffle_grid and f.mode == "faithful"
+    assert f.settings()["preset"] == "faithful"
+    assert AlphaBetaBO(SPACE, preset="faithful", nu=2.5).nu == 2.5  # an explicit value wins
+    with pytest.raises(ConfigError, match="preset"):
+        AlphaBetaBO(SPACE, preset="authors")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="incumbent"):
+        AlphaBetaBO(SPACE, incumbent="best")  # type: ignore[arg-type]
+
+
+def test_incumbent_labels_or_evaluated() -> None:
+    space = GridSpace(SPACE)
+    X0 = space.features([0, 1, 2])
+    for inc, before, after in (("labels", 10.0, 10.0), ("evaluated", 10.0, 0.5)):
+        bo = AlphaBetaBO(space, incumbent=inc, n_restarts=0, seed=0)
+        bo.tell_features(X0, [10.0, 0.0, 1.0])
+        assert bo.f_star == before  # no evaluation yet: the best label
+        bo.tell(5, 0.5)
+        bo.tell_features(space.features([6]), [0.2], evaluated=True)
+        assert bo.f_star == after and bo.best_value == 10.0
+
+
+def test_fast_mode_fused_update_uses_the_evaluated_incumbent() -> None:
+    from effdl_kit.search import alpha_beta_acquisition
+
+    space = GridSpace(SPACE)
+    bo = AlphaBetaBO(space, refit_every=100, n_restarts=0, seed=0, omega=0.0,
+                     incumbent="evaluated")
+    rng = np.random.default_rng(1)
+    X0 = space.features(rng.integers(space.n_candidates, size=6))
+    bo.tell_features(X0, [1.0] * 6)  # labels above every value of the objective
+    for k in rng.integers(space.n_candidates, size=3):
+        bo.tell(int(k), objective(space.config(int(k))))
+    bo.ask_index()
+    for k in rng.integers(space.n_candidates, size=4):
+        bo.tell(int(k), objective(space.config(int(k))))
+    gp = bo._gp
+    assert gp is not None and bo._mu is not None and bo._var is not None
+    assert bo.f_star < 1.0
+    acq = alpha_beta_acquisition(gp.y_mean + gp.y_std * bo._mu, gp.y_std * np.sqrt(bo._var),
+                                 bo.f_star, alpha=0.54, beta=1.01)
+    np.testing.assert_allclose(bo._acq, acq, atol=1e-10)

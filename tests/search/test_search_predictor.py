@@ -98,3 +98,38 @@ def test_bad_input(frame: pd.DataFrame, pipe: Any) -> None:
 
     with pytest.raises(DataError, match="NaN"):
         predictor_problem(NanModel(pipe), {"lr": [1e-3, 1e-2]}, base)
+
+
+def test_authors_encoding_is_one_column_per_component(frame: pd.DataFrame, pipe: Any) -> None:
+    X = frame.drop(columns="acc")
+    comps = {"lr": [1e-4, 1e-3, 1e-2], "opt": ["sgd", "adam"], "norm": ["bn", "bn,ln", "ln"]}
+    problem = predictor_problem(pipe, comps, base_row(X, list(X.columns)), encoding="authors",
+                                data=X)
+    space = problem.space
+    assert space.encoding == "authors" and space.n_features == X.shape[1] == 5
+    rows = problem.encode_rows(X)
+    assert rows.shape == (len(X), 5)
+    flat = np.arange(space.n_candidates)
+    configs = [space.config(int(k)) for k in flat]
+    # the grid's features = the encoding of the candidate rows, in GP column order
+    np.testing.assert_allclose(space.features(flat), problem.encode_rows(problem.frame(configs)),
+                               rtol=0, atol=1e-12)
+    by_name = dict(zip(["lr", "opt", "norm", "width", "dropout"], rows.T, strict=True))
+    # numbers: log10(x) / log10(max) (max < 1: both logs negative)
+    np.testing.assert_allclose(by_name["lr"], np.log10(X["lr"]) / np.log10(X["lr"].max()))
+    # single-valued text: index in the sorted categories, min-max scaled
+    np.testing.assert_allclose(by_name["opt"],
+                               X["opt"].map({"adam": 0.0, "rmsprop": 0.5, "sgd": 1.0}))
+    # keywords over the vocabulary [bn, ln, none]: bn = 100b = 4, "bn,ln" = 110b = 6,
+    # ln = 010b = 2, none = 001b = 1; min-max over the rows: (v - 1) / 5
+    np.testing.assert_allclose(by_name["norm"],
+                               X["norm"].map({"bn": 0.6, "bn,ln": 1.0, "ln": 0.2, "none": 0.0}))
+    # the predictor is unchanged: the objective is the same as with the kit's encoding
+    kit = predictor_problem(pipe, comps, base_row(X, list(X.columns)))
+    assert [problem.objective(c) for c in configs] == [kit.objective(c) for c in configs]
+    bo = AlphaBetaBO.faithful(space, seed=0, n_restarts=1)
+    bo.tell_features(rows, frame["acc"].to_numpy())
+    res = bo.optimize(problem.objective, 3)
+    assert res.settings["encoding"] == "authors" and res.settings["nu"] == 1.5
+    with pytest.raises(ConfigError, match="data"):
+        predictor_problem(pipe, comps, base_row(X, list(X.columns)), encoding="authors")

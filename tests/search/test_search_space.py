@@ -78,3 +78,23 @@ def test_bad_blocks_and_configs(space: GridSpace) -> None:
         space.index_of({"lr": 1e-3})
     with pytest.raises(ConfigError, match="candidate index"):
         space.decode([36])
+
+
+def test_authors_encoding_one_column_per_component() -> None:
+    space = GridSpace({"lr": [1e-3, 1e-2, 1e-1], "aug": ["a", "a,b", "b"],
+                       "opt": ["x", "y", "z"]}, encoding="authors")
+    assert space.n_features == 3 and space.encoding == "authors"
+    f = space.features(np.arange(space.n_candidates))
+    # lr: log10(x) / log10(max); aug: bits over [a, b] (a = 10b = 2, "a,b" = 3, b = 1),
+    # min-max scaled; opt: index / (n - 1)
+    np.testing.assert_allclose(np.unique(f[:, 0]), [1.0, 2.0, 3.0])
+    assert space.config(0) == {"lr": 1e-3, "aug": "a", "opt": "x"}
+    np.testing.assert_allclose(f[0], [3.0, 0.5, 0.0])
+    np.testing.assert_allclose(f[space.index_of({"lr": 1e-1, "aug": "a,b", "opt": "y"})],
+                               [1.0, 1.0, 0.5])
+    np.testing.assert_allclose(f[space.index_of({"lr": 1e-2, "aug": "b", "opt": "z"})],
+                               [2.0, 0.0, 1.0])
+    off = space.encode_configs([{"lr": 10**-1.5, "aug": "b", "opt": "x"}])[0]
+    np.testing.assert_allclose(off, [1.5, 0.0, 0.0])
+    with pytest.raises(ConfigError, match="encoding"):
+        GridSpace({"a": [1, 2]}, encoding="onehot")  # type: ignore[arg-type]
