@@ -19,8 +19,9 @@ Fast path
 ---------
 For a fitted ``RandomForestRegressor``, ``ExtraTreesRegressor`` or ``DecisionTreeRegressor``
 (single output) the trees are flattened into arrays and the permuted predictions are computed
-by the numba kernels of :mod:`effdl_kit.inspection._kernels`: a (tree, sample) pair whose
-baseline path never tests the permuted group keeps its baseline leaf and is not re-traversed.
+by numba kernels (:mod:`effdl_kit.inspection._fast`): a (tree, sample) pair whose baseline path
+never tests the permuted group keeps its baseline leaf and is not re-traversed, and the
+repeats of a one-column group are walked together, sharing the nodes their paths share.
 Any other estimator goes through the generic path (``estimator.predict`` on each permuted
 matrix).
 """
@@ -46,6 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from effdl_kit._core import ConfigError, DataError
 from effdl_kit._core.rng import SEED_MAX
+from effdl_kit.inspection._fast import fast_permuted_predictions
 
 __all__ = ["FAST_ESTIMATORS", "METHODS", "permutation_importance", "top_components"]
 
@@ -266,108 +268,7 @@ def _fast_score_name(scoring: Any) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------
-# the two engines
-
-
-def flatten_trees(final: Any) -> dict[str, np.ndarray]:
-    """Flatten a fitted tree/forest regressor into the kernels' node arrays (see _kernels)."""
-    trees = final.estimators_ if hasattr(final, "estimators_") else [final]
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("l", "r", "f", "thr", "m", "v")}
-    roots = np.empty(len(trees), dtype=np.int64)
-    offset = 0
-    for t, est in enumerate(trees):
-        tree = est.tree_
-        roots[t] = offset
-        left = tree.children_left.astype(np.int64)
-        right = tree.children_right.astype(np.int64)
-        leaf = left == -1
-        parts["l"].append(np.where(leaf, -1, left + offset).astype(np.int32))
-        parts["r"].append(np.where(leaf, -1, right + offset).astype(np.int32))
-        parts["f"].append(np.where(leaf, 0, tree.feature).astype(np.int32))
-        thr = np.asarray(tree.threshold, dtype=np.float64)
-        thr32 = thr.astype(np.float32)
-        # largest float32 <= thr: then x32 <= thr32  <=>  x32 <= thr (sklearn's comparison)
-        up = thr32.astype(np.float64) > thr
-        thr32[up] = np.nextafter(thr32[up], np.float32(-np.inf))
-        parts["thr"].append(thr32)
-        parts["m"].append(np.asarray(tree.missing_go_to_left, dtype=np.bool_))
-        parts["v"].append(np.asarray(tree.value[:, 0, 0], dtype=np.float64))
-        offset += tree.node_count
-    if offset >= _INT32_MAX:
-        raise DataError(f"forest too large for int32 node indices ({offset} nodes)")
-    from effdl_kit.inspection._kernels import NODE_DTYPE
-
-    nodes = np.empty(offset, dtype=NODE_DTYPE)
-    nodes["left"] = np.concatenate(parts["l"])
-    nodes["right"] = np.concatenate(parts["r"])
-    nodes["feature"] = np.concatenate(parts["f"])
-    nodes["threshold"] = np.concatenate(parts["thr"])
-    return {
-        "roots": roots,
-        "nodes": nodes,
-        "missing_left": np.concatenate(parts["m"]),
-        "value": np.concatenate(parts["v"]),
-    }
-
-
-def _csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(x) for x in lists])
-    idx = np.array([j for x in lists for j in x], dtype=np.int64)
-    return ptr, idx
-
-
-def fast_permuted_predictions(
-    final: Any, X32: npt.NDArray[np.float32], perms: npt.NDArray[np.int64],
-    groups: list[list[int]], n_threads: int,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Baseline and permuted predictions of a fitted tree/forest regressor via the kernels.
-
-    Returns
-    -------
-    baseline : ndarray of float64, shape (n_samples,)
-    preds : ndarray of float64, shape (n_groups, n_repeats, n_samples)
-    """
-    from effdl_kit.inspection import _kernels as K  # configures numba before importing it
-
-    fl = flatten_trees(final)
-    n_cols = X32.shape[1]
-    n_trees = fl["roots"].shape[0]
-    feat_groups: list[list[int]] = [[] for _ in range(n_cols)]
-    for g, cols in enumerate(groups):
-        for j in cols:
-            feat_groups[j].append(g)
-    fg_ptr, fg_idx = _csr(feat_groups)
-    g_ptr, g_cols = _csr(groups)
-    g_mask = np.zeros((len(groups), n_cols), dtype=np.bool_)
-    for g, cols in enumerate(groups):
-        g_mask[g, cols] = True
-    group_size = np.array([len(c) for c in groups], dtype=np.int64)
-    tree_args = (fl["nodes"], fl["missing_left"])
-    perms_t = np.ascontiguousarray(perms.T)
-    n_repeats = perms.shape[0]
-    # enough (group, block of repeats) jobs to keep every thread busy under dynamic scheduling
-    n_blocks = min(n_repeats, max(1, -(-8 * n_threads // len(groups))))
-    previous = K.get_num_threads()
-    K.set_num_threads(n_threads)
-    try:
-        leaves = K.apply_forest(X32, fl["roots"], *tree_args)
-        base_sum = fl["value"][leaves].sum(axis=0)
-        counts = K.count_group_paths(X32, fl["roots"], *tree_args, fg_ptr, fg_idx, len(groups))
-        offsets = np.zeros(len(groups) * n_trees + 1, dtype=np.int64)
-        np.cumsum(counts.ravel(), out=offsets[1:])
-        samples, starts, lo, hi = K.fill_group_paths(
-            X32, fl["roots"], *tree_args, fg_ptr, fg_idx, group_size, offsets
-        )
-        with K.parallel_chunksize(1):
-            preds = K.permuted_predictions(
-                X32, perms_t, *tree_args, fl["value"], leaves, base_sum,
-                g_ptr, g_cols, g_mask, offsets, samples, starts, lo, hi, n_blocks,
-                fl["nodes"].view(np.int32).reshape(-1, 4),
-            )
-    finally:
-        K.set_num_threads(previous)
-    return base_sum / n_trees, preds
+# the generic engine (the fast one is in _fast)
 
 
 def _permuted_copy(X: Any, base: Any, rows: np.ndarray, cols: list[int]) -> Any:

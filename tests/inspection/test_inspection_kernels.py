@@ -7,11 +7,8 @@ import pytest
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
 from effdl_kit.inspection import _kernels as K
-from effdl_kit.inspection._permutation import (
-    fast_permuted_predictions,
-    flatten_trees,
-    permutation_indices,
-)
+from effdl_kit.inspection._fast import fast_permuted_predictions, flatten_trees
+from effdl_kit.inspection._permutation import permutation_indices
 
 
 @pytest.fixture(scope="module")
