@@ -10,8 +10,12 @@ Two problems, both with a 300-tree RandomForestRegressor and n_repeats=10:
 scikit-learn runs ``sklearn.inspection.permutation_importance(..., n_jobs=-1)``; the kit runs
 ``effdl_kit.inspection.permutation_importance`` with its defaults (numba threads = all cores).
 Both get the same ``random_state``, so both draw the same permutations; the largest difference
-of the importances is printed next to the timings. The kernels' one-time compile (or cache
-load) cost is measured on a tiny problem first and printed separately.
+of the importances is printed next to the timings. The machine may be shared and noisy, so each
+problem runs ``EFFDL_BENCH_ROUNDS`` (default 3) rounds of (kit: median of 3 calls, then
+scikit-learn once) and prints the ratio of each round and their median, min and max.
+``EFFDL_BENCH_PI_PROBLEMS=friedman`` (or ``authors``) runs one problem;
+``EFFDL_BENCH_OUT=file.json`` writes the rounds to a JSON file. The kernels' one-time compile
+(or cache load) cost is measured on a tiny problem first and printed separately.
 
 The authors' data is read from ``$EFFDL_DATA`` or ``../shared/research_data/efficientdl`` and
 never copied into the project. It is encoded by ``effdl_kit.data`` when that module provides
@@ -33,11 +37,17 @@ from sklearn.datasets import make_friedman1
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 
-from effdl_kit.inspection import permutation_importance
+from effdl_kit.inspection import _column_kernels, _kernels, permutation_importance
 
 N_TREES = 300
 N_REPEATS = 10
 KIT_RUNS = 3
+#: rounds of (kit, scikit-learn), interleaved so that both see the same machine load
+ROUNDS = int(os.environ.get("EFFDL_BENCH_ROUNDS", "3"))
+#: which problems to run (comma list of "authors", "friedman")
+PROBLEMS = os.environ.get("EFFDL_BENCH_PI_PROBLEMS", "authors,friedman").split(",")
+#: where to write the measured rounds as JSON (nothing written when unset)
+OUT = os.environ.get("EFFDL_BENCH_OUT", "")
 TARGET = "Top-1 accuracy"
 NOT_FEATURES = ("Architecture", "Model", TARGET)
 
@@ -100,8 +110,6 @@ def _encode(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, list[int]], s
 
 
 def _compile_cost() -> tuple[float, str]:
-    from effdl_kit.inspection import _kernels
-
     rng = np.random.default_rng(0)
     X = rng.random((64, 3))
     rf = RandomForestRegressor(4, random_state=0).fit(X, X[:, 0])
@@ -109,6 +117,8 @@ def _compile_cost() -> tuple[float, str]:
     permutation_importance(rf, X, X[:, 0], n_repeats=2, random_state=0)
     cost = time.perf_counter() - t0
     kernels = (
+        _column_kernels.sort_permuted_values,
+        _column_kernels.column_permuted_predictions,
         _kernels.apply_forest,
         _kernels.count_group_paths,
         _kernels.fill_group_paths,
@@ -120,45 +130,82 @@ def _compile_cost() -> tuple[float, str]:
     return cost, how
 
 
-def _compare(name: str, X: np.ndarray, y: np.ndarray, target: float) -> RandomForestRegressor:
+def _timed(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _compare(name: str, X: np.ndarray, y: np.ndarray, target: float) -> dict[str, Any]:
+    """ROUNDS rounds of (kit: median of KIT_RUNS calls, then scikit-learn once); ratio per round."""
     rf = RandomForestRegressor(N_TREES, random_state=0, n_jobs=-1).fit(X, y)
     rf.set_params(n_jobs=None)  # prediction threads: let permutation_importance parallelise
-    kit_times: list[float] = []
+    rounds: list[dict[str, float]] = []
     res: Any = None
-    for _ in range(KIT_RUNS):
-        t0 = time.perf_counter()
-        res = permutation_importance(rf, X, y, n_repeats=N_REPEATS, random_state=0)
-        kit_times.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    ref = sk_permutation_importance(rf, X, y, n_repeats=N_REPEATS, random_state=0, n_jobs=-1)
-    sk_time = time.perf_counter() - t0
-    kit = statistics.median(kit_times)
+    ref: Any = None
+    for _ in range(ROUNDS):
+        kit_times = []
+        for _ in range(KIT_RUNS):
+            dt, res = _timed(lambda: permutation_importance(
+                rf, X, y, n_repeats=N_REPEATS, random_state=0))
+            kit_times.append(dt)
+        sk_time, ref = _timed(lambda: sk_permutation_importance(
+            rf, X, y, n_repeats=N_REPEATS, random_state=0, n_jobs=-1))
+        kit = statistics.median(kit_times)
+        rounds.append({"sklearn_s": sk_time, "kit_s": kit, "ratio": sk_time / kit})
+    ratios = [r["ratio"] for r in rounds]
+    ratio = statistics.median(ratios)
     diff = float(np.max(np.abs(res.importances - ref.importances)))
-    ratio = sk_time / kit
     verdict = "meets" if ratio >= target else "BELOW"
-    print(f"{name}: {X.shape[0]} x {X.shape[1]}, {N_TREES} trees, n_repeats={N_REPEATS}")
-    print(f"  scikit-learn (n_jobs=-1)   : {sk_time:8.3f} s")
-    print(f"  kit fast path (median of {KIT_RUNS}): {kit:8.3f} s  [{res.method}]")
-    print(f"  ratio sklearn/kit          : {ratio:8.1f}x  ({verdict} target {target:.0f}x)")
+    print(f"{name}: {X.shape[0]} x {X.shape[1]}, {N_TREES} trees, n_repeats={N_REPEATS}, "
+          f"{ROUNDS} round(s) of (kit x{KIT_RUNS}, scikit-learn x1)")
+    for k, r in enumerate(rounds):
+        print(f"  round {k + 1}: scikit-learn (n_jobs=-1) {r['sklearn_s']:8.3f} s, "
+              f"kit fast path (median of {KIT_RUNS}) {r['kit_s']:7.3f} s  ->  {r['ratio']:6.1f}x")
+    print(f"  ratio sklearn/kit, median [min, max] over rounds: {ratio:.1f}x "
+          f"[{min(ratios):.1f}, {max(ratios):.1f}]  ({verdict} target {target:.0f}x)"
+          f"  [{res.method}]")
     print(f"  max |importance diff|      : {diff:.2e}")
-    return rf
+    return {
+        "problem": name, "shape": list(X.shape), "n_trees": N_TREES, "n_repeats": N_REPEATS,
+        "kit_runs_per_round": KIT_RUNS, "rounds": rounds, "ratio_median": ratio,
+        "ratio_min": min(ratios), "ratio_max": max(ratios), "target": target,
+        "max_abs_importance_diff": diff, "model": rf,
+    }
 
 
 def main() -> None:
     cost, how = _compile_cost()
     print(f"one-time kernel cost (first call, tiny problem): {cost:.2f} s, {how}")
+    print(f"numba threads: {_kernels.max_threads()}, CPUs: {os.cpu_count()}")
+    results: list[dict[str, Any]] = []
     path = _data_path()
-    if path.exists():
+    if "authors" not in PROBLEMS:
+        print("authors' data: not selected (EFFDL_BENCH_PI_PROBLEMS)")
+    elif path.exists():
         X, y, groups, how_enc = _encode(path)
         print(f"authors' data: {path} ({how_enc})")
-        rf = _compare("EfficientDL encoded", X, y, 40.0)
-        t0 = time.perf_counter()
-        permutation_importance(rf, X, y, n_repeats=N_REPEATS, random_state=0, groups=groups)
-        print(f"  kit, {len(groups)} component groups     : {time.perf_counter() - t0:8.3f} s")
+        out = _compare("EfficientDL encoded", X, y, 40.0)
+        dt, _ = _timed(lambda: permutation_importance(
+            out["model"], X, y, n_repeats=N_REPEATS, random_state=0, groups=groups))
+        print(f"  kit, {len(groups)} component groups     : {dt:8.3f} s")
+        out["kit_component_groups_s"] = dt
+        results.append(out)
     else:
         print(f"authors' data not found at {path}; set EFFDL_DATA. Skipping that problem.")
-    Xf, yf = make_friedman1(n_samples=2000, n_features=10, random_state=0)
-    _compare("Friedman-1", Xf, yf, 10.0)
+    if "friedman" in PROBLEMS:
+        Xf, yf = make_friedman1(n_samples=2000, n_features=10, random_state=0)
+        results.append(_compare("Friedman-1", Xf, yf, 10.0))
+    if OUT:
+        record = {
+            "command": "python -m benchmarks permutation_importance",
+            "env": {k: os.environ[k] for k in sorted(os.environ) if k.startswith("EFFDL_BENCH")},
+            "cpus": os.cpu_count(), "numba_threads": _kernels.max_threads(),
+            "compile_or_cache_load_s": cost,
+            "problems": [{k: v for k, v in r.items() if k != "model"} for r in results],
+        }
+        Path(OUT).write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":
