@@ -305,6 +305,12 @@ class AlphaBetaBO:
         return self.best_value
 
     @property
+    def grid_order(self) -> I64:
+        """The order ties of the argmax are broken in: the shuffled grid (``shuffle_grid``)
+        or the flat order."""
+        return self._perm if self._perm is not None else np.arange(self.space.n_candidates)
+
+    @property
     def last_skipped(self) -> bool:
         """Whether the last asked point repeats an observation (``skip_repeats``): the
         authors' loop does not evaluate it."""

@@ -14,7 +14,7 @@ authors' data (docs/results/alpha_beta_faithful.md)::
     python -c "from effdl_kit.data import load_component_data as L; \\
     from effdl_kit.experiments.efficientdl import search_setup as S; \\
     from effdl_kit.search import gp_collapse_report as R; d = L('authors'); X, y = d.xy(); \\
-    print(R(S(d, n_trees=300, n_repeats=10, seed=0).problem, X, y))"
+    print(R(S(d, n_trees=300, n_repeats=10, seed=0).problem, X, y, faithful_iterations=3))"
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from scipy.spatial.distance import cdist
 from sklearn.exceptions import ConvergenceWarning
 
 from effdl_kit._core.validate import check_int
+from effdl_kit.search._alpha_beta_bo import AlphaBetaBO
 from effdl_kit.search._gp import fit_gp
 from effdl_kit.search._predictor import PredictorProblem, predictor_problem
 
@@ -148,8 +149,36 @@ def gp_spread(X0: Any, y0: Any, candidates: Any, *, encoding: str = "", nu: floa
     )
 
 
+def _duplicates(X0: F64, y: F64) -> str:
+    _, inv, cnt = np.unique(X0, axis=0, return_inverse=True, return_counts=True)
+    groups = np.flatnonzero(cnt > 1)
+    ranges = [float(np.ptp(y[inv.reshape(-1) == g])) for g in groups]
+    med = float(np.median(ranges)) if ranges else 0.0
+    return (f"{int((cnt[inv.reshape(-1)] > 1).sum())} rows share their GP input with another "
+            f"row ({len(groups)} groups; median label range within a group {med:.4f})")
+
+
+def _faithful_run(problem: PredictorProblem, X0: F64, y: F64, n_iter: int, seed: int) -> str:
+    """A few iterations of the faithful preset: its picks against the shuffled grid order."""
+    bo = AlphaBetaBO.faithful(problem.space, seed=seed)
+    bo.tell_features(X0, y)
+    h = bo.optimize(problem.objective, n_iter).history
+    picks = [problem.space.index_of({n: r[n] for n in problem.space.names})
+             for _, r in h.iterrows()]
+    order = [int(v) for v in bo.grid_order[:n_iter + 2]]
+    flat = np.arange(problem.space.n_candidates)
+    grid_max = float(problem.predict([problem.space.config(int(i)) for i in flat]).max())
+    acq = ", ".join(f"{v:.5f}" for v in h["acquisition"])
+    return (f"faithful preset, seed {seed}, {n_iter} iterations: picks {picks} (random: "
+            f"{h['random'].tolist()}, status: {h['status'].tolist()}); the shuffled grid "
+            f"starts {order}; acquisition of the picks {acq}; incumbent f* "
+            f"{float(h['incumbent'].iloc[0]):.4f} (best label); the predictor's maximum over "
+            f"the grid {grid_max:.4f}; values found {[round(float(v), 4) for v in h['value']]}")
+
+
 def gp_collapse_report(problem: PredictorProblem, frame: pd.DataFrame, y: Any, *,
-                       seed: int = 0, n_restarts: int = 10) -> str:
+                       seed: int = 0, n_restarts: int = 10, faithful_iterations: int = 0
+                       ) -> str:
     """The faithful GP on a predictor problem's dataset rows, kit vs authors' encoding.
 
     Parameters
@@ -161,6 +190,11 @@ def gp_collapse_report(problem: PredictorProblem, frame: pd.DataFrame, y: Any, *
         The dataset rows (the predictor's input columns).
     y : array_like
         Their labels.
+    seed, n_restarts : int
+        The GP fits' seed and restarts.
+    faithful_iterations : int, default 0
+        Also run this many iterations of :meth:`AlphaBetaBO.faithful` (authors' encoding)
+        from the rows and report its picks against the shuffled grid order.
 
     Returns
     -------
@@ -173,9 +207,12 @@ def gp_collapse_report(problem: PredictorProblem, frame: pd.DataFrame, y: Any, *
                                 data=frame)
     y = np.asarray(y, dtype=np.float64)
     flat = np.arange(space.n_candidates)
-    rows = []
+    faithful_iterations = check_int("faithful_iterations", faithful_iterations, min_value=0)
+    rows, notes = [], []
     for name, p in (("kit (multi-hot)", problem), ("authors (1 column/component)", authors)):
-        r = gp_spread(p.encode_rows(frame), y, p.space.features(flat), encoding=name,
+        X0 = p.encode_rows(frame)
+        notes.append(f"- {name}: {_duplicates(X0, y)}")
+        r = gp_spread(X0, y, p.space.features(flat), encoding=name,
                       n_restarts=n_restarts, seed=seed)
         s = r.sigma_rel
         rows.append(
@@ -191,4 +228,7 @@ def gp_collapse_report(problem: PredictorProblem, frame: pd.DataFrame, y: Any, *
             "share σ ≤ 0.01 prior | std of μ over the grid | median nearest distance: "
             "grid→rows / row→rows | fit s |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|")
-    return "\n".join([head, *rows])
+    if faithful_iterations:
+        notes.append("- " + _faithful_run(authors, authors.encode_rows(frame), y,
+                                          faithful_iterations, seed))
+    return "\n".join([head, *rows, "", *notes])

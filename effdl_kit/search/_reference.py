@@ -1,11 +1,17 @@
-"""Plain reference implementation of αβ-BO: what the authors' loop does, in numpy/scikit-learn.
+"""Plain reference loop of the kit preset's exact mode, in numpy/scikit-learn.
 
-Every iteration refits scikit-learn's Gaussian process on all observations (with restarts),
-predicts every candidate of the grid at once, computes the acquisition with numpy/scipy and
-takes the argmax (or, with probability Ω, a uniformly random candidate). It draws random
-numbers in the same order as :class:`~effdl_kit.search.AlphaBetaBO`, so with the same seed the
-faithful mode (``refit_every=1``) must choose exactly the same candidates. Used by the tests and
-by the benchmark as the baseline; it materialises the whole grid, so keep grids small.
+Every iteration refits the kit's Gaussian process (:func:`~effdl_kit.search._gp.fit_gp`, ν = 2.5
+by default) on all observations (with restarts), predicts every candidate of the grid at once,
+computes the acquisition with numpy/scipy and takes the argmax over the candidates not yet
+evaluated (or, with probability Ω, a uniformly random candidate). It draws random numbers in the
+same order as :class:`~effdl_kit.search.AlphaBetaBO` under the kit preset, so with the same seed
+``AlphaBetaBO(refit_every=1)`` (mode ``"exact"``) must choose exactly the same candidates.
+
+It shares the kit's GP code and choices, so it checks the incremental machinery, not
+faithfulness to the authors: the faithful preset is checked against an independent
+transcription of the authors' loop (``tests/search/test_search_faithful_golden.py``). Used by
+the tests and by the benchmark as the time baseline; it materialises the whole grid, so keep
+grids small.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""AlphaBetaBO: faithful mode equals the plain reference, fast-mode posterior is exact,
-large grids in bounded memory, failed evaluations, bad input."""
+"""AlphaBetaBO: exact mode (kit preset, refit_every=1) equals the plain reference, fast-mode
+posterior is exact, presets and incumbents, large grids in bounded memory, failed evaluations,
+bad input. (The faithful preset's check is test_search_faithful_golden.py.)"""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def chosen(space: GridSpace, result: Any) -> list[int]:
 @pytest.mark.parametrize(("seed", "acquisition", "kernel"), [
     (0, "alpha_beta", "authors"), (1, "alpha_beta", "authors"), (2, "alpha_beta", "authors"),
     (0, "ei", "authors"), (1, "ei", "authors"), (0, "alpha_beta", "fitted_noise")])
-def test_faithful_mode_chooses_what_the_reference_chooses(seed: int, acquisition: str,
-                                                          kernel: str) -> None:
+def test_exact_mode_chooses_what_the_reference_chooses(seed: int, acquisition: str,
+                                                       kernel: str) -> None:
     space = GridSpace(SPACE)
     bo = AlphaBetaBO(space, refit_every=1, n_restarts=2, seed=seed, acquisition=acquisition,
                      kernel=kernel)
@@ -45,7 +46,7 @@ def test_faithful_mode_chooses_what_the_reference_chooses(seed: int, acquisition
     assert result.best_value == max(ref.values)
 
 
-def test_faithful_mode_with_initial_rows_matches_reference() -> None:
+def test_exact_mode_with_initial_rows_matches_reference() -> None:
     space = GridSpace(SPACE)
     rng = np.random.default_rng(5)
     X0 = rng.uniform(size=(30, space.n_features))

@@ -38,8 +38,10 @@ def test_collapse_report_has_both_encodings() -> None:
     pipe = make_static_predictor(encoder=enc, n_estimators=10, random_state=0).fit(X, y)
     problem = predictor_problem(pipe, {"lr": [1e-4, 1e-3, 1e-2], "opt": ["sgd", "adam"]},
                                 base_row(X, list(X.columns)))
-    report = gp_collapse_report(problem, X, y, n_restarts=0)
+    report = gp_collapse_report(problem, X, y, n_restarts=0, faithful_iterations=2)
     lines = report.splitlines()
     assert lines[0].startswith("120 prior rows, 6 grid candidates")
-    assert lines[-2].startswith("| kit (multi-hot) | 5 |")  # lr, opt=adam, opt=sgd, bn, ln
-    assert lines[-1].startswith("| authors (1 column/component) | 3 |")
+    assert lines[4].startswith("| kit (multi-hot) | 5 |")  # lr, opt=adam, opt=sgd, bn, ln
+    assert lines[5].startswith("| authors (1 column/component) | 3 |")
+    assert lines[7].startswith("- kit (multi-hot): 0 rows share their GP input")
+    assert lines[9].startswith("- faithful preset, seed 0, 2 iterations: picks [")
