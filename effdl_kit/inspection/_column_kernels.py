@@ -105,6 +105,7 @@ def column_permuted_predictions(
     n_finite: I64,
     block: int,
     max_items: int,
+    max_depth: int,
     children: I32,
 ) -> tuple[F64, F64]:
     """Baseline predictions and predictions with each one-column group permuted.
@@ -123,6 +124,8 @@ def column_permuted_predictions(
     max_items : int
         Bound on the range walks of one sample in one tree, over all groups (each ends in a
         leaf with a non-empty, disjoint range of repeats: at most ``n_repeats`` per group).
+    max_depth : int
+        Depth of the deepest tree (internal nodes on the longest path).
     children : ndarray of int32, shape (n_nodes, 4)
         ``nodes`` viewed as int32 (column 0: ``left``, 1: ``right``), to pick a child by index.
 
@@ -143,10 +146,12 @@ def column_permuted_predictions(
     for job in prange(n_jobs):
         i0 = job * block
         i1 = min(n, i0 + block)
-        first = np.full(n_feat, -1, dtype=np.int64)
-        lo = np.empty(n_feat, dtype=np.float32)
-        hi = np.empty(n_feat, dtype=np.float32)
+        first = np.full(n_feat, -1, dtype=np.int64)  # per column: first path position
+        last = np.empty(n_feat, dtype=np.int64)
         touched = np.empty(n_feat, dtype=np.int64)
+        path_node = np.empty(max_depth, dtype=np.int64)
+        path_left = np.empty(max_depth, dtype=np.bool_)
+        nxt = np.empty(max_depth, dtype=np.int64)  # next path position testing the same column
         leaf0 = np.empty(i1 - i0, dtype=np.int64)
         cap = (i1 - i0) * max_items
         q_node = np.empty(cap, dtype=np.int32)
@@ -161,65 +166,83 @@ def column_permuted_predictions(
         s_g = np.empty(_W, dtype=np.int64)
         s_c = np.empty(_W, dtype=np.int64)
         for t in range(n_trees):
-            # 1. baseline walks: leaf, and per column the first node testing it + interval;
-            # queue the ranges of sorted values to re-walk from there
+            # 1. baseline walks: the leaf, and the path with, per column, a chain of the path's
+            # nodes testing it. A permuted value follows the baseline path until the first of
+            # those nodes where it takes the other branch: queue that child with the range of
+            # sorted values diverging there (values taking every branch as the sample's own
+            # value reach the baseline leaf and are not walked)
             m_q = 0
             for i in range(i0, i1):
                 n_touched = 0
+                depth = 0
                 node = roots[t]
                 while nodes[node].left != -1:
                     rec = nodes[node]
                     j = rec.feature
                     x = X[i, j]
-                    th = rec.threshold
+                    go_left = (x <= rec.threshold) | ((x != x) & missing_left[node])
+                    path_node[depth] = node
+                    path_left[depth] = go_left
+                    nxt[depth] = -1
                     if first[j] < 0:
-                        first[j] = node
+                        first[j] = depth
                         touched[n_touched] = j
                         n_touched += 1
-                        if x == x:
-                            lo[j] = -np.inf
-                            hi[j] = np.inf
-                        else:  # NaN: no interval, every permuted value is walked
-                            lo[j] = np.inf
-                            hi[j] = -np.inf
-                    if x == x:
-                        if x <= th:
-                            hi[j] = min(hi[j], th)
-                        else:
-                            lo[j] = max(lo[j], th)
-                    go_left = (x <= th) | ((x != x) & missing_left[node])
+                    else:
+                        nxt[last[j]] = depth
+                    last[j] = depth
+                    depth += 1
                     node = children[node, 1 - np.int64(go_left)]
                 leaf0[i - i0] = node
                 base_sum[i] += value[node]
                 for q in range(n_touched):
                     c = touched[q]
-                    s0 = first[c]
+                    p0 = first[c]
                     first[c] = -1
-                    lo_c = lo[c]
-                    hi_c = hi[c]
                     for kg in range(col_group_ptr[c], col_group_ptr[c + 1]):
                         g = col_group_idx[kg]
                         m = n_finite[g, i]
-                        # values outside (lo, hi] (one range each side), then the NaNs
-                        q0 = 0
-                        q1 = 0
-                        if lo_c < hi_c:
-                            while q0 < m and values[g, i, q0] <= lo_c:
-                                q0 += 1
-                            q1 = q0
-                            while q1 < m and values[g, i, q1] <= hi_c:
-                                q1 += 1
-                        else:
-                            q0 = m
-                            q1 = m
-                        for a, b in ((0, q0), (q1, m), (m, n_repeats)):
-                            if a < b:
-                                q_node[m_q] = s0
-                                q_a[m_q] = a
-                                q_b[m_q] = b
+                        a = 0  # values[g, i, a:b]: finite values agreeing so far
+                        b = m
+                        nan_open = m < n_repeats  # the NaNs, agreeing so far
+                        p = p0
+                        while p >= 0 and (a < b or nan_open):
+                            nd = path_node[p]
+                            th = nodes[nd].threshold
+                            went_left = path_left[p]
+                            if a < b and went_left:  # values above th go right here
+                                k = b
+                                while k > a and values[g, i, k - 1] > th:
+                                    k -= 1
+                                if k < b:
+                                    q_node[m_q] = nodes[nd].right
+                                    q_a[m_q] = k
+                                    q_b[m_q] = b
+                                    q_i[m_q] = i
+                                    q_g[m_q] = g
+                                    m_q += 1
+                                    b = k
+                            elif a < b:  # values up to th go left here
+                                k = a
+                                while k < b and values[g, i, k] <= th:
+                                    k += 1
+                                if k > a:
+                                    q_node[m_q] = nodes[nd].left
+                                    q_a[m_q] = a
+                                    q_b[m_q] = k
+                                    q_i[m_q] = i
+                                    q_g[m_q] = g
+                                    m_q += 1
+                                    a = k
+                            if nan_open and missing_left[nd] != went_left:
+                                q_node[m_q] = children[nd, 1 - np.int64(missing_left[nd])]
+                                q_a[m_q] = m
+                                q_b[m_q] = n_repeats
                                 q_i[m_q] = i
                                 q_g[m_q] = g
                                 m_q += 1
+                                nan_open = False
+                            p = nxt[p]
             # 2. range walks, _W at a time in round robin (a finished walk's slot takes the
             # next queued one; a split queues its right part): independent walks overlap
             n_act = min(_W, m_q)

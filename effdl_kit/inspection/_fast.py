@@ -110,7 +110,7 @@ def _column_groups(
     values, repeats, n_finite = C.sort_permuted_values(X32, perms_t, col_arr)
     return C.column_permuted_predictions(
         X32, fl["roots"], fl["nodes"], fl["missing_left"], fl["value"], cg_ptr, cg_idx,
-        col_arr, values, repeats, n_finite, block, max_items,
+        col_arr, values, repeats, n_finite, block, max_items, max(1, int(fl["max_depth"])),
         fl["nodes"].view(np.int32).reshape(-1, 4),
     )
 
