@@ -349,6 +349,27 @@ def permutation_importance(
         scikit-learn), ``feature_names`` (row names: group names when ``groups`` is given),
         ``group_names`` (list or None), ``groups`` (name -> column indices, or None),
         ``baseline_score``, ``method`` (``"fast"`` or ``"generic"``), ``n_repeats``, ``seed``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_friedman1
+    >>> from sklearn.ensemble import RandomForestRegressor
+    >>> from sklearn.inspection import permutation_importance as sk_permutation_importance
+    >>> X, y = make_friedman1(n_samples=200, n_features=6, random_state=0)
+    >>> rf = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    >>> res = permutation_importance(rf, X, y, n_repeats=3, random_state=0)
+    >>> res.method, res.importances.shape
+    ('fast', (6, 3))
+    >>> ref = sk_permutation_importance(rf, X, y, n_repeats=3, random_state=0)
+    >>> bool(np.allclose(res.importances, ref.importances, rtol=0, atol=1e-12))
+    True
+    >>> top_components(res, k=3)[["name", "mean"]].round(2)
+         name  mean
+    rank
+    1      x3  0.68
+    2      x1  0.41
+    3      x0  0.33
     """
     if method not in METHODS:
         raise ConfigError("method", method, METHODS)
