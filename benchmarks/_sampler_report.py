@@ -67,7 +67,14 @@ def _timing(runs: Sequence[dict[str, Any]], functions: list[str]) -> dict[str, A
         a = np.array([v for f in functions for v in ms[(f, "alpha_beta")]])
         b = np.array([v for f in functions for v in ms[(f, "gp")]])
         ratio, lo, hi = _ratio_ci(a, b)
+        by_seed: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for r in runs:
+            if r["sampler"] in ("alpha_beta", "gp"):
+                by_seed[int(r["seed"])][r["sampler"]].append(float(r["ms_model"]))
+        seed_ratios = [float(np.mean(d["alpha_beta"]) / np.mean(d["gp"]))
+                       for d in by_seed.values() if d["alpha_beta"] and d["gp"]]
         out["alpha_beta_over_gp"] = {"ratio": ratio, "lo": lo, "hi": hi,
+                                     "seed_min": min(seed_ratios), "seed_max": max(seed_ratios),
                                      "per_function": {f: per["alpha_beta"][f] / per["gp"][f]
                                                       for f in per["alpha_beta"]
                                                       if f in per["gp"]}}
@@ -128,7 +135,8 @@ def _verdicts(comps: list[dict[str, Any]], timing: dict[str, Any], functions: li
     r = timing.get("alpha_beta_over_gp")
     out["target3_time"] = (None if r is None else
                            {"met": r["hi"] <= 0.2, "ratio": r["ratio"], "lo": r["lo"],
-                            "hi": r["hi"]})
+                            "hi": r["hi"], "seed_min": r["seed_min"],
+                            "seed_max": r["seed_max"]})
     big = [b for b in budgets if b >= sorted(budgets)[len(budgets) // 2]] if budgets else []
     out["positive_control"] = {"by_budget": pos, "judged_at": big,
                                "passed": bool(pos) and all(pos[b]["better_on"] == pos[b]["of"]
