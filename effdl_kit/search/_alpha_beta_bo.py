@@ -64,7 +64,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_choice, check_float, check_int
 from effdl_kit.search import _kernels as K
 from effdl_kit.search._authors import authors_alpha_beta, near_observed
@@ -77,7 +77,13 @@ from effdl_kit.search._gp import (
     matern_np,
 )
 from effdl_kit.search._loop import run_loop
-from effdl_kit.search._result import Observations, SearchResult, Step
+from effdl_kit.search._result import (
+    MAX_ABS,
+    Observations,
+    SearchResult,
+    Step,
+    check_observations,
+)
 from effdl_kit.search._space import GridSpace
 
 __all__ = [
@@ -120,8 +126,6 @@ PRESETS: dict[PresetName, dict[str, Any]] = {
 }
 _NUS = (0.5, 1.5, 2.5)
 _GP_SEED_HIGH = 2**31 - 1
-#: largest magnitude accepted for targets and features (squares and variances stay finite)
-_MAX_ABS = 1e150
 #: candidates per block when a posterior is computed from scratch
 _CHUNK = 2048
 #: candidates per scikit-learn predict call in faithful mode
@@ -350,16 +354,7 @@ class AlphaBetaBO:
             Whether these values were evaluated by the search (they count for
             ``incumbent="evaluated"``) rather than prior labels.
         """
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2 or X.shape[1] != self.space.n_features:
-            raise ConfigError("X", f"shape {X.shape}", f"(n, {self.space.n_features})")
-        if X.shape[0] != y.shape[0]:
-            raise ConfigError("y", f"{y.shape[0]} values", f"{X.shape[0]} (one per row of X)")
-        if not np.isfinite(X).all() or (np.abs(X) > _MAX_ABS).any():
-            raise DataError(f"X holds NaN, infinite or huge (> {_MAX_ABS:g}) features")
-        if not np.isfinite(y).all() or (np.abs(y) > _MAX_ABS).any():
-            raise DataError(f"y holds NaN, infinite or huge (> {_MAX_ABS:g}) values")
+        X, y = check_observations(X, y, self.space.n_features)
         if self._gp is None or X.shape[0] > 1:
             # a batch: store, and let the next ask fit the GP on everything
             self._store(X, y, [-1] * X.shape[0], evaluated=evaluated)
@@ -373,7 +368,7 @@ class AlphaBetaBO:
 
     @staticmethod
     def _value(y: Any) -> float:
-        return check_float("y", y, min_value=-_MAX_ABS, max_value=_MAX_ABS)
+        return check_float("y", y, min_value=-MAX_ABS, max_value=MAX_ABS)
 
     def _store(self, X: F64, y: Sequence[float] | F64, flat: Sequence[int], *,
                evaluated: bool) -> None:

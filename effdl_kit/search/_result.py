@@ -10,9 +10,37 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["Observations", "SearchResult", "Step"]
+from effdl_kit._core.errors import ConfigError, DataError
+
+__all__ = ["MAX_ABS", "Observations", "SearchResult", "Step", "check_observations"]
 
 F64 = npt.NDArray[np.float64]
+
+#: largest magnitude accepted for targets and features (squares and variances stay finite)
+MAX_ABS = 1e150
+
+
+def check_observations(X: Any, y: Any, n_features: int) -> tuple[F64, F64]:
+    """``(X, y)`` as float arrays of shapes (n, n_features) and (n,), finite and not huge.
+
+    Raises
+    ------
+    ConfigError
+        Wrong shapes.
+    DataError
+        NaN, infinite or huge (> ``MAX_ABS``) entries.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ConfigError("X", f"shape {X.shape}", f"(n, {n_features})")
+    if X.shape[0] != y.shape[0]:
+        raise ConfigError("y", f"{y.shape[0]} values", f"{X.shape[0]} (one per row of X)")
+    if not np.isfinite(X).all() or (np.abs(X) > MAX_ABS).any():
+        raise DataError(f"X holds NaN, infinite or huge (> {MAX_ABS:g}) features")
+    if not np.isfinite(y).all() or (np.abs(y) > MAX_ABS).any():
+        raise DataError(f"y holds NaN, infinite or huge (> {MAX_ABS:g}) values")
+    return X, y
 
 
 @dataclass
