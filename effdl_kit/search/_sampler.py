@@ -189,7 +189,7 @@ class AlphaBetaSampler(BaseSampler):
     refit_every : int, default 50
         Passed to :class:`~effdl_kit.search.AlphaBetaBO`. A fresh optimiser is built per trial
         and asked once, so the kernel is fitted exactly once per trial whatever the value;
-        ``1`` selects the optimiser's faithful mode (scikit-learn's predictions over the grid),
+        ``1`` selects the optimiser's exact mode (scikit-learn's predictions over the grid),
         anything larger its fast mode (numba posterior).
     n_restarts : int, default 2
         Optimizer restarts of each kernel fit.
