@@ -96,7 +96,8 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         f"Command: `{meta['command']}`; the runs took {meta['wall_min']:.1f} min per worker "
         f"({meta['workers']} worker processes; ≈ the wall time) on this project's 2-core "
-        f"machine; code at `{meta['git_head']}`.",
+        f"machine; runs on code `{'`, `'.join(meta['runs_code'])}`, report by "
+        f"`{meta['report_code']}`.",
         "",
         "Every function is minimised; simple regret = |best value found − known minimum|. "
         f"Seeds {summary['seeds'][0]}–{summary['seeds'][-1]} (the same seed for every "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,7 +30,8 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from benchmarks._sampler_functions import FUNCTIONS, TestFunction
 from effdl_kit.search import AlphaBetaSampler
 
-__all__ = ["SAMPLERS", "OracleSampler", "SamplerSpec", "load_runs", "run_all", "run_one"]
+__all__ = ["SAMPLERS", "OracleSampler", "SamplerSpec", "code_version", "load_runs", "run_all",
+           "run_one"]
 
 #: the start-up trials every model-based sampler uses (Optuna's and the kit's default: 10)
 N_STARTUP = 10
@@ -167,6 +169,20 @@ def _run(function: str, sampler: str, seed: int, n_trials: int) -> dict[str, Any
             "objective_s": obj_s, "wall_s": time.perf_counter() - t_start}
 
 
+def code_version() -> str:
+    """The repository's commit, and whether ``effdl_kit`` has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "effdl_kit"], cwd=root,
+                               check=True, capture_output=True, text=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return head + (f" + uncommitted {', '.join(changed)}" if changed else "")
+
+
 def _key(r: dict[str, Any]) -> tuple[str, str, int, int]:
     return (str(r["function"]), str(r["sampler"]), int(r["seed"]), int(r["n_trials"]))
 
@@ -216,7 +232,10 @@ def run_all(functions: Iterable[str], samplers: Iterable[str], seeds: Iterable[i
     runs_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
+    code = code_version()  # the code the workers import now (recorded with every run)
+
     def store(r: dict[str, Any], i: int) -> None:
+        r["code"] = code
         with runs_path.open("a") as fh:
             fh.write(json.dumps(r) + "\n")
         log(f"[{i}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {r['function']:>17} "

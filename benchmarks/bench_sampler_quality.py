@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from typing import Any
 from benchmarks._sampler_functions import FUNCTIONS
 from benchmarks._sampler_render import draw_curves, markdown
 from benchmarks._sampler_report import summarise
-from benchmarks._sampler_runs import SAMPLERS, run_all
+from benchmarks._sampler_runs import SAMPLERS, code_version, run_all
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "results"
@@ -56,17 +55,6 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _git_head() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "effdl_kit"], cwd=ROOT,
-                               check=True, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+uncommitted changes in effdl_kit" if dirty else "")
-
-
 def run_benchmark(cfg: Config) -> dict[str, Any]:
     """Run what is missing, then write the JSON, Markdown and figure into ``cfg.out``.
 
@@ -80,7 +68,9 @@ def run_benchmark(cfg: Config) -> dict[str, Any]:
     runs = run_all(cfg.functions, cfg.samplers, cfg.seeds, max(cfg.budgets), runs_path,
                    workers=cfg.workers, log=lambda m: print(m, flush=True))
     wall_min = sum(float(r["wall_s"]) for r in runs) / 60 / max(cfg.workers, 1)
-    meta = {"command": cfg.command, "git_head": _git_head(), "workers": cfg.workers,
+    meta = {"command": cfg.command, "report_code": code_version(),
+            "runs_code": sorted({str(r.get("code", "not recorded")) for r in runs}),
+            "workers": cfg.workers,
             "wall_min": wall_min, "this_call_s": time.perf_counter() - t0,
             "n_runs": len(runs), **cfg.extra}
     summary = summarise(runs, cfg.budgets)
