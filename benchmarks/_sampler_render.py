@@ -99,6 +99,7 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         f"machine; runs on code `{'`, `'.join(meta['runs_code'])}`, report by "
         f"`{meta['report_code']}`.",
         "",
+        *([f"**{meta['note']}**", ""] if meta.get("note") else []),
         "Every function is minimised; simple regret = |best value found − known minimum|. "
         f"Seeds {summary['seeds'][0]}–{summary['seeds'][-1]} (the same seed for every "
         "sampler); one study of "

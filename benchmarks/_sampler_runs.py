@@ -1,5 +1,9 @@
 """The runs of the sampler benchmark: samplers, one timed study per (function, sampler, seed).
 
+Stored runs are reused only while their sampler's code is unchanged (:func:`sampler_version`:
+the kit's ``effdl_kit/search`` sources for αβ-BO, Optuna's version for the others): after a
+change to the kit's sampler, the benchmark redoes the αβ-BO runs and keeps the others.
+
 A run is a plain in-memory Optuna study driven by ``ask``/``tell`` with the function's fixed
 search space, for ``factor · max(budgets)`` trials. It records the best-so-far regret after
 every trial and the sampler's overhead: the seconds in ``ask`` (where Optuna runs the sampler)
@@ -9,6 +13,7 @@ finish, so an interrupted benchmark resumes where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -31,7 +36,7 @@ from benchmarks._sampler_functions import FUNCTIONS, TestFunction
 from effdl_kit.search import AlphaBetaSampler
 
 __all__ = ["SAMPLERS", "OracleSampler", "SamplerSpec", "code_version", "load_runs", "run_all",
-           "run_one"]
+           "run_one", "sampler_version", "source_hash"]
 
 #: the start-up trials every model-based sampler uses (Optuna's and the kit's default: 10)
 N_STARTUP = 10
@@ -165,7 +170,8 @@ def _run(function: str, sampler: str, seed: int, n_trials: int) -> dict[str, Any
     ms = 1e3 * np.asarray(overhead)
     return {"function": function, "sampler": sampler, "seed": seed, "n_trials": n_trials,
             "regret": [float(f"{r:.6g}") for r in regret],
-            "ms_all": float(ms.mean()), "ms_model": float(ms[N_STARTUP:].mean()),
+            "ms_all": float(ms.mean()),
+            "ms_model": float(ms[N_STARTUP:].mean()) if len(ms) > N_STARTUP else math.nan,
             "objective_s": obj_s, "wall_s": time.perf_counter() - t_start}
 
 
@@ -181,6 +187,24 @@ def code_version() -> str:
         return "unknown"
     changed = [line[3:] for line in dirty if line.strip()]
     return head + (f" + uncommitted {', '.join(changed)}" if changed else "")
+
+
+def source_hash(files: dict[str, bytes]) -> str:
+    """Short SHA-1 of source files (name -> bytes), in name order."""
+    h = hashlib.sha1()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name] + b"\0")
+    return h.hexdigest()[:12]
+
+
+def sampler_version(sampler: str) -> str:
+    """What a run of ``sampler`` depends on: the kit's ``effdl_kit/search`` sources for αβ-BO,
+    Optuna's version for the others. Stored runs are reused only while it is unchanged."""
+    if sampler.startswith("alpha_beta"):
+        root = Path(__file__).resolve().parent.parent
+        files = {p.name: p.read_bytes() for p in (root / "effdl_kit" / "search").glob("*.py")}
+        return f"effdl_kit.search {source_hash(files)}"
+    return f"optuna {optuna.__version__}"
 
 
 def _key(r: dict[str, Any]) -> tuple[str, str, int, int]:
@@ -224,6 +248,16 @@ def run_all(functions: Iterable[str], samplers: Iterable[str], seeds: Iterable[i
         if name not in SAMPLERS:
             raise KeyError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
     wanted = {(f, s, seed, n_trials) for f in fs for s in ss for seed in seeds}
+    versions = {s: sampler_version(s) for s in ss}
+    stored = load_runs(runs_path)
+    stale = [r for r in stored
+             if _key(r) in wanted and r.get("version") != versions[str(r["sampler"])]]
+    if stale:
+        # a sampler changed (the kit's search code, or Optuna): its runs are redone
+        log(f"dropping {len(stale)} stored runs made with other code: "
+            f"{sorted({str(r['sampler']) for r in stale})}")
+        keep = [r for r in stored if r not in stale]
+        runs_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
     done = {_key(r) for r in load_runs(runs_path)}
     jobs = sorted(wanted - done, key=lambda k: (k[2], -_COST.get(k[1], 0),
                                                 -len(FUNCTIONS[k[0]].tags), k[0], k[1]))
@@ -235,7 +269,7 @@ def run_all(functions: Iterable[str], samplers: Iterable[str], seeds: Iterable[i
     code = code_version()  # the code the workers import now (recorded with every run)
 
     def store(r: dict[str, Any], i: int) -> None:
-        r["code"] = code
+        r["code"], r["version"] = code, versions[str(r["sampler"])]
         with runs_path.open("a") as fh:
             fh.write(json.dumps(r) + "\n")
         log(f"[{i}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {r['function']:>17} "

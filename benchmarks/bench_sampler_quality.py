@@ -98,13 +98,15 @@ def _parse(argv: list[str]) -> Config:
     if quick:
         cfg = Config(functions=QUICK_FUNCTIONS, seeds=(0, 1, 2), budgets=(10, 20),
                      workers=a.workers, out=Path(tempfile.mkdtemp(prefix="sampler_quality_")),
-                     command="python -m benchmarks.bench_sampler_quality --quick")
+                     command="python -m benchmarks.bench_sampler_quality --quick",
+                     extra={"note": "quick run: a functional check of the harness, not a "
+                                    "measurement (3 seeds cannot support the verdicts)"})
     cmd = ["python -m benchmarks.bench_sampler_quality", *argv] if argv else [cfg.command]
     return Config(functions=tuple(a.functions or cfg.functions),
                   samplers=tuple(a.samplers or cfg.samplers),
                   seeds=tuple(range(a.seeds)) if a.seeds else cfg.seeds,
                   budgets=cfg.budgets, workers=a.workers, out=a.out or cfg.out,
-                  command=" ".join(cmd))
+                  command=" ".join(cmd), extra=cfg.extra)
 
 
 def main(argv: list[str] | None = None) -> None:

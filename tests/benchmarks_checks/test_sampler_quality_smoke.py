@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 
 from benchmarks._sampler_functions import FUNCTIONS
-from benchmarks._sampler_runs import OracleSampler, load_runs, run_one
+from benchmarks._sampler_runs import OracleSampler, load_runs, run_all, run_one, sampler_version
 from benchmarks.bench_sampler_quality import Config, _parse, run_benchmark
 
 
@@ -61,3 +61,20 @@ def test_quick_mode_and_options() -> None:
     full = _parse([])
     assert len(full.functions) >= 8 and full.budgets == (20, 40, 80) and len(full.seeds) >= 10
     assert {"alpha_beta", "random", "tpe", "gp", "random_aa", "oracle"} <= set(full.samplers)
+
+
+def test_runs_made_with_other_code_are_redone(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    runs = run_all(["branin"], ["random", "tpe"], [0, 1], 4, path, log=lambda m: None)
+    assert len(runs) == 4
+    assert {r["version"] for r in runs} == {sampler_version("random")}
+    stored = load_runs(path)
+    stored[0]["version"] = "optuna 0.0"  # as if made with another Optuna
+    stored[0]["regret"] = [-1.0] * 4
+    path.write_text("".join(json.dumps(r) + "\n" for r in stored))
+    messages: list[str] = []
+    again = run_all(["branin"], ["random", "tpe"], [0, 1], 4, path, log=messages.append)
+    assert "dropping 1 stored runs" in messages[0]
+    assert len(again) == 4 and all(r["regret"][0] >= 0 for r in again)
+    assert len(path.read_text().splitlines()) == 4
+    assert sampler_version("alpha_beta").startswith("effdl_kit.search ")
