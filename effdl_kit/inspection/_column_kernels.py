@@ -180,7 +180,9 @@ def column_permuted_predictions(
                     rec = nodes[node]
                     j = rec.feature
                     x = X[i, j]
-                    go_left = (x <= rec.threshold) | ((x != x) & missing_left[node])
+                    go_left = x <= rec.threshold
+                    if x != x:  # rare: a predictable branch instead of a load per step
+                        go_left = missing_left[node]
                     path_node[depth] = node
                     path_left[depth] = go_left
                     nxt[depth] = -1
@@ -288,7 +290,9 @@ def column_permuted_predictions(
                     th = rec.threshold
                     if f != s_c[k]:
                         x = X[s_i[k], f]
-                        go_left = (x <= th) | ((x != x) & missing_left[node])
+                        go_left = x <= th
+                        if x != x:  # rare: a predictable branch instead of a load per step
+                            go_left = missing_left[node]
                         # left and right are adjacent int32 in the record: index, do not branch
                         s_node[k] = children[node, 1 - np.int64(go_left)]
                     else:
