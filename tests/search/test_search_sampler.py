@@ -113,8 +113,9 @@ def _check_inside(name: str, d: BaseDistribution, v: Any) -> None:
     assert d._contains(d.to_internal_repr(v)), (name, v)
 
 
+@pytest.mark.parametrize("engine", ["cube", "grid"])
 @pytest.mark.parametrize("name", list(DISTRIBUTIONS))
-def test_values_stay_inside_each_distribution(name: str) -> None:
+def test_values_stay_inside_each_distribution(name: str, engine: str) -> None:
     d = DISTRIBUTIONS[name]
     spy = SpySampler(seed=1)
 
@@ -124,21 +125,22 @@ def test_values_stay_inside_each_distribution(name: str) -> None:
         k = float(d.to_internal_repr(v))
         return (x - 0.4) ** 2 + math.sin(k)
 
-    study = run(AlphaBetaSampler(seed=1, n_startup_trials=3, independent_sampler=spy),
-                objective, 10)
+    study = run(AlphaBetaSampler(seed=1, n_startup_trials=3, independent_sampler=spy,
+                                 engine=engine), objective, 10)
     for t in study.trials:
         _check_inside(name, d, t.params[name])
     # after start-up every value came from the αβ-BO (relative) sampler, not the fallback
     assert all(t.number not in spy.calls for t in study.trials[3:])
 
 
-def test_values_stay_inside_all_distributions_at_once() -> None:
+@pytest.mark.parametrize("engine", ["cube", "grid"])
+def test_values_stay_inside_all_distributions_at_once(engine: str) -> None:
     def objective(trial: optuna.Trial) -> float:
         vals = {n: _suggest(trial, n, d) for n, d in DISTRIBUTIONS.items()}
         return sum(float(d.to_internal_repr(vals[n])) ** 2 / 1e4
                    for n, d in DISTRIBUTIONS.items())
 
-    study = run(AlphaBetaSampler(seed=2, n_startup_trials=4), objective, 12)
+    study = run(AlphaBetaSampler(seed=2, n_startup_trials=4, engine=engine), objective, 12)
     for t in study.trials:
         for n, d in DISTRIBUTIONS.items():
             _check_inside(n, d, t.params[n])
@@ -178,8 +180,9 @@ def test_indistinguishable_choices_do_not_trap_the_search() -> None:
 
 
 # ---------------------------------------------------------------------------- failures
+@pytest.mark.parametrize("engine", ["cube", "grid"])
 @pytest.mark.parametrize("how", ["raise", "nan"])
-def test_failed_trials_are_skipped_and_not_proposed_again(how: str) -> None:
+def test_failed_trials_are_skipped_and_not_proposed_again(how: str, engine: str) -> None:
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", 0.0, 1.0)
         y = trial.suggest_int("y", 0, 6)
@@ -189,7 +192,8 @@ def test_failed_trials_are_skipped_and_not_proposed_again(how: str) -> None:
             return math.nan
         return (x - 0.5) ** 2 + 0.1 * y
 
-    study = run(AlphaBetaSampler(seed=5, n_startup_trials=4, omega=0.0), objective, 20,
+    study = run(AlphaBetaSampler(seed=5, n_startup_trials=4, omega=0.0, engine=engine),
+                objective, 20,
                 catch=(ValueError,))
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -201,10 +205,12 @@ def test_failed_trials_are_skipped_and_not_proposed_again(how: str) -> None:
 
 
 
-def test_a_running_trial_s_point_is_not_proposed_to_another_worker() -> None:
-    dists = {"x": FloatDistribution(0.0, 1.0), "y": IntDistribution(0, 6)}
+@pytest.mark.parametrize("engine", ["cube", "grid"])
+def test_a_running_trial_s_point_is_not_proposed_to_another_worker(engine: str) -> None:
+    # a coarse space (7 x 9 points): the cube engine must exclude running points too
+    dists = {"x": FloatDistribution(0.0, 1.0, step=0.125), "y": IntDistribution(0, 6)}
     study = optuna.create_study(sampler=AlphaBetaSampler(seed=2, n_startup_trials=4, omega=0.0,
-                                                         n_restarts=0))
+                                                         n_restarts=0, engine=engine))
     for _ in range(6):
         t = study.ask(dists)
         study.tell(t, (t.params["x"] - 0.5) ** 2 + 0.1 * t.params["y"])
@@ -257,13 +263,15 @@ def _quadratic(trial: optuna.Trial) -> float:
     return (x - 1.3) ** 2 + (y + 0.7) ** 2
 
 
-def test_minimize_beats_random_search_on_a_quadratic() -> None:
+@pytest.mark.parametrize(("engine", "factor"), [("cube", 0.05), ("grid", 0.5)])
+def test_minimize_beats_random_search_on_a_quadratic(engine: str, factor: float) -> None:
     ours, rand = [], []
     for seed in (0, 1, 2):
-        ours.append(run(AlphaBetaSampler(seed=seed), _quadratic, 25).best_value)
+        ours.append(run(AlphaBetaSampler(seed=seed, engine=engine), _quadratic, 25).best_value)
         rand.append(run(RandomSampler(seed=seed), _quadratic, 25).best_value)
-    # grid spacing 10/15: the best grid point is at 0.18; random search is near 1 here
-    assert np.mean(ours) < 0.5 * np.mean(rand)
+    # grid spacing 10/15: the best grid point is at 0.18; random search is near 1 here; the
+    # cube engine refines off the grid
+    assert np.mean(ours) < factor * np.mean(rand)
 
 
 def test_maximize_of_the_negation_gives_the_same_trials() -> None:
@@ -343,7 +351,8 @@ def test_multi_objective_study_is_a_clear_error() -> None:
     ("alpha", -0.1), ("alpha", math.nan), ("beta", -1.0), ("beta", "big"),
     ("omega", 1.5), ("omega", -0.01), ("n_startup_trials", -1), ("n_startup_trials", 2.5),
     ("grid_points", 1), ("grid_points", True), ("refit_every", 0), ("n_restarts", -1),
-    ("max_candidates", 0), ("seed", -3), ("seed", 1.5),
+    ("max_candidates", 0), ("seed", -3), ("seed", 1.5), ("engine", "lattice"),
+    ("acq_scale", "log"),
     ("independent_sampler", "random"), ("consider_pruned_trials", 1),
 ])
 def test_bad_arguments_name_the_field(field: str, value: Any) -> None:
@@ -370,7 +379,7 @@ def test_the_gp_sees_a_bounded_set_of_observations(monkeypatch: pytest.MonkeyPat
         original(self, config, value)
 
     monkeypatch.setattr(bo_mod.AlphaBetaBO, "tell", counting)
-    study = optuna.create_study(sampler=AlphaBetaSampler(max_observations=8,
+    study = optuna.create_study(sampler=AlphaBetaSampler(max_observations=8, engine="grid",
                                                          n_startup_trials=3, seed=1))
     study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=20)
     # one optimiser per trial after start-up, each told at most 8 observations
@@ -393,3 +402,22 @@ def test_sampler_factory_runs_a_study_in_worker_processes(tmp_path: Any) -> None
     # both workers sampled with αβ-BO after the start-up trials (their seeds differ)
     assert len({(t.params["x"], t.params["y"]) for t in study.trials}) >= 13
     assert study.trials[6].state == optuna.trial.TrialState.FAIL
+
+
+def test_the_cube_engine_fits_a_bounded_set_of_observations(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import effdl_kit.search._sampler as sampler_mod
+
+    sizes: list[int] = []
+    original = sampler_mod.fit_cube_gp
+
+    def counting(X: Any, y: Any, **kwargs: Any) -> Any:
+        sizes.append(len(y))
+        return original(X, y, **kwargs)
+
+    monkeypatch.setattr(sampler_mod, "fit_cube_gp", counting)
+    study = optuna.create_study(sampler=AlphaBetaSampler(max_observations=8, omega=0.0,
+                                                         n_startup_trials=3, seed=1))
+    study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=20)
+    # one fit per trial after start-up, on at most 8 observations
+    assert len(sizes) == 20 - 3 and max(sizes) == 8 and sizes[0] == 3
