@@ -5,7 +5,7 @@ spaces), optimisation quality against random search, and bad input."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -20,7 +20,7 @@ from optuna.samplers import RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from effdl_kit.errors import ConfigError
-from effdl_kit.search._sampler import AlphaBetaSampler, _float_grid, _int_grid
+from effdl_kit.search._sampler import AlphaBetaSampler, EngineName, _float_grid, _int_grid
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -53,7 +53,8 @@ def mixed_objective(trial: optuna.Trial) -> float:
 
 
 def run(sampler: optuna.samplers.BaseSampler, objective: Any, n_trials: int, *,
-        direction: str = "minimize", catch: tuple[type[Exception], ...] = ()) -> optuna.Study:
+        direction: Literal["minimize", "maximize"] = "minimize",
+        catch: tuple[type[Exception], ...] = ()) -> optuna.Study:
     study = optuna.create_study(sampler=sampler, direction=direction)
     study.optimize(objective, n_trials=n_trials, catch=catch)
     return study
@@ -115,7 +116,7 @@ def _check_inside(name: str, d: BaseDistribution, v: Any) -> None:
 
 @pytest.mark.parametrize("engine", ["cube", "grid"])
 @pytest.mark.parametrize("name", list(DISTRIBUTIONS))
-def test_values_stay_inside_each_distribution(name: str, engine: str) -> None:
+def test_values_stay_inside_each_distribution(name: str, engine: EngineName) -> None:
     d = DISTRIBUTIONS[name]
     spy = SpySampler(seed=1)
 
@@ -134,7 +135,7 @@ def test_values_stay_inside_each_distribution(name: str, engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ["cube", "grid"])
-def test_values_stay_inside_all_distributions_at_once(engine: str) -> None:
+def test_values_stay_inside_all_distributions_at_once(engine: EngineName) -> None:
     def objective(trial: optuna.Trial) -> float:
         vals = {n: _suggest(trial, n, d) for n, d in DISTRIBUTIONS.items()}
         return sum(float(d.to_internal_repr(vals[n])) ** 2 / 1e4
@@ -182,7 +183,7 @@ def test_indistinguishable_choices_do_not_trap_the_search() -> None:
 # ---------------------------------------------------------------------------- failures
 @pytest.mark.parametrize("engine", ["cube", "grid"])
 @pytest.mark.parametrize("how", ["raise", "nan"])
-def test_failed_trials_are_skipped_and_not_proposed_again(how: str, engine: str) -> None:
+def test_failed_trials_are_skipped_and_not_proposed_again(how: str, engine: EngineName) -> None:
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", 0.0, 1.0)
         y = trial.suggest_int("y", 0, 6)
@@ -206,7 +207,7 @@ def test_failed_trials_are_skipped_and_not_proposed_again(how: str, engine: str)
 
 
 @pytest.mark.parametrize("engine", ["cube", "grid"])
-def test_a_running_trial_s_point_is_not_proposed_to_another_worker(engine: str) -> None:
+def test_a_running_trial_s_point_is_not_proposed_to_another_worker(engine: EngineName) -> None:
     # a coarse space (7 x 9 points): the cube engine must exclude running points too
     dists = {"x": FloatDistribution(0.0, 1.0, step=0.125), "y": IntDistribution(0, 6)}
     study = optuna.create_study(sampler=AlphaBetaSampler(seed=2, n_startup_trials=4, omega=0.0,
@@ -264,7 +265,7 @@ def _quadratic(trial: optuna.Trial) -> float:
 
 
 @pytest.mark.parametrize(("engine", "factor"), [("cube", 0.05), ("grid", 0.5)])
-def test_minimize_beats_random_search_on_a_quadratic(engine: str, factor: float) -> None:
+def test_minimize_beats_random_search_on_a_quadratic(engine: EngineName, factor: float) -> None:
     ours, rand = [], []
     for seed in (0, 1, 2):
         ours.append(run(AlphaBetaSampler(seed=seed, engine=engine), _quadratic, 25).best_value)
