@@ -120,6 +120,11 @@ SAMPLERS: dict[str, SamplerSpec] = {
                           f"Random + minimiser w.p. {ORACLE_P}", "control", seed_offset=3000),
     "alpha_beta_refit1": SamplerSpec(_alpha_beta(refit_every=1),
                                      "αβ-BO, refit_every=1 (scikit-learn GP)", "optional"),
+    "alpha_beta_raw": SamplerSpec(_alpha_beta(acq_scale="raw"),
+                                  "αβ-BO, acq_scale='raw' (paper's formula, standardised)",
+                                  "optional"),
+    "alpha_beta_grid": SamplerSpec(_alpha_beta(engine="grid"),
+                                   "αβ-BO, engine='grid' (the earlier sampler)", "optional"),
 }
 
 
