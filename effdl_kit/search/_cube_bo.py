@@ -14,7 +14,8 @@ the data while PI ≤ 1 and EI ≈ 0.1: β = 1.01 then makes the search explore 
 ``scale="raw"`` keeps the paper's formula on standardised values.
 
 The argmax is searched beyond any grid: a scrambled Sobol pool over the cube plus Gaussian
-perturbations of the best observations (the incumbent's neighbourhood), then a few rounds of
+perturbations of the best observations and the incumbent's one-category switches (its
+neighbourhood), then a few rounds of
 shrinking local perturbations (all coordinates, and single coordinates) around the best
 candidates. Every candidate is projected on the feasible set first (ints and stepped floats
 rounded, one category per block), and candidates that repeat an evaluated, failed or running
@@ -52,12 +53,18 @@ _SQRT5 = math.sqrt(5.0)
 _LOG_LS = (math.log(1e-2), math.log(20.0))
 _LOG_AMP = (math.log(0.05), math.log(20.0))
 _LOG_NOISE = (math.log(1e-6), math.log(0.5))
-#: log-normal prior of the length scales: centre and spread (in log units)
-_LS_PRIOR = (math.log(0.5), 1.5)
+#: log-normal prior of the length scales: default centre and spread (in log units)
+LS_NUMERIC = math.log(0.5)
+_LS_PRIOR_SD = 1.5
 _JITTER = 1e-8
 #: squared encoded distance under which two points are the same point (the expanded form
 #: of the distance rounds at ~1e-15)
 _SAME_D2 = 1e-12
+
+
+#: default log length scale of one-hot columns (4): two categories of a block lie √2 apart, so a
+#: longer scale lets the GP share information across categories
+LS_CATEGORICAL = math.log(4.0)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,22 @@ class CubeSpace:
             X[:, start:start + width] = 0.0
             X[np.arange(n), start + rng.integers(0, width, n)] = 1.0
         return self.project(X)
+
+    def length_scales(self) -> F64:
+        """Default log length scale of each column (numeric / one-hot)."""
+        out = np.full(self.n_features, LS_NUMERIC)
+        for start, width in self.blocks:
+            out[start:start + width] = LS_CATEGORICAL
+        return out
+
+    def switches(self, centre: F64) -> F64:
+        """Every point that differs from ``centre`` in the category of exactly one block."""
+        out = []
+        for start, width in self.blocks:
+            P = np.repeat(centre[None, :], width, axis=0)
+            P[:, start:start + width] = np.eye(width)
+            out.append(np.delete(P, int(np.argmax(centre[start:start + width])), axis=0))
+        return np.concatenate(out) if out else np.zeros((0, self.n_features))
 
     def perturb(self, rng: np.random.Generator, centres: F64, n: int, scale: float, *,
                 single: bool = False) -> F64:
@@ -160,8 +183,9 @@ class CubeGP:
         return mu, np.sqrt(var)
 
 
-def _nll(theta: F64, X: F64, y: F64, D2: F64) -> tuple[float, F64]:
-    """Negative log marginal likelihood (+ length-scale prior) and its gradient."""
+def _nll(theta: F64, X: F64, y: F64, D2: F64, ls0: F64) -> tuple[float, F64]:
+    """Negative log marginal likelihood (+ length-scale prior centred at ``ls0``, log units)
+    and its gradient."""
     d = X.shape[1]
     ls = np.exp(theta[:d])
     amp, noise = math.exp(theta[d]), math.exp(theta[d + 1])
@@ -175,8 +199,8 @@ def _nll(theta: F64, X: F64, y: F64, D2: F64) -> tuple[float, F64]:
     except np.linalg.LinAlgError:
         return 1e10, np.zeros_like(theta)
     a = cho_solve((L, True), y, check_finite=False)
-    mu0, sd0 = _LS_PRIOR
-    z = (theta[:d] - mu0) / sd0
+    sd0 = _LS_PRIOR_SD
+    z = (theta[:d] - ls0) / sd0
     nll = 0.5 * float(y @ a) + float(np.log(np.diag(L)).sum()) + 0.5 * float(z @ z)
     W = np.outer(a, a) - cho_solve((L, True), np.eye(n), check_finite=False)
     grad = np.empty_like(theta)
@@ -188,24 +212,27 @@ def _nll(theta: F64, X: F64, y: F64, D2: F64) -> tuple[float, F64]:
     return nll, grad
 
 
-def fit_cube_gp(X: F64, y: F64, *, start: F64 | None = None, fresh: bool = True) -> CubeGP:
+def fit_cube_gp(X: F64, y: F64, *, start: F64 | None = None, fresh: bool = True,
+                ls0: F64 | None = None) -> CubeGP:
     """Fit the ARD Matern 5/2 GP (amplitude, noise) to ``(X, y)`` (y standardised).
 
     Starts from ``start`` (the previous fit, a warm start) when given, and from the default
-    (length scales 0.5, amplitude 1, noise 1e-3) when ``fresh`` or without ``start``; the
-    best optimum is kept.
+    (log length scales ``ls0``, default log 0.5 for every column; amplitude 1, noise 1e-3)
+    when ``fresh`` or without ``start``; the best optimum is kept. ``ls0`` is also the centre
+    of the length scales' log-normal prior.
     """
     n, d = X.shape
+    ls0 = np.full(d, LS_NUMERIC) if ls0 is None else np.asarray(ls0, dtype=np.float64)
     D2 = (X.T[:, :, None] - X.T[:, None, :]) ** 2
     bounds = [_LOG_LS] * d + [_LOG_AMP, _LOG_NOISE]
     starts = []
     if start is not None and start.shape == (d + 2,):
         starts.append(np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds]))
     if fresh or not starts:
-        starts.append(np.array([math.log(0.5)] * d + [0.0, math.log(1e-3)]))
+        starts.append(np.concatenate([ls0, [0.0, math.log(1e-3)]]))
     best: tuple[float, F64] | None = None
     for t0 in starts:
-        res = minimize(_nll, t0, args=(X, y, D2), jac=True, method="L-BFGS-B", bounds=bounds,
+        res = minimize(_nll, t0, args=(X, y, D2, ls0), jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": 60})
         if best is None or float(res.fun) < best[0]:
             best = (float(res.fun), np.asarray(res.x, dtype=np.float64))
@@ -251,6 +278,7 @@ def propose(gp: CubeGP, space: CubeSpace, best: float, taken: F64, rng: np.rando
     if len(top_obs):
         pool.append(space.perturb(rng, top_obs, 48, 0.1))
         pool.append(space.perturb(rng, top_obs[:1], 48, 0.03, single=True))
+        pool.append(space.switches(top_obs[0]))
     C = np.concatenate(pool)
     ei, pi, var = acquisition_terms(*gp.predict(C), best)
     if scale == "normalised":

@@ -304,7 +304,8 @@ class AlphaBetaSampler(BaseSampler):
         else:
             key = tuple(a.name for a in axes)
             gp = fit_cube_gp(Xa, ya, start=self._theta.get(key),
-                             fresh=len(ya) % _FRESH_FIT_EVERY == 0)
+                             fresh=len(ya) % _FRESH_FIT_EVERY == 0,
+                             ls0=space.length_scales())
             self._theta[key] = gp.theta
             x = propose(gp, space, float(ya.max()), taken, rng, alpha=self._alpha,
                         beta=self._beta, scale=self._acq_scale)

@@ -31,12 +31,13 @@ def test_the_likelihood_gradient_matches_finite_differences() -> None:
     D2 = (X.T[:, :, None] - X.T[:, None, :]) ** 2
     theta = np.array([math.log(0.3), math.log(0.8), math.log(2.0), math.log(1.5),
                       math.log(1e-2)])
-    f, g = _nll(theta, X, y, D2)
+    ls0 = np.full(3, math.log(0.5))
+    f, g = _nll(theta, X, y, D2, ls0)
     h = 1e-6
     for j in range(len(theta)):
         e = np.zeros_like(theta)
         e[j] = h
-        num = (_nll(theta + e, X, y, D2)[0] - _nll(theta - e, X, y, D2)[0]) / (2 * h)
+        num = (_nll(theta + e, X, y, D2, ls0)[0] - _nll(theta - e, X, y, D2, ls0)[0]) / (2 * h)
         assert g[j] == pytest.approx(num, rel=1e-4, abs=1e-6), j
     assert np.isfinite(f)
 
@@ -110,3 +111,16 @@ def test_propose_never_repeats_a_taken_point_of_a_discrete_space() -> None:
     x = propose(gp, space, float(y.max()), taken, np.random.default_rng(0), alpha=0.54,
                 beta=1.01)
     np.testing.assert_allclose(x, grid[8])  # the only point left
+
+
+def test_switches_change_exactly_one_category_and_blocks_get_longer_scales() -> None:
+    space = CubeSpace(6, [(0, None)], [(1, 3), (4, 2)])
+    centre = np.array([0.3, 0.0, 1.0, 0.0, 1.0, 0.0])
+    S = space.switches(centre)
+    assert S.shape == (2 + 1, 6)
+    np.testing.assert_array_equal(S[:, 0], 0.3)
+    changed = [(s[1:4] != centre[1:4]).any() + (s[4:] != centre[4:]).any() for s in S]
+    assert changed == [1, 1, 1]
+    assert len({tuple(s) for s in S}) == 3
+    ls = space.length_scales()
+    assert ls[0] < ls[1] and (ls[1:] == ls[1]).all()
