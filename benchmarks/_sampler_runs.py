@@ -281,15 +281,28 @@ def run_all(functions: Iterable[str], samplers: Iterable[str], seeds: Iterable[i
             f"{r['sampler']:>17} seed {r['seed']:>2}: regret {r['regret'][-1]:.4g}, "
             f"{r['ms_model']:.1f} ms/trial")
 
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
-        os.environ.setdefault(var, "1")  # inherited by the workers, read when they import
-    if workers <= 1:
+    if workers <= 1:  # run_one limits BLAS, torch and numba to one thread itself
         for i, job in enumerate(jobs, 1):
             store(run_one(*job), i)
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(run_one, *job) for job in jobs]
-            for i, fut in enumerate(as_completed(futures), 1):
-                store(fut.result(), i)
+        # inherited by the spawned workers, read when they import; this process's environment
+        # is restored afterwards (numba refuses a NUMBA_NUM_THREADS that changes after its
+        # threads were launched, so it must not leak into the caller, e.g. a test session)
+        names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMBA_NUM_THREADS")
+        saved = {v: os.environ.get(v) for v in names}
+        for var in names:
+            os.environ.setdefault(var, "1")
+        try:
+            with ProcessPoolExecutor(max_workers=workers,
+                                     mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(run_one, *job) for job in jobs]
+                for i, fut in enumerate(as_completed(futures), 1):
+                    store(fut.result(), i)
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
     return [r for r in load_runs(runs_path) if _key(r) in wanted]
