@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_float", "json_float", "records"]
+__all__ = ["as_float", "json_float", "param_value", "records"]
 
 
 def json_float(v: Any) -> float | None:
@@ -29,6 +29,12 @@ def json_float(v: Any) -> float | None:
 def as_float(v: Any) -> float:
     """``v`` as a float; NaN for None (the inverse of :func:`json_float`)."""
     return float("nan") if v is None else float(v)
+
+
+def param_value(v: Any) -> Any:
+    """A trial parameter as results files store it: None, bool, int and str as they are, any
+    other number as a Python float."""
+    return v if v is None or isinstance(v, bool | int | str) else float(v)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -32,8 +32,8 @@ import numpy as np
 import optuna
 
 from effdl_kit._core.errors import ConfigError
-from effdl_kit._core.storage import ATTR_FAIL_REASON, TrialOutcome, run_trial
-from effdl_kit._core.study import quiet_optuna
+from effdl_kit._core.jsonable import param_value
+from effdl_kit._core.study import ATTR_FAIL_REASON, TrialOutcome, quiet_optuna, run_trial
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice
 from effdl_kit.diagnosis._diagnoser import Diagnoser, Diagnosis
@@ -59,10 +59,6 @@ def _median(values: Sequence[float]) -> float:
     a = np.asarray(values, dtype=np.float64)
     a = a[np.isfinite(a)]
     return float(np.median(a)) if a.size else _NAN
-
-
-def _plain(v: Any) -> Any:
-    return v if v is None or isinstance(v, bool | int | str) else float(v)
 
 
 def _dry_trial(suggest: Callable[[optuna.Trial], Any],
@@ -191,7 +187,7 @@ class _Runner:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cfg = self.suggest(trial)
-        rec.params = {k: _plain(v) for k, v in trial.params.items()}
+        rec.params = {k: param_value(v) for k, v in trial.params.items()}
         rec.note = "; ".join(str(w.message) for w in caught if "out of range" in str(w.message))
         opt = self.opt
         inner: TrialHook | DiagnosisHook

@@ -27,6 +27,7 @@ import torch
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.jsonable import json_float, param_value
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.storage import (
     ATTR_FAIL_REASON,
@@ -45,7 +46,7 @@ from effdl_kit.diagnosis import ATTR_DIAGNOSIS, TrialHook
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, output_files
 from effdl_kit.training import DataBundle, Hook, TrainConfig, TrainState, load_data, train
 
-from ._analysis import aggregate, compare_runs, headline, indicator_counts, json_float
+from ._analysis import aggregate, compare_runs, headline, indicator_counts
 from ._figures import redraw
 from ._settings import (
     JOURNAL_FILE,
@@ -240,8 +241,7 @@ def _trial_record(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """A trial as ``results.json`` stores it (its ``fail_reason`` in the field ``error``)."""
     ua = t.user_attrs
     diag = ua.get(ATTR_DIAGNOSIS)
-    params = {k: (v if isinstance(v, bool | int | str) or v is None else float(v))
-              for k, v in t.params.items()}
+    params = {k: param_value(v) for k, v in t.params.items()}
     return {
         "number": t.number, "state": t.state.name, "value": json_float(t.value),
         "t_start": json_float(ua.get("t_start")), "t_end": json_float(ua.get("t_end")),
