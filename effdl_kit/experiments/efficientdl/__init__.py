@@ -19,13 +19,19 @@ Compute once, draw twice: :func:`run_efficientdl` writes everything to ``results
 
 The parts, each importing only those above it::
 
-    _settings   names, options (Literal types), tasks, Budget / SearchBudget / ConfirmBudget
-    _analysis   analyse_dataset, the result tables, Recommendation / ConfirmRow
+    _settings   names, options (Literal types), Budget / SearchBudget
+    _analysis   analyse_dataset, the result tables of the predictor and the search
     _search     search_setup, the method registry (METHOD_RUNS), compare_methods, ablation
     _study      run_alpha_beta_study (αβ-BO as an Optuna study on a shared storage)
-    _confirm    recommend, confirm, run_confirmation (real trainings)
     _figures    the plots (each on a given ax) and redraw
-    _run        run_efficientdl, run_search, run_confirm
+    _run        run_efficientdl, run_search
+
+and the confirmation by real training, in parts of its own::
+
+    _confirm_settings   ConfirmBudget, the tasks (ConfirmTask, TASKS)
+    _confirm_analysis   Recommendation, ConfirmRow, confirmation_summary
+    _confirm            recommend, confirm, run_confirmation, run_confirm (real trainings)
+    _confirm_figures    plot_confirmation, redraw_confirmation
 
 Budgets per scale (:meth:`Budget.for_scale`): ``smoke`` 30 trees, 3 folds, 3 repeats
 (seconds); ``small`` 300 trees, 5 folds, 10 repeats (a couple of minutes on a 2-core CPU);
@@ -45,11 +51,8 @@ from effdl_kit.data import (
 )
 from effdl_kit.experiments._registry import register
 from effdl_kit.experiments.efficientdl._analysis import (
-    ConfirmRow,
-    Recommendation,
     ablation_tables,
     analyse_dataset,
-    confirmation_summary,
     importance_frame,
     load_results,
     method_table,
@@ -60,17 +63,34 @@ from effdl_kit.experiments.efficientdl._confirm import (
     confirm,
     controllable_components,
     recommend,
+    run_confirm,
     run_confirmation,
+)
+from effdl_kit.experiments.efficientdl._confirm_analysis import (
+    ConfirmRow,
+    Recommendation,
+    confirmation_summary,
+)
+from effdl_kit.experiments.efficientdl._confirm_figures import plot_confirmation
+from effdl_kit.experiments.efficientdl._confirm_settings import (
+    CIFAR_TASK,
+    FIGURE_CONFIRM,
+    PAPER_ACCURACY_GAIN_POINTS,
+    PAPER_SPEEDUP,
+    TABLE_CONFIRM,
+    TASKS,
+    ConfirmBudget,
+    ConfirmTask,
+    TaskName,
 )
 from effdl_kit.experiments.efficientdl._figures import (
     plot_ablation,
-    plot_confirmation,
     plot_importance,
     plot_predicted_vs_true,
     plot_search_curves,
     redraw,
 )
-from effdl_kit.experiments.efficientdl._run import run_confirm, run_efficientdl, run_search
+from effdl_kit.experiments.efficientdl._run import run_efficientdl, run_search
 from effdl_kit.experiments.efficientdl._search import (
     METHOD_RUNS,
     MethodRun,
@@ -84,39 +104,30 @@ from effdl_kit.experiments.efficientdl._search import (
 from effdl_kit.experiments.efficientdl._settings import (
     ABLATION_KERNEL,
     ALPHA_BETA_METHODS,
-    CIFAR_TASK,
     CONFIDENCE,
     CONTROLLABLE_GROUPS,
     DATASET_LABELS,
     DATASETS,
     EXTRA_CONTROLLABLE,
-    FIGURE_CONFIRM,
     FIGURE_IMPORTANCE,
     FIGURE_SCATTER,
     FIGURE_SEARCH,
     METHOD_LABELS,
     METHODS,
     NAME,
-    PAPER_ACCURACY_GAIN_POINTS,
-    PAPER_SPEEDUP,
     RESULTS_FILE,
     SHOW_K,
     SPLITS,
-    TABLE_CONFIRM,
     TABLE_METRICS,
     TABLE_OMEGA,
     TABLE_SEARCH,
     TABLE_TOP,
-    TASKS,
     TOP_K,
     Budget,
-    ConfirmBudget,
-    ConfirmTask,
     DatasetName,
     Method,
     SearchBudget,
     Split,
-    TaskName,
 )
 from effdl_kit.experiments.efficientdl._study import run_alpha_beta_study
 from effdl_kit.models import make_predictor

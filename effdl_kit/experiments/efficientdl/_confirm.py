@@ -54,13 +54,14 @@ seconds), so smoke results check the plumbing, not the claim.
 
 Compute once, draw twice: :func:`run_confirmation` returns a DataFrame (one row per task x
 seed, JSON-serialisable with ``to_dict(orient="records")``),
-:func:`~._analysis.confirmation_summary` aggregates it per task,
-:func:`~._figures.plot_confirmation` draws it on a given axis.
+:func:`~._confirm_analysis.confirmation_summary` aggregates it per task,
+:func:`~._confirm_figures.plot_confirmation` draws it on a given axis.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -77,24 +78,30 @@ from effdl_kit._core.errors import ConfigError, DataError, TrainingError
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.study import quiet_optuna, trial_loop
 from effdl_kit._core.types import ProgressFn
-from effdl_kit._core.validate import Scale, check_choice, check_int
+from effdl_kit._core.validate import Scale, check_choice, check_int, check_scale
 from effdl_kit.data import (
     ComponentData,
     component_config,
     default_component_space,
     load_component_data,
 )
-from effdl_kit.experiments.efficientdl._analysis import ConfirmRow, Recommendation
-from effdl_kit.experiments.efficientdl._settings import (
+from effdl_kit.experiments.efficientdl._confirm_analysis import (
+    ConfirmRow,
+    Recommendation,
+    confirmation_summary,
+)
+from effdl_kit.experiments.efficientdl._confirm_settings import (
     CIFAR_TASK,
-    CONTROLLABLE_GROUPS,
-    EXTRA_CONTROLLABLE,
     TARGET,
     TASKS,
-    TOP_K,
     ConfirmBudget,
     ConfirmTask,
     TaskName,
+)
+from effdl_kit.experiments.efficientdl._settings import (
+    CONTROLLABLE_GROUPS,
+    EXTRA_CONTROLLABLE,
+    TOP_K,
     resolve_budget,
 )
 from effdl_kit.inspection import permutation_importance, top_components
@@ -105,6 +112,7 @@ __all__ = [
     "confirm",
     "controllable_components",
     "recommend",
+    "run_confirm",
     "run_confirmation",
 ]
 
@@ -522,3 +530,27 @@ def run_confirmation(
     if progress is not None:
         progress(total, total, "done")
     return pd.DataFrame(rows, columns=list(ConfirmRow.__dataclass_fields__))
+
+
+def run_confirm(*, scale: Scale, seed: int, progress: ProgressFn | None = None
+                ) -> dict[str, Any]:
+    """Confirmation by real training against feedback-based AutoML; a JSON-able dict.
+
+    Kit predictor → Top-5 controllable components → αβ-BO → one training, against an Optuna TPE
+    study that trains every trial (:func:`run_confirmation`). Seeds ``seed, seed + 1, ...``
+    (the scale's number of seeds).
+
+    Returns
+    -------
+    dict
+        ``rows`` (one per task x seed), ``summary`` (:func:`confirmation_summary`), ``time_s``.
+    """
+    check_scale(scale)
+    budget = ConfirmBudget.for_scale(scale)
+    t0 = time.perf_counter()
+    frame = run_confirmation(scale=scale, seeds=[seed + i for i in range(budget.n_seeds)],
+                             progress=progress, budget=budget)
+    summary = confirmation_summary(frame)
+    return {"rows": json.loads(frame.to_json(orient="records")),
+            "summary": json.loads(summary.reset_index().to_json(orient="records")),
+            "time_s": time.perf_counter() - t0}

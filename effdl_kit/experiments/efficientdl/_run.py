@@ -24,10 +24,9 @@ from effdl_kit.experiments._registry import ExperimentSummary, make_summary, out
 from effdl_kit.experiments.efficientdl._analysis import (
     analyse_dataset,
     check_budget,
-    confirmation_summary,
     method_table,
 )
-from effdl_kit.experiments.efficientdl._confirm import run_confirmation
+from effdl_kit.experiments.efficientdl._confirm import run_confirm
 from effdl_kit.experiments.efficientdl._figures import redraw
 from effdl_kit.experiments.efficientdl._search import ablation, compare_methods, search_setup
 from effdl_kit.experiments.efficientdl._settings import (
@@ -37,12 +36,11 @@ from effdl_kit.experiments.efficientdl._settings import (
     RESULTS_FILE,
     TOP_K,
     Budget,
-    ConfirmBudget,
     DatasetName,
     SearchBudget,
 )
 
-__all__ = ["run_confirm", "run_efficientdl", "run_search"]
+__all__ = ["run_efficientdl", "run_search"]
 
 
 def run_search(data: ComponentData, *, scale: Scale, seed: int,
@@ -68,25 +66,6 @@ def run_search(data: ComponentData, *, scale: Scale, seed: int,
     abl = ablation(setup, scale=scale, executor=executor, budget=b)
     return {"setup": setup.describe(), "budget": b.to_dict(),
             "curves": curves.to_dict(orient="list"), "ablation": abl.to_dict(orient="list"),
-            "time_s": time.perf_counter() - t0}
-
-
-def run_confirm(*, scale: Scale, seed: int, progress: ProgressFn | None = None
-                ) -> dict[str, Any]:
-    """Confirmation by real training against feedback-based AutoML; a JSON-able dict.
-
-    See :mod:`._confirm` (kit predictor → Top-5 controllable
-    components → αβ-BO → one training, against an Optuna TPE study that trains every trial).
-    Seeds ``seed, seed + 1, ...`` (the scale's number of seeds).
-    """
-    check_scale(scale)
-    budget = ConfirmBudget.for_scale(scale)
-    t0 = time.perf_counter()
-    frame = run_confirmation(scale=scale, seeds=[seed + i for i in range(budget.n_seeds)],
-                             progress=progress, budget=budget)
-    summary = confirmation_summary(frame)
-    return {"rows": json.loads(frame.to_json(orient="records")),
-            "summary": json.loads(summary.reset_index().to_json(orient="records")),
             "time_s": time.perf_counter() - t0}
 
 

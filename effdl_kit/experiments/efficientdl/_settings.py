@@ -5,17 +5,18 @@ Three parts, one frozen budget each, chosen by scale with ``for_scale`` and chan
 
     Budget          the static predictor: cross-validation and permutation importance
     SearchBudget    αβ-BO against baselines on the authors' predictor, and the ablation
-    ConfirmBudget   the confirmation by real training against Optuna TPE
 
-"All rows" is spelled ``None`` everywhere (``SearchBudget.init_rows``,
-``ConfirmBudget.initial_rows``): the GP is told every dataset row.
+The confirmation by real training has its own (``ConfirmBudget`` in :mod:`._confirm_settings`).
+
+"All rows" is spelled ``None`` everywhere (``SearchBudget.init_rows``): the GP is told every
+dataset row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, TypeVar, get_args
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import Scale, check_float, check_int, check_scale
@@ -25,40 +26,30 @@ from effdl_kit.search import KernelName
 __all__ = [
     "ABLATION_KERNEL",
     "ALPHA_BETA_METHODS",
-    "CIFAR_TASK",
     "CONFIDENCE",
     "CONTROLLABLE_GROUPS",
     "DATASETS",
     "DATASET_LABELS",
     "EXTRA_CONTROLLABLE",
-    "FIGURE_CONFIRM",
     "FIGURE_IMPORTANCE",
     "FIGURE_SCATTER",
     "FIGURE_SEARCH",
     "METHODS",
     "METHOD_LABELS",
     "NAME",
-    "PAPER_ACCURACY_GAIN_POINTS",
-    "PAPER_SPEEDUP",
     "RESULTS_FILE",
     "SHOW_K",
     "SPLITS",
-    "TABLE_CONFIRM",
     "TABLE_METRICS",
     "TABLE_OMEGA",
     "TABLE_SEARCH",
     "TABLE_TOP",
-    "TARGET",
-    "TASKS",
     "TOP_K",
     "Budget",
-    "ConfirmBudget",
-    "ConfirmTask",
     "DatasetName",
     "Method",
     "SearchBudget",
     "Split",
-    "TaskName",
     "resolve_budget",
 ]
 
@@ -71,8 +62,6 @@ TABLE_TOP = "efficientdl_top5"
 FIGURE_SEARCH = "efficientdl_search"
 TABLE_SEARCH = "efficientdl_search"
 TABLE_OMEGA = "efficientdl_omega"
-FIGURE_CONFIRM = "efficientdl_confirm"
-TABLE_CONFIRM = "efficientdl_confirm"
 
 #: The two datasets, in the order they are reported.
 DatasetName = ComponentDatasetName
@@ -85,9 +74,6 @@ SPLITS: tuple[Split, ...] = get_args(Split)
 TOP_K = 5
 SHOW_K = 10
 CONFIDENCE = 0.95
-#: Target column of the kit's data, the confirmation's predictor target.
-TARGET = "top1"
-
 #: The search methods (see :mod:`effdl_kit.experiments.efficientdl._search`).
 Method = Literal["alpha_beta", "alpha_beta_fn", "ei_bo", "random", "tpe", "gp"]
 METHODS: tuple[Method, ...] = get_args(Method)
@@ -101,9 +87,6 @@ ALPHA_BETA_METHODS: dict[KernelName, Method] = {"fitted_noise": "alpha_beta_fn",
 #: GP kernel of the ablation (the authors' GP collapses on their data: see ``_search``)
 ABLATION_KERNEL: KernelName = "fitted_noise"
 
-#: The paper's headline: +1.31 Top-1 points on CIFAR-10 over AutoML, about 20x faster.
-PAPER_ACCURACY_GAIN_POINTS = 1.31
-PAPER_SPEEDUP = 20.0
 #: Component groups the recommendation may change (plus :data:`EXTRA_CONTROLLABLE`).
 CONTROLLABLE_GROUPS: tuple[str, ...] = ("model", "training")
 #: Hardware components a user controls on one machine.
@@ -228,64 +211,6 @@ class SearchBudget:
                 for f in fields(self)}
 
 
-@dataclass(frozen=True)
-class ConfirmBudget:
-    """Budget of the confirmation by real training.
-
-    Attributes
-    ----------
-    n_seeds : int
-        Default seeds ``0 .. n_seeds - 1``.
-    bo_iter : int
-        αβ-BO iterations on the predictor.
-    tpe_trials : int
-        Optuna TPE trials, each a real training.
-    train_scale : {"smoke", "small", "paper"}
-        Passed to :func:`~effdl_kit.data.component_config` (``smoke`` caps a training at one
-        epoch on 128 images, about 1 s).
-    n_trees, n_repeats : int
-        Predictor trees and permutation repeats.
-    refit_every, n_restarts : int
-        αβ-BO fast mode: kernel refit period, optimizer restarts of the first fit (>= 0).
-    initial_rows : int or None
-        Kit rows told to the GP (a seeded draw); None: all rows.
-    """
-
-    n_seeds: int
-    bo_iter: int
-    tpe_trials: int
-    train_scale: Scale
-    n_trees: int
-    n_repeats: int
-    refit_every: int
-    n_restarts: int
-    initial_rows: int | None
-
-    def __post_init__(self) -> None:
-        for name in ("n_seeds", "bo_iter", "tpe_trials", "n_trees", "n_repeats",
-                     "refit_every"):
-            check_int(name, getattr(self, name), min_value=1)
-        check_int("n_restarts", self.n_restarts, min_value=0)
-        check_scale(self.train_scale)
-        _check_rows("initial_rows", self.initial_rows)
-
-    @classmethod
-    def for_scale(cls, scale: str) -> ConfirmBudget:
-        """The confirmation budget of ``scale``. At ``smoke`` the GP gets a seeded subset of
-        200 kit rows (a full 1,600-row GP fit takes tens of seconds).
-
-        Raises
-        ------
-        ConfigError
-            ``scale`` is not one of ``"smoke"``, ``"small"``, ``"paper"``.
-        """
-        return _CONFIRM_BUDGETS[check_scale(scale)]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
-
-
 _BUDGETS: Mapping[Scale, Budget] = {
     "smoke": Budget(n_trees=30, n_splits=3, n_repeats=3),
     "small": Budget(n_trees=300, n_splits=5, n_repeats=10),
@@ -305,19 +230,12 @@ _SEARCH_BUDGETS: Mapping[Scale, SearchBudget] = {
                           alphas=(0.0, 0.54, 1.0, 2.0, 3.5), betas=(0.0, 0.5, 1.01, 2.0, 3.5),
                           omegas=(0.0, 0.1, 0.3, 0.5), ablation_seeds=5, ablation_iter=200),
 }
-_CONFIRM_BUDGETS: Mapping[Scale, ConfirmBudget] = {
-    "smoke": ConfirmBudget(n_seeds=1, bo_iter=8, tpe_trials=4, train_scale="smoke",
-                           n_trees=30, n_repeats=2, refit_every=50, n_restarts=0,
-                           initial_rows=200),
-    "small": ConfirmBudget(n_seeds=3, bo_iter=50, tpe_trials=30, train_scale="small",
-                           n_trees=300, n_repeats=10, refit_every=50, n_restarts=1,
-                           initial_rows=None),
-    "paper": ConfirmBudget(n_seeds=5, bo_iter=500, tpe_trials=100, train_scale="paper",
-                           n_trees=500, n_repeats=30, refit_every=50, n_restarts=10,
-                           initial_rows=None),
-}
+class _ScaledBudget(Protocol):
+    @classmethod
+    def for_scale(cls, scale: str) -> Any: ...
 
-_B = TypeVar("_B", Budget, SearchBudget, ConfirmBudget)
+
+_B = TypeVar("_B", bound=_ScaledBudget)
 
 
 def resolve_budget(kind: type[_B], scale: Scale, budget: _B | None) -> _B:
@@ -335,62 +253,3 @@ def resolve_budget(kind: type[_B], scale: Scale, budget: _B | None) -> _B:
     if not isinstance(budget, kind):
         raise ConfigError("budget", type(budget).__name__, f"None or a {kind.__name__}")
     return budget
-
-
-# ----------------------------------------------------------------------------- tasks
-
-
-#: The confirmation's downstream tasks.
-TaskName = Literal["digits", "synthetic_shift", "cifar10"]
-
-
-@dataclass(frozen=True)
-class ConfirmTask:
-    """A downstream task of the confirmation.
-
-    Attributes
-    ----------
-    name : str
-    dataset : str
-        The training bench's dataset (``TrainConfig.dataset``).
-    predictor_dataset : str
-        The value of the ``dataset`` component the predictor is given (one it was trained on).
-    n_train : int
-        Training images used (the ``n_train`` component).
-    data_params : dict
-        ``TrainConfig.data_params`` of every training (replaces the kit's synthetic task).
-    description : str
-    """
-
-    name: str
-    dataset: str
-    predictor_dataset: str
-    n_train: int
-    data_params: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-    def data_components(self) -> dict[str, Any]:
-        """The data group's components as the predictor sees them."""
-        return {"dataset": self.predictor_dataset, "n_train": self.n_train}
-
-
-#: The two downstream tasks every confirmation runs (see :mod:`._confirm`).
-TASKS: dict[TaskName, ConfirmTask] = {
-    "digits": ConfirmTask(
-        "digits", "digits", "digits", 1200, {},
-        "scikit-learn 8x8 digits (the kit data's own task), 1,200 training images",
-    ),
-    "synthetic_shift": ConfirmTask(
-        "synthetic_shift", "synthetic", "synthetic", 1200,
-        {"n_samples": 2000, "n_classes": 5, "image_size": 12, "channels": 1,
-         "difficulty": 0.65, "data_seed": 2024},
-        "transfer: generated 12x12 grayscale images, 5 classes, difficulty 0.65, seed 2024 "
-        "(the kit data's synthetic task: 16x16 RGB, 10 classes, difficulty 0.5, seed 0)",
-    ),
-}
-#: CIFAR-10 from a local copy (needs ``cifar_dir``).
-CIFAR_TASK = ConfirmTask(
-    "cifar10", "cifar10", "synthetic", 1200, {},
-    "CIFAR-10 (local python-pickle copy), 1,200 training images; the predictor sees it as "
-    "'synthetic'",
-)
