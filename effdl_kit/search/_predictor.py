@@ -109,6 +109,44 @@ class PredictorProblem:
         """The predictor's output for one configuration (the search maximises it)."""
         return float(self.predict([config])[0])
 
+    def predict_grid(self, *, chunk_size: int = 50_000) -> F64:
+        """The predictor's output for every grid candidate, in flat-index order.
+
+        Batched predictions (``chunk_size`` candidates per call), so an exhaustive pass over a
+        grid of 10,000 candidates costs about one second with a 300-tree forest.
+
+        Returns
+        -------
+        ndarray, shape (n_candidates,)
+        """
+        check_int("chunk_size", chunk_size, min_value=1)
+        space = self.space
+        out = np.empty(space.n_candidates, dtype=np.float64)
+        for start, stop in space.chunks(chunk_size):
+            codes = space.decode(np.arange(start, stop))
+            frame = pd.DataFrame([self.base] * (stop - start), columns=list(self.base))
+            for b, name in enumerate(space.names):
+                vals = space.values[b]
+                frame[name] = pd.Series([vals[int(c)] for c in codes[:, b]], dtype=object)
+            out[start:stop] = np.asarray(self.pipeline.predict(frame), dtype=np.float64)
+        return out
+
+    def grid_optimum(self) -> tuple[float, dict[str, Any]]:
+        """The exhaustive maximum of the predictor over the grid and its configuration (the
+        first in flat-index order among ties): the reference of a search's simple regret.
+
+        Raises
+        ------
+        DataError
+            The predictor gives NaN/inf for some candidate.
+        """
+        values = self.predict_grid()
+        if not np.isfinite(values).all():
+            raise DataError(f"the predictor gives NaN/inf for {int((~np.isfinite(values)).sum())}"
+                            " grid candidates: the grid maximum is undefined")
+        k = int(np.argmax(values))
+        return float(values[k]), self.space.config(k)
+
     def encode_rows(self, frame: pd.DataFrame) -> F64:
         """GP inputs of dataset rows (the encoder's output, columns in GP order)."""
         if self.gp_encoding is not None:

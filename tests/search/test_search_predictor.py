@@ -133,3 +133,21 @@ def test_authors_encoding_is_one_column_per_component(frame: pd.DataFrame, pipe:
     assert res.settings["encoding"] == "authors" and res.settings["nu"] == 1.5
     with pytest.raises(ConfigError, match="data"):
         predictor_problem(pipe, comps, base_row(X, list(X.columns)), encoding="authors")
+
+
+def test_grid_optimum_is_the_exhaustive_maximum(frame: pd.DataFrame, pipe: Any) -> None:
+    X = frame.drop(columns="acc")
+    comps = {"lr": [1e-4, 1e-3, 1e-2, 1e-1], "opt": ["sgd", "adam", "rmsprop"],
+             "width": [16.0, 64.0, 128.0]}
+    problem = predictor_problem(pipe, comps, base_row(X, list(X.columns)))
+    space = problem.space
+    # one predict per candidate, written out: the batched pass must give the same values
+    one_by_one = np.array([problem.objective(space.config(k))
+                           for k in range(space.n_candidates)])
+    for chunk in (1, 5, 10_000):
+        np.testing.assert_array_equal(problem.predict_grid(chunk_size=chunk), one_by_one)
+    best, config = problem.grid_optimum()
+    assert best == one_by_one.max()
+    assert config == space.config(int(np.argmax(one_by_one)))
+    with pytest.raises(ConfigError, match="chunk_size"):
+        problem.predict_grid(chunk_size=0)
