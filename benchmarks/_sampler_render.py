@@ -11,7 +11,7 @@ import numpy as np
 from benchmarks._sampler_functions import FUNCTIONS
 from benchmarks._sampler_report import MAIN
 from benchmarks._sampler_runs import SAMPLERS
-from benchmarks._sampler_stats import mean_curve_band
+from effdl_kit._core.stats import mean_curve_band
 
 __all__ = ["draw_curves", "markdown"]
 

@@ -1,6 +1,6 @@
 """Analysis of the sampler benchmark's runs: the table, the targets' verdicts, the controls.
 
-Targets (issue 14), judged at every budget with :func:`benchmarks._sampler_stats.compare`:
+Targets (issue 14), judged at every budget with :func:`effdl_kit._core.stats.compare`:
 
 1. αβ-BO **beats random on every function** (its regret interval vs random's lies below 0);
 2. αβ-BO is **at least as good as TPE on most functions** (not "worse" on more than half);
@@ -25,7 +25,7 @@ from scipy import stats
 
 from benchmarks._sampler_functions import FUNCTIONS
 from benchmarks._sampler_runs import SAMPLERS
-from benchmarks._sampler_stats import bootstrap_mean_ci, compare
+from effdl_kit._core.stats import bootstrap_mean_ci, compare
 
 __all__ = ["regrets_at", "summarise"]
 

@@ -1,9 +1,11 @@
-"""Statistics of the sampler benchmark: bootstrap intervals and the comparison behind every verdict.
+"""Bootstrap intervals and the comparison behind every verdict of the kit's comparisons.
 
-One rule decides every verdict (targets and controls alike): sampler A is **better** than B
-when the 95% bootstrap interval of ``mean(regret_A) − mean(regret_B)`` (seeds resampled with
-replacement, independently in each group: runs with the same seed are not paired) lies below
-0, **worse** when it lies above 0, and **within noise** when it contains 0.
+Used by the sampler benchmark (``python -m benchmarks sampler_quality``) and the EfficientDL
+search study. One rule decides every verdict (targets and controls alike): method A is
+**better** than B when the 95% bootstrap interval of ``mean(a) − mean(b)`` (values where lower
+is better, e.g. regrets; seeds resampled with replacement, independently in each group: runs
+with the same seed are not paired) lies below 0, **worse** when it lies above 0, and **within
+noise** when it contains 0.
 
 The interval of a difference is the studentised bootstrap (bootstrap-t, Welch's standard
 error): with 10 seeds of skewed regrets the plain percentile interval is too narrow (on
