@@ -1,20 +1,36 @@
-"""Settings of the EfficientDL confirmation by real training: its budget and its tasks.
+"""Settings of the EfficientDL confirmation by real training: its budget, arms and tasks.
 
 ``ConfirmBudget`` is chosen by scale with ``for_scale`` and changed with
 :func:`dataclasses.replace` (the new values are checked); ``initial_rows=None`` means every kit
-row is told to the GP.
+row is told to the GP. ``kernel="authors", incumbent="labels"`` runs αβ-BO with the authors'
+GP and incumbent instead of the kit's working choices.
+
+Seeds per scale: 10 at ``small`` and ``paper``. On the small run (see
+``docs/results/efficientdl_confirm.md``) the per-seed differences between arms have standard
+deviations of a few accuracy points; with 10 seeds the 95% bootstrap interval of a mean
+difference is about ±0.7 of that standard deviation wide, small enough to separate a search
+failure (points lost between αβ-BO's pick and the predictor's argmax) from a predictor failure
+(the predictor's best grid point no better than a random one) when either is a few points.
+
+Time (2-core CPU, small): a training of the bench takes 0.1-0.4 s, one recommendation about
+30 s (predictor fit + importance 3 s, αβ-BO with 1,600 initial rows 25-30 s); 10 seeds x 2
+tasks x (recommendation + about 8 arm trainings + 30 TPE trials) take about 15 minutes, so the
+small scale keeps the TPE study's 30 trials.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from effdl_kit._core.validate import Scale, check_int, check_scale
+from effdl_kit._core.validate import Scale, check_choice, check_int, check_scale
 from effdl_kit.experiments.efficientdl._settings import _check_rows
+from effdl_kit.search import INCUMBENTS, KERNELS, IncumbentName, KernelName
 
 __all__ = [
+    "ARMS",
+    "ARM_LABELS",
     "CIFAR_TASK",
     "FIGURE_CONFIRM",
     "PAPER_ACCURACY_GAIN_POINTS",
@@ -22,6 +38,8 @@ __all__ = [
     "TABLE_CONFIRM",
     "TARGET",
     "TASKS",
+    "TOP_ARM",
+    "Arm",
     "ConfirmBudget",
     "ConfirmTask",
     "TaskName",
@@ -35,6 +53,22 @@ TARGET = "top1"
 #: The paper's headline: +1.31 Top-1 points on CIFAR-10 over AutoML, about 20x faster.
 PAPER_ACCURACY_GAIN_POINTS = 1.31
 PAPER_SPEEDUP = 20.0
+
+#: What is trained per (task, seed), each once with the seed's training seed:
+#: ``alpha_beta`` αβ-BO's pick; ``argmax`` the predictor's exhaustive argmax over the grid;
+#: ``top5`` the predictor's :data:`TOP_ARM` best grid candidates (rank 1 is the argmax);
+#: ``random`` and ``random_b`` two seeded uniform grid points (independent draws: their
+#: difference is the A/A control); ``tpe`` the best trial (by validation) of the TPE study
+#: that trains every trial.
+Arm = Literal["alpha_beta", "argmax", "top5", "random", "random_b", "tpe"]
+ARMS: tuple[Arm, ...] = get_args(Arm)
+ARM_LABELS: dict[Arm, str] = {
+    "alpha_beta": "αβ-BO pick", "argmax": "predictor argmax", "top5": "predictor top-5",
+    "random": "random grid point", "random_b": "random grid point (A/A)",
+    "tpe": "Optuna TPE (training feedback)",
+}
+#: Grid candidates of the ``top5`` arm.
+TOP_ARM = 5
 
 @dataclass(frozen=True)
 class ConfirmBudget:
@@ -57,6 +91,13 @@ class ConfirmBudget:
         αβ-BO fast mode: kernel refit period, optimizer restarts of the first fit (>= 0).
     initial_rows : int or None
         Kit rows told to the GP (a seeded draw); None: all rows.
+    kernel : {"fitted_noise", "authors"}, default "fitted_noise"
+        αβ-BO's GP (:class:`~effdl_kit.search.AlphaBetaBO`): the kit's amplitude- and
+        noise-fitted kernel, or the authors' unit-amplitude one (which collapses on the kit's
+        data; see the README).
+    incumbent : {"evaluated", "labels"}, default "evaluated"
+        f* of EI and PI: the best predictor value the search evaluated, or the authors' best
+        label of the prior rows (which the predictor never reaches).
     """
 
     n_seeds: int
@@ -68,6 +109,8 @@ class ConfirmBudget:
     refit_every: int
     n_restarts: int
     initial_rows: int | None
+    kernel: KernelName = "fitted_noise"
+    incumbent: IncumbentName = "evaluated"
 
     def __post_init__(self) -> None:
         for name in ("n_seeds", "bo_iter", "tpe_trials", "n_trees", "n_repeats",
@@ -76,6 +119,8 @@ class ConfirmBudget:
         check_int("n_restarts", self.n_restarts, min_value=0)
         check_scale(self.train_scale)
         _check_rows("initial_rows", self.initial_rows)
+        check_choice("kernel", self.kernel, KERNELS)
+        check_choice("incumbent", self.incumbent, INCUMBENTS)
 
     @classmethod
     def for_scale(cls, scale: str) -> ConfirmBudget:
@@ -98,10 +143,10 @@ _CONFIRM_BUDGETS: Mapping[Scale, ConfirmBudget] = {
     "smoke": ConfirmBudget(n_seeds=1, bo_iter=8, tpe_trials=4, train_scale="smoke",
                            n_trees=30, n_repeats=2, refit_every=50, n_restarts=0,
                            initial_rows=200),
-    "small": ConfirmBudget(n_seeds=3, bo_iter=50, tpe_trials=30, train_scale="small",
+    "small": ConfirmBudget(n_seeds=10, bo_iter=50, tpe_trials=30, train_scale="small",
                            n_trees=300, n_repeats=10, refit_every=50, n_restarts=1,
                            initial_rows=None),
-    "paper": ConfirmBudget(n_seeds=5, bo_iter=500, tpe_trials=100, train_scale="paper",
+    "paper": ConfirmBudget(n_seeds=10, bo_iter=500, tpe_trials=100, train_scale="paper",
                            n_trees=500, n_repeats=30, refit_every=50, n_restarts=10,
                            initial_rows=None),
 }
