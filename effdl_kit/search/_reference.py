@@ -56,8 +56,14 @@ def reference_alpha_beta_bo(
     kappa: float = 2.576, allow_repeats: bool = False, kernel: KernelName = "authors",
     seed: int | None = None,
     X_init: F64 | None = None, y_init: F64 | None = None, n_initial: int = 0,
+    incumbent: str = "evaluated",
 ) -> ReferenceRun:
-    """Run the plain loop for ``n_iter`` iterations (after ``n_initial`` random points)."""
+    """Run the plain loop for ``n_iter`` iterations (after ``n_initial`` random points).
+
+    ``incumbent``: f* of EI and PI, ``"evaluated"`` (the kit preset's: the best value the loop
+    evaluated; before the first, the best initial label) or ``"labels"`` (the best of every
+    value, initial rows included).
+    """
     rng = np.random.default_rng(seed)
     n_cand = space.n_candidates
     cand = space.features(np.arange(n_cand))
@@ -73,7 +79,7 @@ def reference_alpha_beta_bo(
                         n_restarts=n_restarts, seed=int(rng.integers(_GP_SEED_HIGH)),
                         kernel=kernel)
             mu, sd = gp.predict(cand, return_std=True)
-            best = max(y)
+            best = max(run.values) if incumbent == "evaluated" and run.values else max(y)
             if acquisition == "alpha_beta":
                 acq = reference_alpha_beta(mu, sd, best, alpha, beta)
             elif acquisition == "ei":

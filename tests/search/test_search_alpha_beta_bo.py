@@ -206,7 +206,7 @@ def test_bad_observations_and_calls() -> None:
 def test_presets_and_their_overrides() -> None:
     kit = AlphaBetaBO(SPACE)
     assert (kit.nu, kit.refit_every, kit.incumbent, kit.skip_repeats, kit.shuffle_grid) == \
-        (2.5, 50, "labels", False, False)
+        (2.5, 50, "evaluated", False, False)
     assert kit.mode == "fast" and AlphaBetaBO(SPACE, refit_every=1).mode == "exact"
     f = AlphaBetaBO.faithful(SPACE, seed=0)
     assert (f.nu, f.refit_every, f.n_restarts, f.noise, f.kernel, f.incumbent) == \
