@@ -109,9 +109,7 @@ from effdl_kit.experiments.efficientdl._confirm_records import (
     Recommendation,
 )
 from effdl_kit.experiments.efficientdl._confirm_settings import (
-    CIFAR_TASK,
     TARGET,
-    TASKS,
     TOP_ARM,
     ConfirmBudget,
     ConfirmTask,
@@ -120,6 +118,8 @@ from effdl_kit.experiments.efficientdl._confirm_settings import (
 from effdl_kit.experiments.efficientdl._confirm_train import (
     Outcome,
     check_seed,
+    check_seeds,
+    check_tasks,
     controllable_components,
     default_base,
     kit_space,
@@ -431,33 +431,6 @@ def confirm(
 # ----------------------------------------------------------------------------- runs
 
 
-def _check_seeds(seeds: Any, budget: ConfirmBudget) -> list[int]:
-    if seeds is None:
-        return list(range(budget.n_seeds))
-    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-        return list(range(check_int("seeds", seeds, min_value=1)))
-    if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) < 1:
-        raise ConfigError("seeds", seeds, "an int >= 1 (seeds 0..n-1) or a non-empty list of "
-                                          "seeds")
-    out = [check_seed(s, "seeds") for s in seeds]
-    if len(set(out)) != len(out):
-        raise ConfigError("seeds", list(seeds), "distinct seeds")
-    return out
-
-
-def _check_tasks(tasks: Sequence[TaskName] | None, cifar_dir: str | Path | None
-                 ) -> list[ConfirmTask]:
-    if tasks is None:
-        cifar: list[TaskName] = ["cifar10"] if cifar_dir is not None else []
-        tasks = [*TASKS, *cifar]
-    if isinstance(tasks, str) or not isinstance(tasks, Sequence) or not tasks:
-        raise ConfigError("tasks", tasks, f"a non-empty list of {[*TASKS, CIFAR_TASK.name]}")
-    specs = [resolve_task(t, cifar_dir) for t in tasks]
-    if len({s.name for s in specs}) != len(specs):
-        raise ConfigError("tasks", list(tasks), "distinct tasks")
-    return specs
-
-
 def run_confirmation(
     *,
     scale: Scale,
@@ -495,8 +468,8 @@ def run_confirmation(
         Bad scale, seeds or tasks, before any training.
     """
     budget = resolve_budget(ConfirmBudget, scale, budget)
-    seed_list = _check_seeds(seeds, budget)
-    specs = _check_tasks(tasks, cifar_dir)
+    seed_list = check_seeds(seeds, budget.n_seeds)
+    specs = check_tasks(tasks, cifar_dir)
     data = load_component_data("kit")
     total = len(specs) * len(seed_list)
     rows: list[dict[str, Any]] = []

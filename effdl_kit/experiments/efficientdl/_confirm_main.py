@@ -9,7 +9,9 @@ task) and, after each, rewrites ``<out>/efficientdl_confirm.json`` (the rows so 
 summary, verdicts and drivers: :func:`~._confirm.confirmation_payload`) and
 ``<out>/efficientdl_confirm.md`` (:func:`render_markdown`), so a run stopped early keeps what
 finished. Started again with the same scale, budget, seeds and tasks, it resumes: (task, seed)
-pairs already in the file are not run again (``--fresh`` starts over).
+pairs already in the file are not run again (``--fresh`` starts over). ``--redraw`` runs
+nothing: it rewrites the report and draws ``<out>/efficientdl_confirm.png`` (predicted vs
+realised Top-1 beside the realised Top-1 per arm with 95% intervals) from the JSON alone.
 """
 
 from __future__ import annotations
@@ -30,15 +32,20 @@ import pandas as pd
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit.data import load_component_data
 from effdl_kit.experiments.efficientdl._confirm import confirm, confirmation_payload
-from effdl_kit.experiments.efficientdl._confirm_analysis import MIN_PAIRS
+from effdl_kit.experiments.efficientdl._confirm_analysis import MIN_PAIRS, arm_frame
+from effdl_kit.experiments.efficientdl._confirm_figures import (
+    plot_confirmation,
+    plot_predicted_vs_realised,
+)
 from effdl_kit.experiments.efficientdl._confirm_records import ConfirmRow
 from effdl_kit.experiments.efficientdl._confirm_settings import (
     ARM_LABELS,
     TASKS,
     ConfirmBudget,
 )
+from effdl_kit.reports import figure, paper_style_context, save_figure
 
-__all__ = ["RESULT_STEM", "main", "render_markdown", "run_to_files"]
+__all__ = ["RESULT_STEM", "main", "redraw_files", "render_markdown", "run_to_files"]
 
 #: File stem of the results under ``--out``.
 RESULT_STEM = "efficientdl_confirm"
@@ -90,6 +97,10 @@ def render_markdown(record: dict[str, Any]) -> str:
         f"{m['load_end'][0]:.1f} at the end (1-minute); wall times are noisy, accuracies are "
         "not affected (every training is seeded).",
         "",
+        f"Figure: `{RESULT_STEM}.png` (`{COMMAND} --out <dir> --redraw` draws it from this "
+        "file's JSON): predicted vs realised Top-1 of every trained arm, and the realised "
+        "Top-1 per task and arm with 95% intervals (dotted: the predictor's mean value).",
+        "",
         f"αβ-BO: kernel `{record['budget']['kernel']}`, incumbent "
         f"`{record['budget']['incumbent']}`, {record['budget']['bo_iter']} iterations; TPE: "
         f"{record['budget']['tpe_trials']} trials, each a training; every arm trained once "
@@ -127,6 +138,22 @@ def render_markdown(record: dict[str, Any]) -> str:
             lines += ["", f"**Driver: {d['driver']}.** {d['reason']}."]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def redraw_files(out: Path) -> list[Path]:
+    """Rewrite ``<out>/efficientdl_confirm.md`` and draw ``<out>/efficientdl_confirm.png``
+    from ``<out>/efficientdl_confirm.json`` alone; returns the paths written."""
+    record = json.loads((out / f"{RESULT_STEM}.json").read_text())
+    atomic_write_text(out / f"{RESULT_STEM}.md", render_markdown(record))
+    rows = pd.DataFrame(record["rows"])
+    with paper_style_context():
+        fig, axes = figure("double", aspect=0.42, ncols=2, pyplot=False, squeeze=False)
+        plot_predicted_vs_realised(arm_frame(rows), ax=axes[0, 0])
+        plot_confirmation(rows, ax=axes[0, 1], summary=pd.DataFrame(record["summary"]))
+        paths = save_figure(fig, out / RESULT_STEM, formats=("png",),
+                            provenance={"command": record["command"]},
+                            scale=record["scale"], dpi=150)
+    return [out / f"{RESULT_STEM}.md", *paths]
 
 
 def _write(out: Path, record: dict[str, Any]) -> None:
@@ -201,7 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed0", type=int, default=0, help="first seed")
     p.add_argument("--tasks", nargs="+", choices=tuple(TASKS), default=list(TASKS))
     p.add_argument("--fresh", action="store_true", help="do not resume an existing file")
+    p.add_argument("--redraw", action="store_true",
+                   help="run nothing: report and figure from the JSON in --out")
     args = p.parse_args(argv)
+    if args.redraw:
+        for path in redraw_files(args.out):
+            print("wrote", path)
+        return 0
     n = ConfirmBudget.for_scale(args.scale).n_seeds if args.seeds is None else args.seeds
     if n < 1:
         p.error("--seeds must be >= 1")

@@ -36,6 +36,8 @@ from effdl_kit.search import base_row
 __all__ = [
     "Outcome",
     "check_seed",
+    "check_seeds",
+    "check_tasks",
     "controllable_components",
     "default_base",
     "kit_space",
@@ -190,3 +192,32 @@ def warm_up() -> None:
                 precision=precision, model_params={"channels": (4,)}))
         except Exception:  # only a warm-up: a real failure shows in the timed trainings
             return
+
+
+def check_seeds(seeds: Any, n_seeds: int) -> list[int]:
+    """``None``: ``0..n_seeds-1``; ``n``: ``0..n-1``; else a list of distinct seeds."""
+    if seeds is None:
+        return list(range(n_seeds))
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+        return list(range(check_int("seeds", seeds, min_value=1)))
+    if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) < 1:
+        raise ConfigError("seeds", seeds, "an int >= 1 (seeds 0..n-1) or a non-empty list of "
+                                          "seeds")
+    out = [check_seed(s, "seeds") for s in seeds]
+    if len(set(out)) != len(out):
+        raise ConfigError("seeds", list(seeds), "distinct seeds")
+    return out
+
+
+def check_tasks(tasks: Sequence[TaskName] | None, cifar_dir: str | Path | None
+                ) -> list[ConfirmTask]:
+    """The tasks to run (default: every task, plus CIFAR-10 with ``cifar_dir``), distinct."""
+    if tasks is None:
+        cifar: list[TaskName] = ["cifar10"] if cifar_dir is not None else []
+        tasks = [*TASKS, *cifar]
+    if isinstance(tasks, str) or not isinstance(tasks, Sequence) or not tasks:
+        raise ConfigError("tasks", tasks, f"a non-empty list of {[*TASKS, CIFAR_TASK.name]}")
+    specs = [resolve_task(t, cifar_dir) for t in tasks]
+    if len({s.name for s in specs}) != len(specs):
+        raise ConfigError("tasks", list(tasks), "distinct tasks")
+    return specs

@@ -118,3 +118,20 @@ def test_main_parses_its_arguments(tmp_path: Path, calls: list[tuple[str, int]],
     assert "wrote" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["--scale", "smoke", "--out", str(tmp_path), "--seeds", "0"])
+
+
+def test_redraw_rewrites_the_report_and_draws_the_figure_from_the_json(
+        tmp_path: Path, calls: list[tuple[str, int]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cli.run_to_files(tmp_path, scale="small", seeds=list(range(5)), tasks=["digits"],
+                     command="cmd")
+    md = tmp_path / "efficientdl_confirm.md"
+    want = md.read_text()
+    md.write_text("stale")
+    calls.clear()
+    monkeypatch.setattr(cli, "load_component_data", lambda name: pytest.fail("no data"))
+    assert cli.main(["--out", str(tmp_path), "--redraw"]) == 0
+    assert calls == []  # nothing ran
+    assert md.read_text() == want
+    png = tmp_path / "efficientdl_confirm.png"
+    assert png.read_bytes().startswith(b"\x89PNG")
