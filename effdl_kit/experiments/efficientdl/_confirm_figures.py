@@ -33,6 +33,7 @@ from effdl_kit.reports import export_table, figure, paper_style_context, save_fi
 
 __all__ = [
     "confirmation_table",
+    "draw_confirmation",
     "plot_confirmation",
     "plot_predicted_vs_realised",
     "redraw_confirmation",
@@ -109,9 +110,7 @@ def redraw_confirmation(conf: Mapping[str, Any], out: Path, provenance: Mapping[
     summary = _records(conf, "summary", rows)
     paths: list[Path] = []
     with paper_style_context():
-        fig, axes = figure("double", aspect=0.42, ncols=2, pyplot=False, squeeze=False)
-        plot_predicted_vs_realised(arm_frame(rows), ax=axes[0, 0])
-        plot_confirmation(rows, ax=axes[0, 1], summary=summary)
+        fig = draw_confirmation(rows, summary)
         paths += save_figure(fig, out / FIGURE_CONFIRM, provenance=provenance, seed=seed,
                              scale=scale)
     paths += export_table(
@@ -126,7 +125,19 @@ def redraw_confirmation(conf: Mapping[str, Any], out: Path, provenance: Mapping[
     return paths
 
 
-def plot_predicted_vs_realised(arms: pd.DataFrame, *, ax: Axes) -> Axes:
+def draw_confirmation(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> Any:
+    """The confirmation's figure: predicted vs realised (left), realised per arm (right), one
+    legend below both; returns the (pyplot-free) figure."""
+    fig, axes = figure("double", aspect=0.55, ncols=2, pyplot=False, squeeze=False)
+    plot_predicted_vs_realised(arm_frame(rows), ax=axes[0, 0], legend=False)
+    plot_confirmation(rows, ax=axes[0, 1], summary=summary, legend=False)
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels) // 2,
+               fontsize="x-small", frameon=False, handlelength=1.2, columnspacing=1.0)
+    return fig
+
+
+def plot_predicted_vs_realised(arms: pd.DataFrame, *, ax: Axes, legend: bool = True) -> Axes:
     """Predicted vs realised Top-1 of every trained arm (one point per task x seed x arm,
     ``top5``: each candidate), with the diagonal; failed trainings are left out.
 
@@ -136,6 +147,8 @@ def plot_predicted_vs_realised(arms: pd.DataFrame, *, ax: Axes) -> Axes:
         :func:`~._confirm_analysis.arm_frame` of the confirmation rows.
     ax : matplotlib.axes.Axes
         Drawn on; nothing else is touched.
+    legend : bool, default True
+        Draw the arms' legend on ``ax``.
 
     Returns
     -------
@@ -161,14 +174,15 @@ def plot_predicted_vs_realised(arms: pd.DataFrame, *, ax: Axes) -> Axes:
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel("predicted top-1")
     ax.set_ylabel("realised test top-1")
-    styles = ", ".join(f"{t}: {'filled' if i == 0 else 'open'}" for t, i in fills.items())
-    ax.set_title(f"Predictor vs reality ({styles})", fontsize="small")
-    ax.legend(loc="lower right", fontsize="xx-small", frameon=False, handlelength=1.0)
+    styles = ", ".join(f"{'filled' if i == 0 else 'open'}: {t}" for t, i in fills.items())
+    ax.set_title(f"Predicted vs realised ({styles})", fontsize="x-small")
+    if legend:
+        ax.legend(loc="lower right", fontsize="xx-small", frameon=False, handlelength=1.0)
     return ax
 
 
 def plot_confirmation(frame: pd.DataFrame, *, ax: Axes,
-                      summary: pd.DataFrame | None = None) -> Axes:
+                      summary: pd.DataFrame | None = None, legend: bool = True) -> Axes:
     """Realised test Top-1 per task and arm: the mean over seeds with its 95% bootstrap
     interval, one small dot per seed, the predictor's mean value as a dash.
 
@@ -181,6 +195,8 @@ def plot_confirmation(frame: pd.DataFrame, *, ax: Axes,
     summary : pandas.DataFrame, optional
         :func:`~._confirm_analysis.confirmation_summary` of ``frame`` (computed when
         missing).
+    legend : bool, default True
+        Draw the arms' legend on ``ax``.
 
     Returns
     -------
@@ -215,10 +231,11 @@ def plot_confirmation(frame: pd.DataFrame, *, ax: Axes,
                        linewidths=0)
     ax.set_xticks(np.arange(len(tasks), dtype=float), [str(t) for t in tasks])
     ax.set_ylim(0.0, 1.05)
-    ax.set_ylabel("realised test top-1 (dotted: predicted)")
+    ax.set_ylabel("realised test top-1")
     n_seeds = sorted({int(n) for n in summary["n_seeds"]})
-    ax.set_title(f"Realised top-1 per arm, 95% CI ({', '.join(map(str, n_seeds))} seeds)",
-                 fontsize="small")
-    ax.legend(loc="lower left", fontsize="xx-small", frameon=False, ncols=2,
-              handlelength=1.0)
+    ax.set_title(f"Realised per arm, 95% CI, {', '.join(map(str, n_seeds))} seeds "
+                 "(dotted: predicted)", fontsize="x-small")
+    if legend:
+        ax.legend(loc="lower left", fontsize="xx-small", frameon=False, ncols=2,
+                  handlelength=1.0)
     return ax

@@ -32,18 +32,15 @@ import pandas as pd
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit.data import load_component_data
 from effdl_kit.experiments.efficientdl._confirm import confirm, confirmation_payload
-from effdl_kit.experiments.efficientdl._confirm_analysis import MIN_PAIRS, arm_frame
-from effdl_kit.experiments.efficientdl._confirm_figures import (
-    plot_confirmation,
-    plot_predicted_vs_realised,
-)
+from effdl_kit.experiments.efficientdl._confirm_analysis import MIN_PAIRS
+from effdl_kit.experiments.efficientdl._confirm_figures import draw_confirmation
 from effdl_kit.experiments.efficientdl._confirm_records import ConfirmRow
 from effdl_kit.experiments.efficientdl._confirm_settings import (
     ARM_LABELS,
     TASKS,
     ConfirmBudget,
 )
-from effdl_kit.reports import figure, paper_style_context, save_figure
+from effdl_kit.reports import paper_style_context, save_figure
 
 __all__ = ["RESULT_STEM", "main", "redraw_files", "render_markdown", "run_to_files"]
 
@@ -109,6 +106,25 @@ def render_markdown(record: dict[str, Any]) -> str:
         f"needs {MIN_PAIRS} seeds.",
         "",
     ]
+    if len(drivers):
+        lines += ["## Summary", ""]
+        for _, d in drivers.iterrows():
+            v = verdicts[verdicts["task"] == d["task"]].set_index("key")
+            head = v.loc["headline"] if "headline" in v.index else None
+            lines.append(
+                f"- **{d['task']}**: driver **{d['driver']}**"
+                + ("" if head is None else
+                   f"; αβ-BO's pick − TPE {_pts(head['diff'])} points [{_pts(head['lo'])}, "
+                   f"{_pts(head['hi'])}] ({head['verdict']})") + ".")
+        t = summary.groupby("arm")["time_s"].mean()
+        if {"alpha_beta", "argmax", "tpe"} <= set(t.index):
+            lines += [
+                f"- Mean wall time per (task, seed): αβ-BO's recommendation + its training "
+                f"{t['alpha_beta']:.1f} s; the predictor's exhaustive argmax (predictor fit + "
+                f"one batched pass over the grid) + its training {t['argmax']:.1f} s; the TPE "
+                f"study ({record['budget']['tpe_trials']} trainings) {t['tpe']:.1f} s.", ""]
+        else:
+            lines.append("")
     for task in pd.unique(summary["task"]) if len(summary) else []:
         part = rows[rows["task"] == task]
         lines += [f"## {task}", "", "| arm | n | predicted | realised [95% CI] | realised − "
@@ -147,9 +163,7 @@ def redraw_files(out: Path) -> list[Path]:
     atomic_write_text(out / f"{RESULT_STEM}.md", render_markdown(record))
     rows = pd.DataFrame(record["rows"])
     with paper_style_context():
-        fig, axes = figure("double", aspect=0.42, ncols=2, pyplot=False, squeeze=False)
-        plot_predicted_vs_realised(arm_frame(rows), ax=axes[0, 0])
-        plot_confirmation(rows, ax=axes[0, 1], summary=pd.DataFrame(record["summary"]))
+        fig = draw_confirmation(rows, pd.DataFrame(record["summary"]))
         paths = save_figure(fig, out / RESULT_STEM, formats=("png",),
                             provenance={"command": record["command"]},
                             scale=record["scale"], dpi=150)

@@ -5,17 +5,19 @@
 row is told to the GP. ``kernel="authors", incumbent="labels"`` runs αβ-BO with the authors'
 GP and incumbent instead of the kit's working choices.
 
-Seeds per scale: 10 at ``small`` and ``paper``. On the small run (see
-``docs/results/efficientdl_confirm.md``) the per-seed differences between arms have standard
-deviations of a few accuracy points; with 10 seeds the 95% bootstrap interval of a mean
-difference is about ±0.7 of that standard deviation wide, small enough to separate a search
-failure (points lost between αβ-BO's pick and the predictor's argmax) from a predictor failure
-(the predictor's best grid point no better than a random one) when either is a few points.
+Seeds per scale: 10 at ``small`` and ``paper``. On the small run
+(``docs/results/efficientdl_confirm.md``) the 95% intervals of the paired differences the
+verdicts rest on (αβ-BO's pick vs TPE, TPE vs the predictor's argmax, the argmax vs αβ-BO's pick)
+are ±0.4 to ±4.5 accuracy points wide, and ±20 to ±45 points for a random grid point (whose
+accuracy spans 0.05-0.95 over seeds): 10 seeds tell a search failure from a predictor failure
+once either costs about 3 points or more, and the predictor's ranking against a random point
+by a wide margin.
 
-Time (2-core CPU, small): a training of the bench takes 0.1-0.4 s, one recommendation about
-30 s (predictor fit + importance 3 s, αβ-BO with 1,600 initial rows 25-30 s); 10 seeds x 2
-tasks x (recommendation + about 8 arm trainings + 30 TPE trials) take about 15 minutes, so the
-small scale keeps the TPE study's 30 trials.
+Time (2-core CPU shared with other jobs, load average 6-10): a training of the bench takes
+0.1-0.4 s, so the 30-trial TPE study about 5 s, while one αβ-BO recommendation with the 1,600
+kit rows as the GP's initial data takes about 100 s (about 30 s on an idle machine); the whole
+small run (10 seeds x 2 tasks, every arm) took 37 minutes, so the small scale keeps the TPE
+study's 30 trials.
 """
 
 from __future__ import annotations
