@@ -1,11 +1,13 @@
 """αβ-BO on the static predictor against baselines, live (EfficientDL's search step).
 
-:class:`SearchController` validates α, β, Ω, the budget and the baselines, builds (once per
-dataset and scale, then cached) the search problem of
-:func:`effdl_kit.experiments.efficientdl.search_setup` — the predictor, its Top-5
-components, the grid, the dataset rows as the GP's prior data — and runs αβ-BO with the chosen
-settings and each baseline on the same budget, seed by seed, recording every predictor call so
-the best-so-far curves grow live. :class:`SearchPanel` is its ipywidgets view.
+:class:`SearchController` validates α, β, Ω, the budget, the αβ-BO mode and the baselines,
+builds (once per dataset, scale and searchable components, then cached) the search problem of
+:func:`effdl_kit.experiments.efficientdl.search_setup` — the predictor, its Top-5 components
+(by default among those a user controls, the task's data components held fixed), the grid and
+its exhaustive maximum, the dataset rows as prior data — and runs αβ-BO (the kit's sampler, the
+authors' choices or the grid engine with the fitted-noise GP) and each baseline on the same
+budget, seed by seed, recording every predictor call so the regret curves (with 95 % bootstrap
+bands over seeds) grow live. :class:`SearchPanel` is its ipywidgets view.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from effdl_kit.experiments.efficientdl import (
     DATASETS,
     METHOD_LABELS,
     METHODS,
+    SEARCH_COMPONENTS,
     Method,
     SearchBudget,
     SearchSetup,
@@ -41,19 +44,21 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["BASELINES", "GP_KERNELS", "SEARCH_DEFAULTS", "SearchController", "SearchPanel"]
+__all__ = ["ALPHA_BETA_MODES", "BASELINES", "SEARCH_DEFAULTS", "SearchController",
+           "SearchPanel"]
 
 #: methods the panel can run next to αβ-BO
 BASELINES: tuple[Method, ...] = tuple(m for m in METHODS if not m.startswith("alpha_beta"))
-#: the αβ-BO run's GP: the authors' (collapses on their data) or the fitted-noise one
-GP_KERNELS: dict[str, str] = {"fitted_noise": "alpha_beta_fn", "authors": "alpha_beta"}
+#: αβ-BO's mode -> the method that runs it: the kit's sampler, the authors' choices (their GP
+#: and incumbent, prior rows), the grid engine with the fitted-noise GP
+ALPHA_BETA_MODES: dict[str, Method] = {"kit": "alpha_beta_kit", "faithful": "alpha_beta",
+                                       "grid": "alpha_beta_fn"}
 
 #: defaults per scale: the experiment's budgets, the authors' α, β, Ω
 SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    scale: {"dataset": "authors", "kernel": "fitted_noise", "alpha": 0.54, "beta": 1.01,
-            "omega": 0.1,
-            "n_iter": b.n_iter, "n_seeds": min(b.seeds, 3),
-            "baselines": ("random", "ei_bo", "tpe"), "seed": 0}
+    scale: {"dataset": "authors", "mode": "kit", "components": "controllable", "alpha": 0.54,
+            "beta": 1.01, "omega": 0.1, "n_iter": b.n_iter, "n_seeds": min(b.seeds, 5),
+            "baselines": ("random", "tpe"), "seed": 0}
     for scale, b in ((s, SearchBudget.for_scale(s)) for s in SCALES)
 }
 
@@ -67,10 +72,11 @@ class SearchController(PanelController):
         Picks the budget of :meth:`~effdl_kit.experiments.efficientdl.SearchBudget.for_scale`
         (predictor trees, grid size, GP prior rows and fitting) and the default ``n_iter``.
     **params
-        Any of ``dataset`` ({"authors", "kit"}), ``kernel`` (αβ-BO's GP: "fitted_noise" or
-        the authors' "authors"), ``alpha``, ``beta`` (≥ 0), ``omega``
-        (in [0, 1]), ``n_iter`` (predictor calls per run), ``n_seeds``, ``baselines`` (a
-        subset of :data:`BASELINES`), ``seed``; validated on :meth:`run`.
+        Any of ``dataset`` ({"authors", "kit"}), ``mode`` (αβ-BO's: a key of
+        :data:`ALPHA_BETA_MODES`), ``components`` ("controllable" or "all": which components
+        are ranked for the search), ``alpha``, ``beta`` (≥ 0), ``omega`` (in [0, 1]),
+        ``n_iter`` (predictor calls per run), ``n_seeds``, ``baselines`` (a subset of
+        :data:`BASELINES`), ``seed``; validated on :meth:`run`.
 
     Attributes
     ----------
@@ -121,15 +127,18 @@ class SearchController(PanelController):
             raise ConfigError("baselines", baselines, f"a list drawn from {list(BASELINES)}")
         for b in baselines:
             check_choice("baselines", b, BASELINES)
-        check_choice("kernel", p["kernel"], tuple(GP_KERNELS))
-        out["methods"] = (GP_KERNELS[p["kernel"]], *dict.fromkeys(baselines))
-        key = f"{p['dataset']}/{self.scale}"
+        check_choice("mode", p["mode"], tuple(ALPHA_BETA_MODES))
+        check_choice("components", p["components"], SEARCH_COMPONENTS)
+        out["methods"] = (ALPHA_BETA_MODES[p["mode"]], *dict.fromkeys(baselines))
+        key = f"{p['dataset']}/{self.scale}/{p['components']}"
         if key not in self._setups:
-            self.report_progress(0, 1, "fitting the predictor, ranking components")
+            self.report_progress(0, 1, "fitting the predictor, ranking components, "
+                                       "predicting the whole grid")
             b = SearchBudget.for_scale(self.scale)
             self._setups[key] = search_setup(load_component_data(p["dataset"]),
                                              n_trees=b.n_trees, n_repeats=b.n_repeats,
-                                             seed=out["seed"], min_grid=b.min_grid)
+                                             seed=out["seed"], min_grid=b.min_grid,
+                                             components=p["components"])
         self.setup = self._setups[key]
         return out
 
@@ -174,10 +183,13 @@ class SearchController(PanelController):
         v = frame["value"].astype(float).where(np.isfinite(frame["value"].astype(float)),
                                                 -np.inf)
         frame["best_so_far"] = v.groupby([frame["method"], frame["seed"]]).cummax()
+        assert self.setup is not None
+        frame["regret"] = self.setup.regret(frame["best_so_far"].to_numpy())
         return frame
 
     def table(self) -> pd.DataFrame:
-        """Final best per method (mean, std over seeds, rank) of the last run.
+        """Final regret per method (mean, 95 % interval over seeds, share at the grid maximum,
+        rank) of the last run.
 
         Raises
         ------
@@ -189,7 +201,7 @@ class SearchController(PanelController):
         return self.result["table"]
 
     def figure(self) -> Figure:
-        """Best-so-far curves (mean ± std over seeds) of the result or of the live run.
+        """Regret curves (mean, 95 % bootstrap band over seeds) of the result or the live run.
 
         Raises
         ------
@@ -209,8 +221,9 @@ class SearchController(PanelController):
         plot_search_curves(curves, ax=ax)
         if self.setup is not None:
             d = self.setup.describe()
+            fixed = f"; fixed at the task: {', '.join(d['fixed'])}" if d["fixed"] else ""
             ax.set_title(f"{DATASET_LABELS[d['dataset']]}: {d['n_candidates']} candidates over "
-                         f"{', '.join(d['components'])}", fontsize="small")
+                         f"{', '.join(d['components'])}{fixed}", fontsize="x-small", wrap=True)
         return fig
 
     def summary(self) -> str:
@@ -219,12 +232,16 @@ class SearchController(PanelController):
             return self.status
         t = self.result["table"]
         best = t.iloc[0]
-        return (f"best: {best['method']} {best['best mean']:.4f} ± {best['best std']:.4f} "
-                f"after {int(self.result['curves']['iteration'].max())} predictor calls")
+        return (f"lowest regret: {best['method']} {best['regret mean']:.4f} "
+                f"[{best['regret lo']:.4f}, {best['regret hi']:.4f}] (95 % CI over "
+                f"{int(best['seeds'])} seeds), at the grid maximum in "
+                f"{100 * best['at grid max']:.0f} % of seeds, after "
+                f"{int(self.result['curves']['iteration'].max())} predictor calls")
 
 
 class SearchPanel(Panel):
-    """α, β, Ω and budget sliders; run αβ-BO against baselines; live best-so-far curves.
+    """α, β, Ω and budget sliders, αβ-BO's mode, searched components; run αβ-BO against
+    baselines; live regret curves with bands and the regret table.
 
     Parameters
     ----------
@@ -255,9 +272,13 @@ class SearchPanel(Panel):
         controls = {
             "dataset": W.Dropdown(options=[(DATASET_LABELS[d], d) for d in DATASETS],
                                   description="dataset", style=style),
-            "kernel": W.Dropdown(options=[("fitted-noise GP", "fitted_noise"),
-                                          ("authors' GP", "authors")],
-                                 description="αβ-BO GP", style=style),
+            "mode": W.Dropdown(options=[("kit (AlphaBetaSampler)", "kit"),
+                                        ("authors' choices", "faithful"),
+                                        ("grid, fitted-noise GP", "grid")],
+                               description="αβ-BO", style=style),
+            "components": W.Dropdown(options=[("controllable (task fixed)", "controllable"),
+                                              ("all (paper's)", "all")],
+                                     description="components", style=style),
             "alpha": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="α", style=style),
             "beta": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="β", style=style),
             "omega": W.FloatSlider(min=0.0, max=1.0, step=0.01, description="Ω", style=style),

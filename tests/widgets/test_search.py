@@ -35,7 +35,8 @@ def test_defaults_follow_the_experiment() -> None:
         b = SearchBudget.for_scale(scale)
         p = SearchController(scale=scale).params  # type: ignore[arg-type]
         assert p == SEARCH_DEFAULTS[scale]
-        assert p["n_iter"] == b.n_iter and p["n_seeds"] == min(b.seeds, 3)
+        assert p["n_iter"] == b.n_iter and p["n_seeds"] == min(b.seeds, 5)
+        assert (p["mode"], p["components"]) == ("kit", "controllable")
         assert (p["alpha"], p["beta"], p["omega"]) == (0.54, 1.01, 0.1)
 
 
@@ -43,7 +44,7 @@ def test_run_records_every_call_and_grows_live(done: SearchController) -> None:
     res = done.result
     assert res is not None and done.status == "done"
     curves = res["curves"]
-    assert set(curves["method"]) == {"alpha_beta_fn", "random", "tpe"}
+    assert set(curves["method"]) == {"alpha_beta_kit", "random", "tpe"}
     assert (curves.groupby(["method", "seed"]).size() == 4).all()
     assert len(done.live) == 3 * 2 * 4
     for _, g in curves.groupby(["method", "seed"]):
@@ -51,10 +52,19 @@ def test_run_records_every_call_and_grows_live(done: SearchController) -> None:
     progress = [e.data for e in done.events if e.kind == "progress"]  # type: ignore[attr-defined]
     assert progress[-1].done == progress[-1].total == 24
     assert [p.done for p in progress] == sorted(p.done for p in progress)
+    # regret against the grid's exhaustive maximum
+    np.testing.assert_allclose(curves["regret"], done.setup.grid_max - curves["best_so_far"])
+    assert (curves["regret"] >= 0).all()
     table = done.table()
     assert len(table) == 3 and sorted(table["rank"])[0] == 1
-    assert "predictor calls" in done.summary()
-    assert res["setup"]["dataset"] == "kit" and len(res["setup"]["components"]) == 5
+    assert {"regret mean", "regret lo", "regret hi", "at grid max"} <= set(table.columns)
+    assert "predictor calls" in done.summary() and "95 % CI" in done.summary()
+    setup = res["setup"]
+    assert setup["dataset"] == "kit" and len(setup["components"]) == 5
+    # the task's data components are held fixed, never searched
+    assert setup["searchable"] == "controllable"
+    assert {"dataset", "n_train"} <= set(setup["fixed"])
+    assert not {"dataset", "n_train"} & set(setup["components"])
 
 
 def test_figure_and_export(done: SearchController, tmp_path: Path) -> None:
@@ -70,7 +80,7 @@ def test_figure_and_export(done: SearchController, tmp_path: Path) -> None:
     ({"alpha": -0.5}, "alpha"), ({"beta": -1.0}, "beta"), ({"omega": 1.5}, "omega"),
     ({"n_iter": 0}, "n_iter"), ({"baselines": ("hyperband",)}, "baselines"),
     ({"baselines": "random"}, "baselines"), ({"dataset": "cifar"}, "dataset"),
-    ({"kernel": "rbf"}, "kernel"),
+    ({"mode": "rbf"}, "mode"), ({"components": "data"}, "components"),
 ])
 def test_bad_input_is_reported_before_any_work(params: dict[str, Any], field: str) -> None:
     ctrl = SearchController(scale="smoke", **{**SMALL_RUN, **params})

@@ -3,8 +3,7 @@
 :func:`analyse_dataset` cross-validates the static predictor on one component dataset and
 ranks its components (a JSON-able dict, one entry of ``results.json``); the table functions
 turn stored results into DataFrames: :func:`metrics_table`, :func:`top_table` (static
-predictor), :func:`method_table`, :func:`ablation_tables` (search). The confirmation's
-analysis is in :mod:`._confirm_analysis`.
+predictor), the search's in :mod:`._regret`, the confirmation's in :mod:`._confirm_analysis`.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from effdl_kit.experiments._registry import read_results
 from effdl_kit.experiments.efficientdl._settings import (
     CONFIDENCE,
     DATASET_LABELS,
-    METHOD_LABELS,
     NAME,
     SPLITS,
     TOP_K,
@@ -38,11 +36,9 @@ from effdl_kit.inspection import permutation_importance, top_components
 from effdl_kit.models import evaluate_predictor, make_predictor
 
 __all__ = [
-    "ablation_tables",
     "analyse_dataset",
     "importance_frame",
     "load_results",
-    "method_table",
     "metrics_table",
     "top_table",
 ]
@@ -228,30 +224,3 @@ def top_table(results: Mapping[str, Mapping[str, Any]], k: int = TOP_K) -> pd.Da
         frames.append(top[["dataset", "rank", "name", "group", "mean", "ci_low", "ci_high"]])
     table = pd.concat(frames, ignore_index=True)
     return table.rename(columns={"name": "component", "mean": "R² drop"})
-
-
-# ----------------------------------------------------------------------------- search
-
-
-def method_table(curves: pd.DataFrame) -> pd.DataFrame:
-    """Final best value per method: mean, std over seeds, rank (1 = highest mean), time."""
-    last = curves.sort_values("iteration").groupby(["method", "seed"]).tail(1)
-    g = last.groupby("method")
-    table = pd.DataFrame({
-        "best mean": g["best_so_far"].mean(), "best std": g["best_so_far"].std(ddof=1),
-        "seeds": g["seed"].nunique(), "search s (mean)": g["search_s"].mean(),
-    })
-    table["rank"] = table["best mean"].rank(ascending=False, method="min").astype(int)
-    table = table.sort_values("rank")
-    labels: dict[str, str] = {str(m): label for m, label in METHOD_LABELS.items()}
-    table.index = [labels.get(str(m), str(m)) for m in table.index]
-    table.index.name = "method"
-    return table.reset_index()
-
-
-def ablation_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(α x β pivot of the mean best, Ω table with mean and std)."""
-    ab = frame[frame["part"] == "alpha_beta"].pivot_table(index="alpha", columns="beta",
-                                                          values="best", aggfunc="mean")
-    om = frame[frame["part"] == "omega"].groupby("omega")["best"].agg(["mean", "std"])
-    return ab, om.reset_index()

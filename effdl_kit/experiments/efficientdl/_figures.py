@@ -15,14 +15,18 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from effdl_kit.experiments.efficientdl._analysis import (
-    ablation_tables,
     importance_frame,
     load_results,
-    method_table,
     metrics_table,
     top_table,
 )
 from effdl_kit.experiments.efficientdl._confirm_figures import redraw_confirmation
+from effdl_kit.experiments.efficientdl._regret import (
+    ablation_table,
+    ablation_tables,
+    method_table,
+    regret_bands,
+)
 from effdl_kit.experiments.efficientdl._settings import (
     FIGURE_IMPORTANCE,
     FIGURE_SCATTER,
@@ -32,10 +36,12 @@ from effdl_kit.experiments.efficientdl._settings import (
     RESULTS_FILE,
     SHOW_K,
     SPLITS,
+    TABLE_ABLATION,
     TABLE_METRICS,
     TABLE_OMEGA,
     TABLE_SEARCH,
     TABLE_TOP,
+    TABLE_VERDICTS,
     TOP_K,
 )
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
@@ -46,11 +52,14 @@ __all__ = [
     "plot_predicted_vs_true",
     "plot_search_curves",
     "redraw",
+    "redraw_search",
 ]
 
 #: scatter colour per cross-validation split
 _SPLIT_COLORS: dict[str, str] = {"random": "C0", "grouped": "C1"}
 _METHOD_LABELS: dict[str, str] = {str(m): label for m, label in METHOD_LABELS.items()}
+#: one colour per search method, the same in every panel
+_METHOD_COLORS: dict[str, str] = {str(m): f"C{i}" for i, m in enumerate(METHOD_LABELS)}
 
 
 def plot_predicted_vs_true(result: Mapping[str, Any], split: str, *, ax: Axes) -> Axes:
@@ -146,7 +155,7 @@ def redraw(out_dir: str | Path) -> list[Path]:
         label="tab:efficientdl-top5", float_format="{:.4f}",
     )
     if "search" in payload:
-        paths += _redraw_search(payload["search"], out, provenance, seed=seed, scale=scale)
+        paths += redraw_search(payload["search"], out, provenance, seed=seed, scale=scale)
     if "confirmation" in payload:
         paths += redraw_confirmation(payload["confirmation"], out, provenance, seed=seed,
                                       scale=scale)
@@ -154,69 +163,105 @@ def redraw(out_dir: str | Path) -> list[Path]:
     return figs + [p for p in paths if p not in figs]
 
 
-def _redraw_search(search: Mapping[str, Any], out: Path, provenance: Mapping[str, Any], *,
+def redraw_search(search: Mapping[str, Any], out: Path, provenance: Mapping[str, Any], *,
                    seed: int, scale: str) -> list[Path]:
-    """Figures and tables of the search half (curves, ablation)."""
+    """Figures and tables of the search half (regret curves, positive control, ablation;
+    method table, verdicts, ablation table, Ω sweep)."""
     curves = pd.DataFrame(search["curves"])
     abl = pd.DataFrame(search["ablation"])
     setup = search["setup"]
     prov = {**provenance, "search": {"components": setup["components"],
-                                     "n_candidates": setup["n_candidates"]}}
+                                     "n_candidates": setup["n_candidates"],
+                                     "grid_max": setup.get("grid_max"),
+                                     "fixed": setup.get("fixed", {})}}
     paths: list[Path] = []
     with paper_style_context():
-        fig, axes = figure("double", aspect=0.45, nrows=1, ncols=2, pyplot=False,
+        fig, axes = figure("double", aspect=0.8, nrows=2, ncols=2, pyplot=False,
                            squeeze=False)
-        plot_search_curves(curves, ax=axes[0, 0])
-        axes[0, 0].set_title(f"{setup['n_candidates']} candidates, "
-                             f"{curves['seed'].nunique()} seeds", fontsize="medium")
-        plot_ablation(abl, ax=axes[0, 1])
-        axes[0, 1].set_title("αβ-BO ablation (Ω = 0.1)", fontsize="medium")
+        plot_search_curves(curves, ax=axes[0, 0], legend=False)
+        axes[0, 0].set_title(f"predictor: {setup['n_candidates']} candidates, "
+                             f"{curves['seed'].nunique()} seeds", fontsize="small")
+        if "control_curves" in search:
+            plot_search_curves(pd.DataFrame(search["control_curves"]), ax=axes[0, 1],
+                               legend=False)
+            axes[0, 1].set_title("positive control: known optimum", fontsize="small")
+        else:
+            axes[0, 1].set_axis_off()
+        plot_ablation(abl, ax=axes[1, 0])
+        axes[1, 0].set_title("kit αβ-BO, Ω = 0.1", fontsize="small")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        axes[1, 1].set_axis_off()
+        axes[1, 1].legend(handles, labels, loc="center", frameon=False, fontsize="small")
         paths += save_figure(fig, out / FIGURE_SEARCH, provenance=prov, seed=seed,
                              scale=scale)
+    n_calls = int(curves["iteration"].max())
     paths += export_table(
         method_table(curves), out / TABLE_SEARCH,
-        caption=f"Best predicted Top-1 after {int(curves['iteration'].max())} predictor calls, "
-                f"mean and std over seeds ({scale} scale).",
+        caption=f"Simple regret (grid maximum of the predictor − best found) after {n_calls} "
+                f"predictor calls: mean and 95-percent bootstrap interval over seeds, share of "
+                f"seeds at the grid maximum ({scale} scale).",
         label="tab:efficientdl-search", float_format="{:.4f}",
+    )
+    if search.get("verdicts"):
+        paths += export_table(
+            pd.DataFrame(search["verdicts"]), out / TABLE_VERDICTS,
+            caption="The kit's αβ-BO against each reference: difference in mean regret "
+                    f"(negative: lower regret) with its 95-percent interval ({scale} scale).",
+            label="tab:efficientdl-verdicts", float_format="{:.4f}",
+        )
+    paths += export_table(
+        ablation_table(abl), out / TABLE_ABLATION,
+        caption=f"Ablation of the kit's αβ-BO: final regret per (α, β, Ω), verdict against "
+                f"α = 0.54, β = 1.01, Ω = 0.1 and the share of runs on its path ({scale} scale).",
+        label="tab:efficientdl-ablation", float_format="{:.4f}",
     )
     _, omega = ablation_tables(abl)
     paths += export_table(
         omega, out / TABLE_OMEGA,
-        caption=f"αβ-BO with α = 0.54, β = 1.01: best predicted Top-1 by Ω ({scale} scale).",
+        caption=f"Kit αβ-BO with α = 0.54, β = 1.01: final regret by Ω ({scale} scale).",
         label="tab:efficientdl-omega", float_format="{:.4f}",
     )
     return paths
 
 
-def plot_search_curves(curves: pd.DataFrame, *, ax: Axes) -> Axes:
-    """Mean best-so-far per method with a ±1 std band over seeds."""
-    for i, (m, g) in enumerate(curves.groupby("method", sort=False)):
-        stats = g.groupby("iteration")["best_so_far"].agg(["mean", "std"]).fillna(0.0)
-        it = stats.index.to_numpy()
-        color = f"C{i}"
-        ax.plot(it, stats["mean"], color=color, lw=1.2,
+def plot_search_curves(curves: pd.DataFrame, *, ax: Axes, legend: bool = True) -> Axes:
+    """Mean simple regret per method against predictor calls, with a 95 % bootstrap band over
+    seeds (symmetric-log axis: 0 = the grid maximum found)."""
+    for i, m in enumerate(pd.unique(curves["method"])):
+        band = regret_bands(curves, str(m))
+        color = _METHOD_COLORS.get(str(m), f"C{i}")
+        ax.plot(band["iteration"], band["mean"], color=color, lw=1.2,
                 label=_METHOD_LABELS.get(str(m), str(m)))
-        ax.fill_between(it, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
-                        color=color, alpha=0.15, lw=0)
+        ax.fill_between(band["iteration"], band["lo"], band["hi"], color=color, alpha=0.15,
+                        lw=0)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(bottom=0.0)
     ax.set_xlabel("predictor calls")
-    ax.set_ylabel("best predicted Top-1")
-    ax.legend(fontsize="small", frameon=False)
+    ax.set_ylabel("simple regret")
+    if legend:
+        ax.legend(fontsize="x-small", frameon=False, loc="upper right")
     return ax
 
 
 def plot_ablation(frame: pd.DataFrame, *, ax: Axes) -> Axes:
-    """Heatmap of αβ-BO's mean final best over α (rows) and β (columns), Ω = 0.1."""
+    """Heatmap of the kit αβ-BO's mean final regret over α (rows) and β (columns), Ω = 0.1;
+    a cell marked * differs from the default cell (α = 0.54, β = 1.01) beyond noise."""
     ab, _ = ablation_tables(frame)
+    table = ablation_table(frame)
+    differs = {(r["alpha"], r["beta"]) for r in table.to_dict(orient="records")
+               if r["part"] == "alpha_beta" and r["vs default"] in ("better", "worse")}
     data = ab.to_numpy(dtype=float)
-    im = ax.imshow(data, origin="lower", aspect="auto", cmap="viridis")
+    im = ax.imshow(data, origin="lower", aspect="auto", cmap="viridis_r")
+    mid = float(np.nanmean(data)) if np.isfinite(data).any() else 0.0
     ax.set_xticks(range(ab.shape[1]), [f"{b:g}" for b in ab.columns])
     ax.set_yticks(range(ab.shape[0]), [f"{a:g}" for a in ab.index])
-    for i in range(data.shape[0]):
-        for j in range(data.shape[1]):
+    for i, a in enumerate(ab.index):
+        for j, b in enumerate(ab.columns):
             if np.isfinite(data[i, j]):
-                ax.text(j, i, f"{data[i, j]:.3f}", ha="center", va="center", fontsize=6,
-                        color="w")
+                mark = "*" if (a, b) in differs else ""
+                ax.text(j, i, f"{data[i, j]:.4f}{mark}", ha="center", va="center",
+                        fontsize=6, color="k" if data[i, j] <= mid else "w")
     ax.set_xlabel("β")
     ax.set_ylabel("α")
-    ax.figure.colorbar(im, ax=ax, label="best predicted Top-1")
+    ax.figure.colorbar(im, ax=ax, label="mean final regret")
     return ax

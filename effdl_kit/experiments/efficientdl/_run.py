@@ -18,54 +18,101 @@ import pandas as pd
 from effdl_kit._core.errors import DataError, DatasetNotFoundError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.types import ProgressFn
-from effdl_kit._core.validate import Scale, check_executor, check_scale
+from effdl_kit._core.validate import Scale, check_choice, check_executor, check_scale
 from effdl_kit.data import ComponentData, load_component_data
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, output_files
-from effdl_kit.experiments.efficientdl._analysis import (
-    analyse_dataset,
-    check_budget,
-    method_table,
-)
+from effdl_kit.experiments.efficientdl._analysis import analyse_dataset, check_budget
 from effdl_kit.experiments.efficientdl._confirm import run_confirm
 from effdl_kit.experiments.efficientdl._figures import redraw
-from effdl_kit.experiments.efficientdl._search import ablation, compare_methods, search_setup
+from effdl_kit.experiments.efficientdl._regret import (
+    aa_control,
+    method_table,
+    positive_control_table,
+    regret_verdicts,
+)
+from effdl_kit.experiments.efficientdl._search import ablation, compare_methods, positive_control
 from effdl_kit.experiments.efficientdl._settings import (
     DATASET_LABELS,
     DATASETS,
     NAME,
     RESULTS_FILE,
+    SEARCH_COMPONENTS,
     TOP_K,
     Budget,
     DatasetName,
+    Method,
     SearchBudget,
+    SearchComponents,
+    resolve_budget,
 )
+from effdl_kit.experiments.efficientdl._setup import search_setup
 
-__all__ = ["run_efficientdl", "run_search"]
+__all__ = ["AA_SEED_OFFSET", "JUDGED", "REFERENCES", "run_efficientdl", "run_search"]
+
+
+#: seed offset of the A/A control's second set of random-search runs
+AA_SEED_OFFSET = 10_000
+#: the method the study judges, and the methods it is judged against
+JUDGED: Method = "alpha_beta_kit"
+REFERENCES: tuple[Method, ...] = ("random", "tpe", "gp", "alpha_beta")
 
 
 def run_search(data: ComponentData, *, scale: Scale, seed: int,
-               progress: ProgressFn | None = None,
-               executor: Executor | None = None) -> dict[str, Any]:
-    """αβ-BO vs baselines on ``data``'s predictor, and the α/β/Ω ablation; a JSON-able dict.
+               progress: ProgressFn | None = None, executor: Executor | None = None,
+               budget: SearchBudget | None = None,
+               components: SearchComponents = "controllable") -> dict[str, Any]:
+    """The search study on ``data``'s predictor; a JSON-able dict.
 
-    See :mod:`._search`. Seeds ``seed, seed + 1, ...``.
-    ``executor`` (a ``concurrent.futures.Executor``, e.g. a Dask client's ``get_executor()``)
-    runs the method comparison's (method, seed) jobs (see
-    :func:`~._search.compare_methods`) and of the α/β/Ω
-    ablation; the predictor fit runs in this process. A non-Executor raises ConfigError
-    before any work.
+    Every method of :data:`~._settings.METHODS` over the same grid and budget, seeds ``seed,
+    seed + 1, ...`` (:func:`~._search.compare_methods`, simple regret against the grid's
+    exhaustive maximum); the verdicts of the kit's αβ-BO against random search, TPE, Optuna's
+    GP and the authors' choices (:func:`~._regret.regret_verdicts`); the two controls — random
+    search against itself on other seeds (negative, must be "within noise") and the kit's
+    αβ-BO against random search on the known-optimum problem (positive, must be "better");
+    and the α/β/Ω ablation of the kit's αβ-BO (:func:`~._search.ablation`).
+
+    Parameters
+    ----------
+    data : ComponentData
+    scale : {"smoke", "small", "paper"}
+    seed : int
+    progress : callable, optional
+        ``progress(done, total, label)`` of the method comparison.
+    executor : concurrent.futures.Executor, optional
+        Runs the comparison's and the ablation's (method, seed) jobs (e.g. a Dask client's
+        ``get_executor()``); the predictor fit and the controls run in this process.
+    budget : SearchBudget, optional
+        Instead of the scale's.
+    components : {"controllable", "all"}
+        Which components are ranked for the search (:func:`~._setup.search_setup`).
+
+    Raises
+    ------
+    ConfigError
+        A bad scale, budget, components or executor, before any work.
     """
-    check_scale(scale)
+    b = resolve_budget(SearchBudget, scale, budget)
+    check_choice("components", components, SEARCH_COMPONENTS)
     check_executor(executor)
-    b = SearchBudget.for_scale(scale)
     t0 = time.perf_counter()
     setup = search_setup(data, n_trees=b.n_trees, n_repeats=b.n_repeats, seed=seed,
-                         min_grid=b.min_grid)
-    curves = compare_methods(setup, scale=scale, seeds=[seed + i for i in range(b.seeds)],
-                             progress=progress, executor=executor, budget=b)
+                         min_grid=b.min_grid, components=components)
+    seeds = [seed + i for i in range(b.seeds)]
+    curves = compare_methods(setup, scale=scale, seeds=seeds, progress=progress,
+                             executor=executor, budget=b)
+    aa = compare_methods(setup, scale=scale, seeds=[s + AA_SEED_OFFSET for s in seeds],
+                         methods=["random"], budget=b)
+    control = positive_control(scale=scale, budget=b)
     abl = ablation(setup, scale=scale, executor=executor, budget=b)
+    verdicts = regret_verdicts(curves, JUDGED, REFERENCES)
     return {"setup": setup.describe(), "budget": b.to_dict(),
-            "curves": curves.to_dict(orient="list"), "ablation": abl.to_dict(orient="list"),
+            "curves": curves.to_dict(orient="list"), "aa_curves": aa.to_dict(orient="list"),
+            "control_curves": control.to_dict(orient="list"),
+            "ablation": abl.to_dict(orient="list"),
+            "verdicts": verdicts.to_dict(orient="records"),
+            "controls": {"negative": {"method": "random", "offset": AA_SEED_OFFSET,
+                                      **aa_control(curves, aa).to_json()},
+                         "positive": positive_control_table(control)},
             "time_s": time.perf_counter() - t0}
 
 
@@ -122,8 +169,9 @@ def run_efficientdl(scale: str, seed: int, out: Path, *,
         metrics["skipped"] = skipped
     if search is not None:
         table = method_table(pd.DataFrame(search["curves"]))
-        metrics["search"] = {str(r["method"]): {"best_mean": r["best mean"],
-                                                "best_std": r["best std"], "rank": r["rank"]}
+        metrics["search"] = {str(r["method"]): {"regret_mean": r["regret mean"],
+                                                "regret_lo": r["regret lo"],
+                                                "regret_hi": r["regret hi"], "rank": r["rank"]}
                              for r in table.to_dict(orient="records")}
     metrics["confirmation"] = confirmation["summary"]
     return make_summary(

@@ -21,11 +21,9 @@ from typing import Any, Literal, Protocol, TypeVar, get_args
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import Scale, check_float, check_int, check_scale
 from effdl_kit.data import COMPONENT_DATASETS, ComponentDatasetName
-from effdl_kit.search import KernelName
 
 __all__ = [
-    "ABLATION_KERNEL",
-    "ALPHA_BETA_METHODS",
+    "ABLATION_METHOD",
     "CONFIDENCE",
     "CONTROLLABLE_GROUPS",
     "DATASETS",
@@ -38,17 +36,22 @@ __all__ = [
     "METHOD_LABELS",
     "NAME",
     "RESULTS_FILE",
+    "SEARCH_COMPONENTS",
+    "SEARCH_TARGETS",
     "SHOW_K",
     "SPLITS",
+    "TABLE_ABLATION",
     "TABLE_METRICS",
     "TABLE_OMEGA",
     "TABLE_SEARCH",
     "TABLE_TOP",
+    "TABLE_VERDICTS",
     "TOP_K",
     "Budget",
     "DatasetName",
     "Method",
     "SearchBudget",
+    "SearchComponents",
     "Split",
     "resolve_budget",
 ]
@@ -62,6 +65,8 @@ TABLE_TOP = "efficientdl_top5"
 FIGURE_SEARCH = "efficientdl_search"
 TABLE_SEARCH = "efficientdl_search"
 TABLE_OMEGA = "efficientdl_omega"
+TABLE_VERDICTS = "efficientdl_search_verdicts"
+TABLE_ABLATION = "efficientdl_ablation"
 
 #: The two datasets, in the order they are reported.
 DatasetName = ComponentDatasetName
@@ -75,17 +80,25 @@ TOP_K = 5
 SHOW_K = 10
 CONFIDENCE = 0.95
 #: The search methods (see :mod:`effdl_kit.experiments.efficientdl._search`).
-Method = Literal["alpha_beta", "alpha_beta_fn", "ei_bo", "random", "tpe", "gp"]
+Method = Literal["alpha_beta_kit", "alpha_beta", "alpha_beta_fn", "ei_bo", "random", "tpe",
+                 "gp"]
 METHODS: tuple[Method, ...] = get_args(Method)
 METHOD_LABELS: dict[Method, str] = {
-    "alpha_beta": "αβ-BO (authors' GP)", "alpha_beta_fn": "αβ-BO (fitted-noise GP)",
-    "ei_bo": "EI-BO", "random": "random", "tpe": "Optuna TPE", "gp": "Optuna GP",
+    "alpha_beta_kit": "αβ-BO kit (AlphaBetaSampler)",
+    "alpha_beta": "αβ-BO authors' choices (their GP, f* = best label)",
+    "alpha_beta_fn": "αβ-BO grid, fitted-noise GP", "ei_bo": "EI-BO", "random": "random",
+    "tpe": "Optuna TPE", "gp": "Optuna GP",
 }
-#: αβ-BO's GP kernel -> the method running αβ-BO with it
-ALPHA_BETA_METHODS: dict[KernelName, Method] = {"fitted_noise": "alpha_beta_fn",
-                                                "authors": "alpha_beta"}
-#: GP kernel of the ablation (the authors' GP collapses on their data: see ``_search``)
-ABLATION_KERNEL: KernelName = "fitted_noise"
+#: Which components the search ranks: those a user controls, or every one (the paper's).
+SearchComponents = Literal["controllable", "all"]
+SEARCH_COMPONENTS: tuple[SearchComponents, ...] = get_args(SearchComponents)
+#: Dataset -> the rows of the target task, whose data and hardware components the search holds
+#: fixed (CIFAR-10: the paper's headline task; digits: the kit data's own task).
+SEARCH_TARGETS: dict[str, dict[str, str]] = {"authors": {"Dataset": "cifar-10"},
+                                              "kit": {"dataset": "digits"}}
+#: The method the α/β/Ω ablation runs: the kit's αβ-BO, whose acquisition terms are on
+#: normalised scales (see ``_search.ablation``).
+ABLATION_METHOD: Method = "alpha_beta_kit"
 
 #: Component groups the recommendation may change (plus :data:`EXTRA_CONTROLLABLE`).
 CONTROLLABLE_GROUPS: tuple[str, ...] = ("model", "training")
@@ -168,7 +181,11 @@ class SearchBudget:
     alphas, betas, omegas : tuple of float
         The ablation's α x β grid (at Ω = 0.1) and Ω sweep (at α = 0.54, β = 1.01).
     ablation_seeds, ablation_iter : int
-        Seeds and predictor calls per ablation run.
+        Seeds and predictor calls per ablation run (the kit's αβ-BO).
+    control_seeds, control_iter : int
+        Seeds (one known-optimum problem each) and predictor calls of the positive control
+        (:mod:`._control`): the stated budget within which the kit's αβ-BO must reach the
+        optimum.
     """
 
     init_rows: int | None
@@ -184,11 +201,13 @@ class SearchBudget:
     omegas: tuple[float, ...]
     ablation_seeds: int
     ablation_iter: int
+    control_seeds: int
+    control_iter: int
 
     def __post_init__(self) -> None:
         _check_rows("init_rows", self.init_rows)
         for name in ("n_iter", "seeds", "refit_every", "n_trees", "n_repeats", "min_grid",
-                     "ablation_seeds", "ablation_iter"):
+                     "ablation_seeds", "ablation_iter", "control_seeds", "control_iter"):
             check_int(name, getattr(self, name), min_value=1)
         check_int("n_restarts", self.n_restarts, min_value=0)
         for name in ("alphas", "betas", "omegas"):
@@ -217,18 +236,20 @@ _BUDGETS: Mapping[Scale, Budget] = {
     "paper": Budget(n_trees=500, n_splits=10, n_repeats=30),
 }
 _SEARCH_BUDGETS: Mapping[Scale, SearchBudget] = {
-    "smoke": SearchBudget(init_rows=120, n_iter=8, seeds=2, n_restarts=1, refit_every=4,
+    "smoke": SearchBudget(init_rows=120, n_iter=8, seeds=3, n_restarts=1, refit_every=4,
                           n_trees=30, n_repeats=2, min_grid=500,
-                          alphas=(0.0, 0.54), betas=(0.0, 1.01), omegas=(0.0, 0.1),
-                          ablation_seeds=1, ablation_iter=4),
-    "small": SearchBudget(init_rows=400, n_iter=60, seeds=10, n_restarts=3, refit_every=20,
+                          alphas=(0.0, 0.54), betas=(0.0, 1.01), omegas=(0.1, 1.0),
+                          ablation_seeds=2, ablation_iter=14, control_seeds=6, control_iter=40),
+    "small": SearchBudget(init_rows=400, n_iter=60, seeds=20, n_restarts=3, refit_every=20,
                           n_trees=300, n_repeats=5, min_grid=10_000,
-                          alphas=(0.0, 0.54, 1.01, 2.0, 3.5), betas=(0.0, 1.01, 3.5),
-                          omegas=(0.0, 0.1, 0.3), ablation_seeds=2, ablation_iter=20),
-    "paper": SearchBudget(init_rows=None, n_iter=500, seeds=10, n_restarts=10,
+                          alphas=(0.0, 0.54, 3.5), betas=(0.0, 1.01, 3.5),
+                          omegas=(0.0, 0.1, 0.5), ablation_seeds=5, ablation_iter=100,
+                          control_seeds=10, control_iter=60),
+    "paper": SearchBudget(init_rows=None, n_iter=500, seeds=20, n_restarts=10,
                           refit_every=50, n_trees=300, n_repeats=10, min_grid=10_000,
                           alphas=(0.0, 0.54, 1.0, 2.0, 3.5), betas=(0.0, 0.5, 1.01, 2.0, 3.5),
-                          omegas=(0.0, 0.1, 0.3, 0.5), ablation_seeds=5, ablation_iter=200),
+                          omegas=(0.0, 0.1, 0.3, 0.5), ablation_seeds=10, ablation_iter=200,
+                          control_seeds=20, control_iter=100),
 }
 class _ScaledBudget(Protocol):
     @classmethod

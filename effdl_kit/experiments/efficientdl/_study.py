@@ -1,6 +1,6 @@
 """EfficientDL's αβ-BO as an Optuna study on a shared storage (journal file or RDB).
 
-:func:`run_alpha_beta_study` searches a :class:`~._search.SearchSetup`'s grid with
+:func:`run_alpha_beta_study` searches a :class:`~._setup.SearchSetup`'s grid with
 :class:`~effdl_kit.search.AlphaBetaSampler`, one categorical parameter per searched component,
 through :func:`effdl_kit._core.storage.run_study`: in local worker processes or on an executor
 (a Dask client's ``get_executor()``), resuming what the storage already holds.
@@ -16,7 +16,7 @@ from typing import Any
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.storage import StudyRun, make_storage, run_study
 from effdl_kit._core.validate import check_executor, check_int
-from effdl_kit.experiments.efficientdl._search import SearchSetup, plain_value
+from effdl_kit.experiments.efficientdl._setup import SearchSetup, plain_value
 from effdl_kit.search import AlphaBetaSampler, sampler_factory
 
 __all__ = ["run_alpha_beta_study"]

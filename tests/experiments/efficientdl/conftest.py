@@ -13,8 +13,10 @@ from effdl_kit.experiments.efficientdl import (
     _analysis,
     _confirm,
     _figures,
+    _methods,
     _run,
     _search,
+    _setup,
     _study,
 )
 from effdl_kit.models import _factory
@@ -41,11 +43,15 @@ def data() -> ComponentData:
     return ComponentData(name="kit", frame=df, target="top1", groups_col="family",
                          id_columns=(), source="synthetic", load_report="",
                          numeric=["lr", "width", "dropout", "epochs"],
-                         categorical=["opt", "act"], keyword=[])
+                         categorical=["opt", "act"], keyword=[],
+                         component_groups={"lr": "training", "width": "model",
+                                           "opt": "training", "act": "model",
+                                           "dropout": "training", "epochs": "training"})
 
 
 #: the modules where the experiment's work (fitting, permuting, searching) is called from
-WORK_MODULES = (_analysis, _search, _study, _confirm, _figures, _run, _factory)
+WORK_MODULES = (_analysis, _setup, _methods, _search, _study, _confirm, _figures, _run,
+                _factory)
 
 
 @pytest.fixture

@@ -22,12 +22,15 @@ from effdl_kit.experiments.efficientdl import (
     FIGURE_IMPORTANCE,
     FIGURE_SCATTER,
     FIGURE_SEARCH,
+    METHODS,
     RESULTS_FILE,
+    TABLE_ABLATION,
     TABLE_CONFIRM,
     TABLE_METRICS,
     TABLE_OMEGA,
     TABLE_SEARCH,
     TABLE_TOP,
+    TABLE_VERDICTS,
     Budget,
     analyse_dataset,
     efficientdl_data_path,
@@ -40,7 +43,8 @@ from effdl_kit.reports import read_provenance
 
 SEED = 3
 FIGURES = (FIGURE_SCATTER, FIGURE_IMPORTANCE, FIGURE_SEARCH, FIGURE_CONFIRM)
-TABLES = (TABLE_METRICS, TABLE_TOP, TABLE_SEARCH, TABLE_OMEGA, TABLE_CONFIRM)
+TABLES = (TABLE_METRICS, TABLE_TOP, TABLE_SEARCH, TABLE_VERDICTS, TABLE_ABLATION, TABLE_OMEGA,
+          TABLE_CONFIRM)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +78,16 @@ def test_smoke_run_writes_summary_results_figures_tables(exp_dir: Path,
     assert set(payload["datasets"]) == set(DATASETS) and payload["skipped"] == {}
     assert payload["budget"] == Budget.for_scale("smoke").to_dict()
     # the second half: the search comparison and the confirmation by training are recorded
-    assert set(pd.DataFrame(payload["search"]["curves"])["method"]) == {
-        "alpha_beta", "alpha_beta_fn", "ei_bo", "random", "tpe", "gp"}
+    search = payload["search"]
+    assert set(pd.DataFrame(search["curves"])["method"]) == set(METHODS)
+    assert search["setup"]["searchable"] == "controllable"
+    assert search["setup"]["fixed"]["Dataset"] == "cifar-10"
+    # the controls ran with the study; the positive one must detect its effect
+    assert search["controls"]["positive"]["comparison"]["verdict"] == "better"
+    assert search["controls"]["negative"]["verdict"] == "within noise"
+    assert {v["reference"] for v in search["verdicts"]} == {"random", "tpe", "gp", "alpha_beta"}
+    for method, row in summary.metrics["search"].items():
+        assert row["regret_lo"] <= row["regret_mean"] <= row["regret_hi"], method
     conf = pd.DataFrame(payload["confirmation"]["rows"])
     assert len(conf) == 2 and set(conf["seed"]) == {SEED}
     assert summary.metrics["confirmation"] == payload["confirmation"]["summary"]
@@ -181,7 +193,8 @@ def test_redraw_uses_json_only(exp_dir: Path, tmp_path: Path,
     shutil.copy(exp_dir / RESULTS_FILE, copy / RESULTS_FILE)
     # redraw must not fit, permute or search anything
     forbid_work("evaluate_predictor", "make_static_predictor", "make_predictor",
-                "permutation_importance", "AlphaBetaBO")
+                "permutation_importance", "AlphaBetaBO", "AlphaBetaSampler",
+                "known_optimum_setup")
     paths = redraw(copy)
     assert [p.name for p in paths] == [f"{s}.{e}" for s in FIGURES
                                        for e in ("pdf", "svg", "png")] + [

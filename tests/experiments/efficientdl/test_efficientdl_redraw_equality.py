@@ -1,6 +1,8 @@
 """Redrawing a stored ``results.json`` gives the same tables as when it was written.
 
 ``fixtures/results.json`` was written by ``effdl reproduce efficientdl --scale smoke --seed 0``
+(its ``search`` part re-written by ``run_search(load_component_data("authors"),
+scale="smoke", seed=0)`` when the study gained regrets and controls)
 (the out-of-fold predictions thinned to every 25th row to keep it small, and those of the
 authors' dataset emptied: they are the authors' per-row labels, which the project never copies;
 no table reads them),
@@ -22,16 +24,19 @@ from effdl_kit.experiments.efficientdl import (
     FIGURE_SCATTER,
     FIGURE_SEARCH,
     RESULTS_FILE,
+    TABLE_ABLATION,
     TABLE_CONFIRM,
     TABLE_METRICS,
     TABLE_OMEGA,
     TABLE_SEARCH,
     TABLE_TOP,
+    TABLE_VERDICTS,
     redraw,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TABLES = (TABLE_METRICS, TABLE_TOP, TABLE_SEARCH, TABLE_OMEGA, TABLE_CONFIRM)
+TABLES = (TABLE_METRICS, TABLE_TOP, TABLE_SEARCH, TABLE_VERDICTS, TABLE_ABLATION, TABLE_OMEGA,
+          TABLE_CONFIRM)
 FIGURES = (FIGURE_SCATTER, FIGURE_IMPORTANCE, FIGURE_SEARCH, FIGURE_CONFIRM)
 
 

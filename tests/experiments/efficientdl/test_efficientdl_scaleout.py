@@ -99,9 +99,11 @@ def test_ablation_on_an_executor_equals_in_process(setup: SearchSetup) -> None:
         remote = ablation(setup, scale="smoke", executor=ex,
                           progress=lambda d, t, s: calls.append((d, t, s)))
     pd.testing.assert_frame_equal(remote, local)
-    assert len(local) == 2 * 2 + 2  # α x β at Ω = 0.1, then the Ω sweep; one seed each
+    # α x β at Ω = 0.1, then the Ω sweep; two seeds each
+    assert len(local) == (2 * 2 + 2) * 2
     assert set(local["part"]) == {"alpha_beta", "omega"}
-    assert [c[0] for c in calls] == [1, 2, 3, 4, 5, 6, 6]
+    # one job per distinct cell and seed: the default cell (in both parts) runs once
+    assert [c[0] for c in calls] == [*range(1, 11), 10]
     assert any("alpha=0.54 beta=1.01" in c[2] for c in calls)
     with pytest.raises(ConfigError, match="executor"):
         ablation(setup, scale="smoke", executor="tcp://scheduler:8786")

@@ -10,19 +10,20 @@ import pytest
 from effdl_kit._core.validate import SCALES
 from effdl_kit.errors import ConfigError
 from effdl_kit.experiments.efficientdl import (
-    ALPHA_BETA_METHODS,
+    ABLATION_METHOD,
     DATASET_LABELS,
     DATASETS,
     METHOD_LABELS,
     METHOD_RUNS,
     METHODS,
+    SEARCH_COMPONENTS,
+    SEARCH_TARGETS,
     TASKS,
     Budget,
     ConfirmBudget,
     Method,
     SearchBudget,
 )
-from effdl_kit.search import KERNELS
 
 
 @pytest.mark.parametrize("cls", [Budget, SearchBudget, ConfirmBudget])
@@ -43,10 +44,10 @@ def test_every_scale_has_a_frozen_budget(cls: Any) -> None:
 def test_smoke_budgets_are_the_recorded_ones() -> None:
     assert Budget.for_scale("smoke").to_dict() == {"n_trees": 30, "n_splits": 3, "n_repeats": 3}
     s = SearchBudget.for_scale("smoke").to_dict()
-    assert s == {"init_rows": 120, "n_iter": 8, "seeds": 2, "n_restarts": 1, "refit_every": 4,
+    assert s == {"init_rows": 120, "n_iter": 8, "seeds": 3, "n_restarts": 1, "refit_every": 4,
                  "n_trees": 30, "n_repeats": 2, "min_grid": 500, "alphas": [0.0, 0.54],
-                 "betas": [0.0, 1.01], "omegas": [0.0, 0.1], "ablation_seeds": 1,
-                 "ablation_iter": 4}
+                 "betas": [0.0, 1.01], "omegas": [0.1, 1.0], "ablation_seeds": 2,
+                 "ablation_iter": 14, "control_seeds": 6, "control_iter": 40}
     c = ConfirmBudget.for_scale("smoke")
     assert (c.n_seeds, c.bo_iter, c.tpe_trials, c.train_scale, c.initial_rows) == (
         1, 8, 4, "smoke", 200)
@@ -80,7 +81,8 @@ def test_replace_checks_the_new_values(cls: Any, change: dict[str, Any], field: 
 def test_options_are_literal_types_with_registries() -> None:
     assert get_args(Method) == METHODS
     assert set(METHOD_RUNS) == set(METHODS) == set(METHOD_LABELS)
-    assert set(ALPHA_BETA_METHODS) == set(KERNELS)
-    assert set(ALPHA_BETA_METHODS.values()) <= set(METHODS)
+    assert ABLATION_METHOD in METHODS
+    assert set(SEARCH_COMPONENTS) == {"controllable", "all"}
+    assert set(SEARCH_TARGETS) == set(DATASETS)
     assert set(DATASET_LABELS) == set(DATASETS) == {"authors", "kit"}
     assert set(TASKS) == {"digits", "synthetic_shift"}
