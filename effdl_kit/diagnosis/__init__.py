@@ -23,19 +23,24 @@ training loss fires AGV; NaN/Inf are detected explicitly (the authors' flag neve
 
 from effdl_kit.diagnosis._config import (
     DEFAULT_INDICATORS,
+    EDGE_CASES,
     INDICATORS,
+    LOSS_CURVES,
+    PRESETS,
     PROTECTABLE,
     SC_RULES,
+    SC_SPLITS,
     DiagnosisConfig,
 )
 from effdl_kit.diagnosis._curvefit import CurveFitPruner, extrapolate_curve
-from effdl_kit.diagnosis._diagnoser import Diagnoser, Diagnosis, PeerLosses, evaluate
+from effdl_kit.diagnosis._diagnoser import Diagnoser, Diagnosis, PeerLosses, evaluate, protects
 from effdl_kit.diagnosis._fpr import FalsePositiveResult, false_positive_rate, replay
 from effdl_kit.diagnosis._hook import DiagnosisHook
 from effdl_kit.diagnosis._indicators import Check, EpochInput
 from effdl_kit.diagnosis._metrics import TOP_K, TSBAResult, finished_points, top10hr, tsba
 from effdl_kit.diagnosis._optuna import (
     ATTR_DIAGNOSIS,
+    ATTR_LAST_EPOCH,
     ATTR_LOSSES,
     MODES,
     BTTacklerPruner,
@@ -56,12 +61,17 @@ from effdl_kit.diagnosis._study_result import (
 
 __all__ = [
     "ATTR_DIAGNOSIS",
+    "ATTR_LAST_EPOCH",
     "ATTR_LOSSES",
     "DEFAULT_INDICATORS",
+    "EDGE_CASES",
     "INDICATORS",
+    "LOSS_CURVES",
     "MODES",
+    "PRESETS",
     "PROTECTABLE",
     "SC_RULES",
+    "SC_SPLITS",
     "STUDY_VARIANTS",
     "TOP_K",
     "BTTacklerPruner",
@@ -92,6 +102,7 @@ __all__ = [
     "false_positive_rate",
     "find_weight_layers",
     "finished_points",
+    "protects",
     "replay",
     "run_diagnosed_study",
     "top10hr",

@@ -17,7 +17,7 @@ from effdl_kit.diagnosis._config import PROTECTABLE, DiagnosisConfig
 from effdl_kit.diagnosis._indicators import RULES, EpochInput
 from effdl_kit.diagnosis._stats import GradStats, find_weight_layers
 
-__all__ = ["Diagnoser", "Diagnosis", "PeerLosses", "evaluate"]
+__all__ = ["Diagnoser", "Diagnosis", "PeerLosses", "evaluate", "protects"]
 
 #: ``peer_losses(epoch)`` -> the other trials' training losses at that epoch.
 PeerLosses = Callable[[int], Sequence[float]]
@@ -43,6 +43,9 @@ class Diagnosis:
         Indicators that would have fired but were suppressed by the protection.
     grad_mean_abs, grad_zero_fraction : tuple of float
         Per-layer ``g`` and ``z`` of the epoch (forward order; NaN without gradients).
+    last_epoch : bool
+        The epoch is the trial's last (``epoch == max_epochs - 1``): a diagnosis there saves
+        nothing, so it is not a stop (see :attr:`stops`).
     """
 
     epoch: int
@@ -53,16 +56,22 @@ class Diagnosis:
     suppressed: tuple[str, ...] = ()
     grad_mean_abs: tuple[float, ...] = ()
     grad_zero_fraction: tuple[float, ...] = ()
+    last_epoch: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.fired)
+
+    @property
+    def stops(self) -> bool:
+        """An indicator fired before the last epoch: the trial stops early."""
+        return bool(self.fired) and not self.last_epoch
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (non-finite floats kept as Python floats)."""
         return {
             "epoch": self.epoch, "indicators": list(self.fired), "values": dict(self.values),
             "reason": self.reason, "protected": self.protected,
-            "suppressed": list(self.suppressed),
+            "suppressed": list(self.suppressed), "last_epoch": self.last_epoch,
         }
 
 
@@ -78,6 +87,25 @@ def _as_loss(name: str, value: Any, *, optional: bool) -> float:
     return float(value)
 
 
+def protects(loss: float, peers: Sequence[float], config: DiagnosisConfig) -> bool:
+    """The protection rule: ``loss`` is at or below the ``protect_quantile`` of the other
+    trials' training losses at the same epoch (at least ``protect_min_records`` of them).
+
+    With ``config.edge_cases="kit"`` non-finite peers are left out and a non-finite ``loss``
+    is never protected; with ``"authors"`` every recorded peer counts (a NaN peer makes the
+    percentile NaN: nobody is protected at that epoch), as in the authors' code.
+    """
+    arr = np.asarray(peers, dtype=np.float64)
+    if config.edge_cases == "kit":
+        if not math.isfinite(loss):
+            return False
+        arr = arr[np.isfinite(arr)]
+    if arr.size < config.protect_min_records:
+        return False
+    with np.errstate(all="ignore"):
+        return bool(loss <= float(np.quantile(arr, config.protect_quantile)))
+
+
 def evaluate(
     inp: EpochInput,
     config: DiagnosisConfig,
@@ -87,6 +115,10 @@ def evaluate(
     """Run every enabled indicator on one epoch's input and build the :class:`Diagnosis`.
 
     Also used to replay a recorded run under another configuration (see ``_fpr``).
+    A protected trial is exempt from the ``PROTECTABLE`` indicators and, with
+    ``config.protect_agv_low``, from AGV's low-gradient rule; with ``config.nan_exclusive``
+    the NaN/Inf rule, when it fires, is the only one evaluated. ``last_epoch`` is set when
+    ``inp.epoch == inp.max_epochs - 1``.
     """
     fired: list[str] = []
     suppressed: list[str] = []
@@ -97,9 +129,13 @@ def evaluate(
         if not check.ran:
             continue
         values.update({f"{code}.{k}": float(v) for k, v in check.values.items()})
+        if check.exclusive:  # the authors' NaN rule: nothing else runs this epoch
+            values = {f"{code}.{k}": float(v) for k, v in check.values.items()}
+            fired, suppressed, reasons = [code], [], [f"{code}: {check.reason}"]
+            break
         if not check.fired:
             continue
-        if protected and code in PROTECTABLE:
+        if protected and (code in PROTECTABLE or check.protectable):
             suppressed.append(code)
         else:
             fired.append(code)
@@ -110,6 +146,7 @@ def evaluate(
         protected=protected, suppressed=tuple(suppressed),
         grad_mean_abs=tuple(float(v) for v in inp.mean_abs),
         grad_zero_fraction=tuple(float(v) for v in inp.zero_fraction),
+        last_epoch=inp.epoch >= inp.max_epochs - 1,
     )
 
 
@@ -219,13 +256,10 @@ class Diagnoser:
 
     # -- per-epoch verdict ----------------------------------------------------------------
     def _check_protection(self, epoch: int, loss: float) -> None:
-        if self.protected or self.peer_losses is None or not math.isfinite(loss):
+        if self.protected or self.peer_losses is None:
             return
-        peers = np.asarray([float(v) for v in self.peer_losses(epoch)], dtype=np.float64)
-        peers = peers[np.isfinite(peers)]
-        if peers.size < self.config.protect_min_records:
-            return
-        if loss <= float(np.quantile(peers, self.config.protect_quantile)):
+        peers = [float(v) for v in self.peer_losses(epoch)]
+        if protects(loss, peers, self.config):
             self.protected = True
             self.protected_since = epoch
 

@@ -20,8 +20,9 @@ class DiagnosisHook(Hook):
     config : DiagnosisConfig, optional
         Thresholds and windows (validated now, before training starts).
     stop : bool
-        Stop the run at the end of the epoch in which an indicator fires (default). With
-        False the run goes on and every epoch's verdict is kept (for measurements).
+        Stop the run at the end of the epoch in which an indicator fires (default), unless
+        that is the last epoch (the run ends anyway; ``TrainResult.stopped_early`` stays
+        False). With False the run goes on and every epoch's verdict is kept.
     peer_losses : callable, optional
         Other trials' training losses per epoch, for the protection rule.
     on_diagnosis : callable, optional
@@ -91,5 +92,5 @@ class DiagnosisHook(Hook):
         state.extras["diagnosis"] = d
         if self.on_diagnosis is not None:
             self.on_diagnosis(d)
-        if d and self.stop:
+        if d.stops and self.stop:  # a diagnosis at the last epoch saves nothing: not a stop
             state.stop(f"BTTackler {'+'.join(d.fired)}: {d.reason}")

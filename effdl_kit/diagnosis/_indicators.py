@@ -2,8 +2,9 @@
 
 Each rule returns a :class:`Check`: whether it ran this epoch, whether it fired, the values it
 compared and a one-line reason. Non-finite numbers are handled explicitly: a NaN/Inf gradient
-statistic or training loss fires AGV (and EAG for gradients); the loss-curve rules skip a
-history that holds a non-finite loss instead of comparing NaNs (which is always False).
+statistic fires AGV (alone with ``nan_exclusive``); with ``edge_cases="kit"`` a non-finite
+training loss fires AGV too and the loss-curve rules skip a history that holds a non-finite
+loss; with ``edge_cases="authors"`` they compute as the authors' numpy code does.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class Check:
     fired: bool = False
     values: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    #: the firing belongs to the protected group whatever the indicator (AGV's low rule)
+    protectable: bool = False
+    #: the NaN/Inf rule fired with ``nan_exclusive``: no other indicator runs this epoch
+    exclusive: bool = False
 
 
 _SKIP = Check(ran=False)
@@ -72,11 +77,31 @@ def coefficient_of_variation(x: np.ndarray) -> float:
     return float(np.std(x)) / abs(m)
 
 
+def _authors_cov(x: np.ndarray) -> float:
+    """The authors' ``np.std(x) / np.mean(x)``, numpy semantics (NaN for an empty ``x``)."""
+    if x.size == 0:
+        return float("nan")
+    with np.errstate(all="ignore"):
+        return float(np.float64(np.std(x)) / np.float64(np.mean(x)))
+
+
+def _mean(x: np.ndarray) -> float:
+    """``np.mean`` with numpy semantics: NaN for an empty slice, no warnings."""
+    if x.size == 0:
+        return float("nan")
+    with np.errstate(all="ignore"):
+        return float(np.mean(x))
+
+
 def slope(y: np.ndarray) -> float:
-    """Least-squares slope of ``y`` against ``0, 1, ..., len(y) - 1`` (per epoch)."""
+    """Least-squares slope of ``y`` against ``0, 1, ..., len(y) - 1`` (per epoch); NaN for
+    fewer than 2 points or a non-finite ``y``."""
+    if len(y) < 2 or not _finite_history(y):
+        return float("nan")
     t = np.arange(len(y), dtype=np.float64)
     tc = t - t.mean()
-    return float(np.dot(tc, y - np.mean(y)) / np.dot(tc, tc))
+    with np.errstate(all="ignore"):
+        return float(np.dot(tc, y - np.mean(y)) / np.dot(tc, tc))
 
 
 def layer_ratios(g: np.ndarray) -> np.ndarray:
@@ -94,25 +119,64 @@ def _finite_history(x: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(x)))
 
 
+def _authors_ratios(g: np.ndarray) -> np.ndarray:
+    """The authors' ``q = g[:-1] / g[1:]`` as it is (Inf/NaN for zero denominators)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(g[:-1] / g[1:], dtype=np.float64)
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if x.size else float("nan")
+
+
+def _curves(inp: EpochInput, cfg: DiagnosisConfig) -> list[tuple[str, np.ndarray]]:
+    """The loss curves SC (late), ULC and NMG run on: ``("", train)`` and, with
+    ``loss_curves="train_val"``, ``("val_", val)``."""
+    out = [("", np.asarray(inp.train_losses, dtype=np.float64))]
+    if cfg.loss_curves == "train_val":
+        out.append(("val_", np.asarray(inp.val_losses, dtype=np.float64)))
+    return out
+
+
+def _on_curves(
+    inp: EpochInput, cfg: DiagnosisConfig,
+    one: Callable[[np.ndarray, DiagnosisConfig], Check],
+) -> Check:
+    """Run a loss-curve rule on each curve; it fires when it fires on any of them."""
+    ran, fired, values, reasons = False, False, {}, []
+    for prefix, losses in _curves(inp, cfg):
+        chk = one(losses, cfg)
+        if not chk.ran:
+            continue
+        ran = True
+        values.update({prefix + k: v for k, v in chk.values.items()})
+        if chk.fired:
+            fired = True
+            reasons.append(("validation " if prefix else "training ") + chk.reason)
+    return Check(ran, fired, values, "; ".join(reasons)) if ran else _SKIP
+
+
 def agv(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
     """Abnormal gradient values: NaN/Inf, ``median(g)`` too large, or too small (first half)."""
     loss = float(inp.train_losses[-1])
     g = inp.mean_abs
-    if inp.has_grads and not _finite_history(g):
-        bad = int(np.sum(~np.isfinite(g)))
+    if inp.has_grads and not (_finite_history(g) and _finite_history(inp.zero_fraction)):
+        bad = int(np.sum(~np.isfinite(g) | ~np.isfinite(inp.zero_fraction)))
         return Check(True, True, {"nonfinite_layers": float(bad), "train_loss": loss},
-                     f"NaN/Inf gradients in {bad} of {len(g)} layers")
-    if not np.isfinite(loss):
+                     f"NaN/Inf gradients in {bad} of {len(g)} layers",
+                     exclusive=cfg.nan_exclusive)
+    if cfg.edge_cases == "kit" and not np.isfinite(loss):
         return Check(True, True, {"nonfinite_layers": 0.0, "train_loss": loss},
-                     f"non-finite training loss ({loss})")
+                     f"non-finite training loss ({loss})", exclusive=cfg.nan_exclusive)
     if not inp.has_grads:
         return _SKIP
-    med = float(np.median(g))
+    med = _median(g)
     vals = {"median_grad": med}
     if med > cfg.agv_max_grad:
         return Check(True, True, vals, f"median |grad| {med:.3g} > {cfg.agv_max_grad:.3g}")
     if inp.first_half and med < cfg.agv_min_grad:
-        return Check(True, True, vals, f"median |grad| {med:.3g} < {cfg.agv_min_grad:.3g}")
+        return Check(True, True, vals, f"median |grad| {med:.3g} < {cfg.agv_min_grad:.3g}",
+                     protectable=cfg.protect_agv_low)
     return Check(True, False, vals)
 
 
@@ -124,7 +188,15 @@ def eag(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
     if not _finite_history(g):
         return Check(True, True, {"median_ratio": float("nan")},
                      "non-finite layer gradient ratios")
-    q = layer_ratios(g)
+    if cfg.edge_cases == "authors":
+        if np.any(g == 0.0):  # the authors leave a dead layer to ERG
+            return Check(True, False, {})
+        q = _authors_ratios(g)
+        if not _finite_history(q):
+            return Check(True, True, {"median_ratio": float("nan")},
+                         "non-finite layer gradient ratios")
+    else:
+        q = layer_ratios(g)
     if q.size == 0:
         return Check(True, False, {})
     med = float(np.median(q))
@@ -141,11 +213,13 @@ def erg(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
         return _SKIP
     g = inp.mean_abs
     n_zero = int(np.sum(g == 0.0))
-    q = layer_ratios(g)
-    med = float(np.median(np.abs(q))) if q.size else float("nan")
+    q = np.abs(_authors_ratios(g) if cfg.edge_cases == "authors" else layer_ratios(g))
+    med = _median(q)
     vals = {"zero_grad_layers": float(n_zero), "median_ratio": med}
     if n_zero:
         return Check(True, True, vals, f"{n_zero} of {len(g)} layers get exactly zero gradient")
+    if cfg.edge_cases == "authors" and not _finite_history(q):
+        return Check(True, True, vals, "non-finite layer gradient ratios")
     if q.size and med < cfg.erg_min_ratio:
         return Check(True, True, vals,
                      f"median layer gradient ratio {med:.3g} < {cfg.erg_min_ratio:.3g}")
@@ -166,60 +240,90 @@ def lar(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
 def plc(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
     """Passive loss change (first half): the loss has barely moved since the start."""
     losses = inp.train_losses
-    if not inp.first_half or len(losses) < cfg.plc_min_epochs or not _finite_history(losses):
+    authors = cfg.edge_cases == "authors"
+    if (not inp.first_half or len(losses) < cfg.plc_min_epochs
+            or not (authors or _finite_history(losses))):
         return _SKIP
-    cov = coefficient_of_variation(losses)
+    cov = _authors_cov(losses) if authors else coefficient_of_variation(losses)
     fired = bool(cov < cfg.plc_min_cov)  # NaN (zero mean) compares False
     return Check(True, fired, {"loss_cov": cov},
                  f"training loss CoV {cov:.3g} < {cfg.plc_min_cov:.3g} over {len(losses)} epochs"
                  if fired else "")
 
 
-def sc(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
-    """Slow convergence (second half): the second half of the loss history varies more than
-    ``sc_ratio`` times the first half (spread: std; paper_cov: coefficient of variation)."""
-    losses = inp.train_losses
+def _sc_one(losses: np.ndarray, cfg: DiagnosisConfig) -> Check:
     n = len(losses)
-    if inp.first_half or n < cfg.sc_min_epochs or not _finite_history(losses):
+    authors = cfg.edge_cases == "authors"
+    if n < cfg.sc_min_epochs or not (authors or _finite_history(losses)):
         return _SKIP
     h = n // 2
-    first, second = losses[:h], losses[n - h:]
+    first = losses[:h]
+    second = losses[h:] if cfg.sc_split == "keep_middle" else losses[n - h:]
     if cfg.sc_rule == "paper_cov":
-        a, b = coefficient_of_variation(first), coefficient_of_variation(second)
+        cov = _authors_cov if authors else coefficient_of_variation
+        a, b = cov(first), cov(second)
     else:
         a, b = float(np.std(first)), float(np.std(second))
-    ratio = b / a if a > 0 else (float("inf") if b > 0 else float("nan"))
-    fired = bool(ratio > cfg.sc_ratio)
+    with np.errstate(all="ignore"):
+        ratio = b / a if a > 0 else (float("inf") if b > 0 else float("nan"))
+        fired = bool(b > a * cfg.sc_ratio) if authors else bool(ratio > cfg.sc_ratio)
     what = "CoV" if cfg.sc_rule == "paper_cov" else "std"
     return Check(True, fired, {"first": a, "second": b, "ratio": ratio},
                  f"loss {what} of the second half / first half = {ratio:.3g} > {cfg.sc_ratio:.3g}"
                  if fired else "")
 
 
-def ulc(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
-    """Unexpected loss change (second half): the recent loss rises and swings."""
-    w = inp.train_losses[-cfg.ulc_window:]
-    if inp.first_half or len(w) < cfg.ulc_window or not _finite_history(w):
+def sc(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
+    """Slow convergence (second half): the second half of the loss history varies more than
+    ``sc_ratio`` times the first half (spread: std; paper_cov: coefficient of variation), on
+    the training loss and (``loss_curves="train_val"``) the validation loss."""
+    if inp.first_half:
         return _SKIP
-    s, cov = slope(w), coefficient_of_variation(w)
+    return _on_curves(inp, cfg, _sc_one)
+
+
+def _ulc_one(losses: np.ndarray, cfg: DiagnosisConfig) -> Check:
+    w = losses[-cfg.ulc_window:]
+    authors = cfg.edge_cases == "authors"
+    if not authors and (len(w) < cfg.ulc_window or not _finite_history(w)):
+        return _SKIP
+    s = slope(w)
+    cov = _authors_cov(w) if authors else coefficient_of_variation(w)
     fired = bool(s >= cfg.ulc_min_slope and cov > cfg.ulc_min_cov)
     return Check(True, fired, {"slope": s, "cov": cov},
                  f"loss slope {s:.3g}/epoch >= {cfg.ulc_min_slope:.3g} and CoV {cov:.3g} > "
-                 f"{cfg.ulc_min_cov:.3g} over the last {cfg.ulc_window} epochs" if fired else "")
+                 f"{cfg.ulc_min_cov:.3g} over the last {len(w)} epochs" if fired else "")
+
+
+def ulc(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
+    """Unexpected loss change (second half): the recent loss rises and swings (training and,
+    with ``loss_curves="train_val"``, validation loss)."""
+    if inp.first_half:
+        return _SKIP
+    return _on_curves(inp, cfg, _ulc_one)
+
+
+def _nmg_one(losses: np.ndarray, cfg: DiagnosisConfig) -> Check:
+    k = cfg.nmg_window
+    if cfg.edge_cases == "authors":  # numpy slicing, whatever the history's length
+        earlier, recent_w = losses[-2 * k:-k], losses[-k:]
+    else:
+        w = losses[-2 * k:]
+        if len(w) < 2 * k or not _finite_history(w):
+            return _SKIP
+        earlier, recent_w = w[:k], w[k:]
+    before, recent = _mean(earlier), _mean(recent_w)
+    with np.errstate(all="ignore"):
+        fired = bool(recent > before * (1.0 + cfg.nmg_tolerance))
+    return Check(True, fired, {"earlier_mean": before, "recent_mean": recent},
+                 f"mean loss of the last {k} epochs {recent:.4g} > previous {k} {before:.4g}"
+                 if fired else "")
 
 
 def nmg(inp: EpochInput, cfg: DiagnosisConfig) -> Check:
     """No more gain: the mean of the last ``nmg_window`` losses exceeds that of the window
-    before."""
-    k = cfg.nmg_window
-    w = inp.train_losses[-2 * k:]
-    if len(w) < 2 * k or not _finite_history(w):
-        return _SKIP
-    before, recent = float(np.mean(w[:k])), float(np.mean(w[k:]))
-    fired = recent > before * (1.0 + cfg.nmg_tolerance)
-    return Check(True, fired, {"earlier_mean": before, "recent_mean": recent},
-                 f"mean loss of the last {k} epochs {recent:.4g} > previous {k} {before:.4g}"
-                 if fired else "")
+    before (training and, with ``loss_curves="train_val"``, validation loss)."""
+    return _on_curves(inp, cfg, _nmg_one)
 
 
 def of(inp: EpochInput, cfg: DiagnosisConfig) -> Check:

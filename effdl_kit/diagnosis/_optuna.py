@@ -17,6 +17,10 @@ sampler sees an ordinary COMPLETE trial; in ``"prune"`` mode ``end_epoch`` raise
 ``optuna.TrialPruned``. Either way the diagnosis is stored in the trial's user attributes
 under ``"bttackler"`` (indicators, epoch, values, reason), and every epoch's training loss
 under ``"bttackler_train_losses"`` (which feeds the protection rule of the other trials).
+A diagnosis at the trial's last epoch is not a stop (it saves nothing): the trial ends as an
+ordinary COMPLETE trial, ``"bttackler"`` is not set, and the diagnosis is kept under
+``"bttackler_last_epoch"`` instead, so code that counts stops or ranks indicators by the
+``"bttackler"`` attribute leaves it out.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from effdl_kit.training.loop import Hook, TrainState
 
 __all__ = [
     "ATTR_DIAGNOSIS",
+    "ATTR_LAST_EPOCH",
     "ATTR_LOSSES",
     "MODES",
     "BTTacklerPruner",
@@ -47,6 +52,8 @@ __all__ = [
 
 ATTR_DIAGNOSIS = "bttackler"
 ATTR_LOSSES = "bttackler_train_losses"
+#: where a diagnosis made at the trial's last epoch is kept (it is not a stop)
+ATTR_LAST_EPOCH = "bttackler_last_epoch"
 MODES = ("report", "prune")
 _DIRECTIONS = ("maximize", "minimize")
 
@@ -178,7 +185,8 @@ class TrialDiagnoser:
         -------
         bool
             True when the trial should stop now and return its current metric (mode
-            ``"report"``).
+            ``"report"``). Never True at the last epoch (``max_epochs - 1``): a diagnosis
+            there is stored under ``ATTR_LAST_EPOCH`` and the trial completes normally.
 
         Raises
         ------
@@ -197,13 +205,15 @@ class TrialDiagnoser:
         if math.isfinite(metric):
             self.trial.report(float(metric), d.epoch)
         if d:
-            self.diagnosis = d
             info = d.to_dict()
             info["values"] = {k: json_float(v) for k, v in d.values.items()}
             info["mode"] = self.mode
             info["metric"] = json_float(float(metric))
-            self.trial.set_user_attr(ATTR_DIAGNOSIS, info)
             self.diagnoser.detach()
+            # at the last epoch the trial ends now anyway: not a stop, not pruned
+            self.trial.set_user_attr(ATTR_LAST_EPOCH if d.last_epoch else ATTR_DIAGNOSIS, info)
+        if d.stops:
+            self.diagnosis = d
             if self.mode == "prune":
                 raise optuna.TrialPruned(f"BTTackler: {d.reason}")
             return True

@@ -21,11 +21,14 @@ def test_defaults_are_the_authors_and_of_is_off() -> None:
     assert set(INDICATORS) - set(cfg.indicators) == {"OF"}
     assert (cfg.agv_max_grad, cfg.agv_min_grad, cfg.eag_max_ratio, cfg.erg_min_ratio) == (
         1e4, 1e-5, 1e3, 1e-4)
-    assert (cfg.lar_max_zero_fraction, cfg.lar_start_epoch, cfg.plc_min_cov) == (0.5, 5, 1e-4)
+    # LAR from the 5th recorded epoch (index 4), as the authors' "len(train_loss_list) >= 5"
+    assert (cfg.lar_max_zero_fraction, cfg.lar_start_epoch, cfg.plc_min_cov) == (0.5, 4, 1e-4)
     assert (cfg.ulc_window, cfg.ulc_min_slope, cfg.ulc_min_cov, cfg.nmg_window) == (
         6, 0.01, 0.2, 3)
     assert (cfg.protect_quantile, cfg.protect_min_records) == (0.1, 10)
     assert cfg.sc_rule == "spread"
+    assert (cfg.loss_curves, cfg.protect_agv_low, cfg.sc_split, cfg.nan_exclusive,
+            cfg.edge_cases) == ("train", True, "keep_middle", True, "kit")
     # order is canonical and duplicates collapse
     assert DiagnosisConfig(indicators=("NMG", "AGV", "AGV")).indicators == ("AGV", "NMG")
     assert DiagnosisConfig().replace(sc_rule="paper_cov").to_dict()["sc_rule"] == "paper_cov"

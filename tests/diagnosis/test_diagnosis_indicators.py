@@ -57,9 +57,12 @@ def test_eag_and_erg_on_layer_ratios() -> None:
 
 def test_lar_starts_at_its_epoch() -> None:
     z = (0.6, 0.7, 0.2)
-    assert not RULES["LAR"](_inp(epoch=4, z=z), CFG).ran
-    assert RULES["LAR"](_inp(epoch=5, z=z), CFG).fired
-    assert not RULES["LAR"](_inp(epoch=5, z=(0.6, 0.4, 0.2)), CFG).fired
+    assert not RULES["LAR"](_inp(epoch=3, z=z), CFG).ran
+    assert RULES["LAR"](_inp(epoch=4, z=z), CFG).fired  # 5 epochs recorded, as the authors
+    assert not RULES["LAR"](_inp(epoch=4, z=(0.6, 0.4, 0.2)), CFG).fired
+    legacy = DiagnosisConfig.preset("legacy")
+    assert not RULES["LAR"](_inp(epoch=4, z=z), legacy).ran
+    assert RULES["LAR"](_inp(epoch=5, z=z), legacy).fired
 
 
 def test_plc_fires_on_a_frozen_loss_only() -> None:
@@ -116,9 +119,14 @@ def test_of_is_off_by_default_and_fires_when_enabled() -> None:
     val = [1.0, 0.8, 0.7, 0.72, 0.75, 0.8, 0.9, 1.0]
     inp = _inp(7, val=val, losses=list(np.linspace(2, 0.5, 8)))
     assert "OF.val_slope" not in evaluate(inp, CFG).values
-    on = CFG.replace(indicators=(*CFG.indicators, "OF"))
+    train_only = CFG.replace(loss_curves="train")
+    on = train_only.replace(indicators=(*CFG.indicators, "OF"))
     d = evaluate(inp, on)
     assert d.fired == ("OF",) and d.values["OF.val_slope"] > 0
+    # on the validation curve too (the authors'), NMG sees the rising validation loss
+    both = evaluate(inp, on.replace(loss_curves="train_val"))
+    assert both.fired == ("NMG", "OF") and both.values["NMG.val_recent_mean"] > 0.8
+    assert "validation mean loss" in both.reason
 
 
 def _tiny_diagnoser(peers: list[float] | None) -> tuple[Diagnoser, nn.Module]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from effdl_kit.diagnosis import Diagnoser, GradStats, find_weight_layers
+from effdl_kit.diagnosis import Diagnoser, DiagnosisConfig, GradStats, find_weight_layers
 
 
 class _Mixed(nn.Module):
@@ -96,8 +96,13 @@ def test_non_finite_gradients_are_detected(bad: float) -> None:
     with torch.no_grad():
         model[0].weight.grad[0, 0] = bad
     d.after_backward()
+    legacy = Diagnoser(model, max_epochs=10, config=DiagnosisConfig.preset("legacy"))
+    legacy.after_backward()
     diag = d.end_epoch(1.0)
-    assert "AGV" in diag.fired and "EAG" in diag.fired
+    # the authors' NaN rule: when it fires nothing else runs (the legacy preset: EAG too)
+    assert diag.fired == ("AGV",) and set(diag.values) == {"AGV.nonfinite_layers",
+                                                         "AGV.train_loss"}
+    assert legacy.end_epoch(1.0).fired == ("AGV", "EAG")
     assert diag.values["AGV.nonfinite_layers"] == 1.0
     assert "NaN/Inf gradients" in diag.reason
     assert not np.isfinite(diag.grad_mean_abs[0]) and np.isfinite(diag.grad_mean_abs[1])
