@@ -129,6 +129,37 @@ def test_of_is_off_by_default_and_fires_when_enabled() -> None:
     assert "validation mean loss" in both.reason
 
 
+def test_sc_split_keeps_the_middle_epoch_as_the_authors() -> None:
+    # 7 losses: the authors' halves are loss[:3] and loss[3:] (the middle epoch, 3, is in the
+    # second half); "drop_middle" compares loss[:3] with loss[4:]
+    losses = [2.0, 1.9, 1.8, 0.5, 1.0, 1.0, 1.0]
+    keep, drop = CFG, CFG.replace(sc_split="drop_middle")
+    assert RULES["SC"](_inp(6, losses=losses, max_epochs=8), keep).fired
+    assert not RULES["SC"](_inp(6, losses=losses, max_epochs=8), drop).fired
+    assert RULES["SC"](_inp(6, losses=losses, max_epochs=8), keep).values["second"] == (
+        pytest.approx(float(np.std(losses[3:]))))
+
+
+def test_agv_low_rule_is_protectable_and_the_high_rule_is_not() -> None:
+    low = _inp(epoch=2, g=(1e-7, 1e-7, 1e-7))
+    d = evaluate(low, CFG, protected=True)
+    assert not d and d.suppressed == ("AGV",)
+    assert evaluate(low, CFG.replace(protect_agv_low=False), protected=True).fired == ("AGV",)
+    assert evaluate(_inp(epoch=2, g=(2e4, 2e4, 2e4)), CFG, protected=True).fired == ("AGV",)
+
+
+def test_validation_curve_rules_name_the_curve() -> None:
+    train = list(np.linspace(2, 1, 12))
+    val = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.6, 1.5, 0.6, 1.6, 0.7, 1.9]  # rising and swinging
+    both = CFG.replace(loss_curves="train_val")
+    chk = RULES["ULC"](_inp(11, losses=train, val=val), both)
+    assert chk.fired and chk.values["val_slope"] >= 0.01 and chk.values["slope"] < 0
+    assert chk.reason.startswith("validation loss slope")
+    assert not RULES["ULC"](_inp(11, losses=train, val=val), CFG).fired
+    # a validation loss never given (NaN) does not fire anything
+    assert not RULES["NMG"](_inp(11, losses=train), both).fired
+
+
 def _tiny_diagnoser(peers: list[float] | None) -> tuple[Diagnoser, nn.Module]:
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     peer_fn = None if peers is None else (lambda epoch: peers)
