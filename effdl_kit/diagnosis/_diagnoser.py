@@ -277,7 +277,9 @@ class Diagnoser:
         train_loss : float or 0-d tensor
             The epoch's mean training loss (NaN/Inf allowed: it fires AGV).
         val_loss, train_metric, val_metric : float, optional
-            ``val_loss`` feeds OF; the metrics are recorded for the caller.
+            ``val_loss`` feeds OF and, with ``loss_curves="train_val"``, SC, ULC and NMG
+            (not given: NaN, those rules' validation half does not fire); the metrics are
+            recorded for the caller.
 
         Returns
         -------

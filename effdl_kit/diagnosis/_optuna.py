@@ -179,7 +179,7 @@ class TrialDiagnoser:
             The objective's metric this epoch (in the study's direction); reported with
             ``trial.report(metric, epoch)``.
         val_loss : float, optional
-            Feeds the OF indicator when enabled.
+            Feeds OF when enabled and, with ``loss_curves="train_val"``, SC, ULC and NMG.
 
         Returns
         -------
