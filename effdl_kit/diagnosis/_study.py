@@ -214,7 +214,7 @@ class _Runner:
         ep = DiagnosedEpoch(
             trial=rec.number, epoch=r.epoch, train_loss=float(r.train_loss),
             val_loss=float(r.val_loss), metric=float(r.val_metric), fired=fired,
-            stopped=bool(fired) and bttackler,
+            stopped=d is not None and d.stops and bttackler,
             protected=bool(d.protected) if d is not None else False,
             median_grad=_median(d.grad_mean_abs) if d is not None else _NAN,
             median_zero_fraction=_median(d.grad_zero_fraction) if d is not None else _NAN,
