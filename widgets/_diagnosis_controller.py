@@ -186,9 +186,12 @@ class DiagnosisController(PanelController):
         sampler = check_choice("sampler", p["sampler"], METHODS)
         check_choice("indicator", p["indicator"], tuple(INDICATOR_SERIES))
         config = DiagnosisConfig(indicators=p["indicators"], **{k: p[k] for k in THRESHOLDS})
+        if not isinstance(p["enqueue"], list | tuple):  # the library's None is "()" here
+            raise ConfigError("enqueue", p["enqueue"],
+                              "a list of {hyper-parameter: value} dicts (empty: none)")
         options = DiagnosedStudyOptions(
             n_trials=p["n_trials"], epochs=p["epochs"], variant=p["variant"], mode=p["mode"],
-            config=config, enqueue=p["enqueue"], seed=p["seed"])
+            config=config, enqueue=tuple(p["enqueue"]), seed=p["seed"])
         s = resolve_settings(self.scale, tasks=[task], methods=[sampler], epochs=options.epochs)
         dataset = "co2" if task == "transformer" else str(s["image_dataset"])
         spec = RunSpec(

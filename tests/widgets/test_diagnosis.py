@@ -373,3 +373,11 @@ def test_panel_with_controller_takes_no_extra_params() -> None:
     panel = DiagnosisPanel(scale="smoke", results_dir="somewhere", n_trials=5)
     assert panel.results_path.value == "somewhere" and panel.controls["n_trials"].value == 5
     panel.close()
+
+
+def test_enqueue_none_is_refused_naming_the_field() -> None:
+    """Found by the fuzz test: the panel's enqueue is a list (the library's None means none)."""
+    ctrl = DiagnosisController(scale="smoke")
+    ctrl.set(enqueue=None)
+    assert ctrl.run() is None
+    assert ctrl.status == "error" and "enqueue" in str(ctrl.error)
