@@ -1,10 +1,10 @@
-"""Settings of the EfficientDL experiment: names, options, tasks and the budget of each part.
+"""Settings of the EfficientDL experiment: names, options and the budgets of its first two parts.
 
-Three parts, one frozen budget each, chosen by scale with ``for_scale`` and changed with
+One frozen budget per part, chosen by scale with ``for_scale`` and changed with
 :func:`dataclasses.replace` (the new values are checked)::
 
     Budget          the static predictor: cross-validation and permutation importance
-    SearchBudget    αβ-BO against baselines on the authors' predictor, and the ablation
+    SearchBudget    the search study on the authors' predictor: methods, controls, ablation
 
 The confirmation by real training has its own (``ConfirmBudget`` in :mod:`._confirm_settings`).
 
