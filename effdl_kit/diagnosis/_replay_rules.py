@@ -17,6 +17,7 @@ recorded. :meth:`StopRule.first_stop` is the whole trial's verdict (the first ep
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,14 +164,18 @@ class ReplayHistory:
     ``losses_at(e)``: training losses of every earlier trial that ran epoch ``e`` (stopped
     trials contribute the epochs they ran); ``complete_metrics_at(e)``: metrics at ``e`` of
     the earlier trials that ran to the end (Optuna's COMPLETE trials); ``complete_results``:
-    their final results.
+    their final results. Medians and bests are kept up to date as trials are added, so a
+    rule's query costs O(1) whatever the number of earlier trials.
     """
 
     def __init__(self) -> None:
         self._losses: list[list[float]] = []
         self._complete: list[list[float]] = []
+        self._sorted: list[list[float]] = []  # finite complete metrics per epoch, sorted
         self.complete_results: list[float] = []
         self.n_trials = 0
+        self._n_finite = 0
+        self._max, self._min = -math.inf, math.inf
 
     @staticmethod
     def _at(table: list[list[float]], epoch: int) -> list[float]:
@@ -184,17 +189,39 @@ class ReplayHistory:
         """Metrics at ``epoch`` of the earlier trials that ran to the end."""
         return self._at(self._complete, epoch)
 
+    def complete_median_at(self, epoch: int) -> tuple[int, float]:
+        """``(count, median)`` of the finite complete metrics at ``epoch`` (NaN when none)."""
+        xs = self._at(self._sorted, epoch)
+        n = len(xs)
+        if n == 0:
+            return 0, float("nan")
+        mid = n // 2
+        return n, xs[mid] if n % 2 else 0.5 * (xs[mid - 1] + xs[mid])
+
+    def best_result(self, direction: str) -> tuple[int, float]:
+        """``(count, best)`` of the finite complete results (NaN when none)."""
+        if not self._n_finite:
+            return 0, float("nan")
+        return self._n_finite, self._max if direction == "maximize" else self._min
+
     def add(self, trace: TrialTrace, n_epochs: int) -> None:
         """Record ``trace`` after it ran ``n_epochs`` epochs (all of them: complete)."""
-        for table in (self._losses, self._complete):
+        for table in (self._losses, self._complete, self._sorted):
             while len(table) < n_epochs:
                 table.append([])
         for e in range(n_epochs):
             self._losses[e].append(trace.records[e].train_loss)
         if n_epochs == trace.max_epochs:
             for e in range(n_epochs):
-                self._complete[e].append(trace.records[e].metric)
+                m = trace.records[e].metric
+                self._complete[e].append(m)
+                if math.isfinite(m):
+                    bisect.insort(self._sorted[e], m)
             self.complete_results.append(trace.final_metric)
+            v = trace.final_metric
+            if math.isfinite(v):
+                self._n_finite += 1
+                self._max, self._min = max(self._max, v), min(self._min, v)
         self.n_trials += 1
 
 
@@ -313,11 +340,10 @@ class MedianRule(StopRule):
         if not np.isfinite(curve).any():
             return True
         best = float(np.nanmax(curve))
-        peers = np.asarray(history.complete_metrics_at(epoch), dtype=np.float64) * sign
-        peers = peers[np.isfinite(peers)]
-        if peers.size < self.n_min_trials:
+        n, median = history.complete_median_at(epoch)
+        if n < self.n_min_trials:
             return False
-        return best < float(np.median(peers))
+        return best < sign * median
 
 
 class CurveFitRule(StopRule):
@@ -351,13 +377,13 @@ class CurveFitRule(StopRule):
         if epoch + 1 < p.min_steps or epoch >= trace.max_epochs - 1:
             return False
         sign = 1.0 if trace.direction == "maximize" else -1.0
-        done = [sign * v for v in history.complete_results if math.isfinite(v)]
-        if len(done) < p.n_startup_trials:
+        n_done, best_raw = history.best_result(trace.direction)
+        if n_done < p.n_startup_trials:
             return False
         pred = self._extrapolated(trace, epoch)
         if pred is None:
             return False
-        best = max(done)
+        best = sign * best_raw
         return pred < best - p.tolerance * abs(best)
 
 

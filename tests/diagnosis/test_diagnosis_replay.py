@@ -217,3 +217,62 @@ def test_bad_arguments_are_refused(traces: list[TrialTrace]) -> None:
         replay_stop_rules(traces + traces[:1], [NoStopRule()], budget=10, n_orderings=2)
     with pytest.raises(ValueError):
         replay_stop_rules(traces, [NoStopRule()], budget=0, n_orderings=2)
+
+
+def test_median_rule_agrees_with_optunas_median_pruner(traces: list[TrialTrace]) -> None:
+    """Differential test against Optuna's MedianPruner on the same histories."""
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rule = MedianRule()
+    rng = np.random.default_rng(2)
+    seen = set()
+    for case in range(12):
+        idx = rng.permutation(len(traces))
+        done, cand = [traces[i] for i in idx[:4 + case % 6]], traces[int(idx[-1])]
+        hist = ReplayHistory()
+        study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner())
+        for t in done:
+            hist.add(t, t.max_epochs)
+            study.add_trial(optuna.trial.create_trial(
+                value=t.final_metric, state=optuna.trial.TrialState.COMPLETE,
+                params={}, distributions={},
+                intermediate_values={e: r.metric for e, r in enumerate(t.records)}))
+        trial = study.ask()
+        for e in range(E - 1):
+            trial.report(cand.records[e].metric, e)
+            verdict = rule.decide(cand, e, hist)
+            assert verdict == trial.should_prune(), (case, e)
+            seen.add(verdict)
+    assert seen == {True, False}
+
+
+def test_direction_and_wall_clock(traces: list[TrialTrace]) -> None:
+    """Minimising the error 1 - accuracy replays exactly as maximising the accuracy."""
+    flipped = [TrialTrace(t.config_id, tuple(
+        EpochRecord(r.mean_abs, r.zero_fraction, r.has_grads, r.train_loss, r.val_loss,
+                    1.0 - r.metric, r.wall_s) for r in t.records), direction="minimize")
+        for t in traces]
+    a, b = (replay_stop_rules(ts, [BTTacklerRule(), MedianRule()], budget=240.0,
+                              n_orderings=15, seed=1, n_boot=200) for ts in (traces, flipped))
+    for q in ("tsba", "top10hr", "trials_finished", "stop_rate"):
+        np.testing.assert_allclose(a.per_ordering[q], b.per_ordering[q], rtol=1e-12)
+    assert a.n_bad == b.n_bad
+    w = replay_stop_rules(traces, [NoStopRule()], budget=240.0, n_orderings=5, seed=1,
+                          clock="wall", n_boot=200)
+    assert (w.per_ordering["tsba"] == 0.0).all() and w.clock == "wall"
+    # wall seconds are ~1 per epoch: about as many trials fit as with the epoch clock
+    assert abs(w.ci("none", "baseline_finished")[0] - 20) <= 2
+
+
+def test_history_median_and_best() -> None:
+    rng = np.random.default_rng(7)
+    ts = [_trace(i, KINDS[i % 5], rng) for i in range(11)]
+    hist = ReplayHistory()
+    for i, t in enumerate(ts):
+        hist.add(t, t.max_epochs if i % 3 else 4)
+    for e in range(E):
+        vals = np.asarray(hist.complete_metrics_at(e))
+        n, med = hist.complete_median_at(e)
+        assert n == np.isfinite(vals).sum() and med == pytest.approx(np.median(vals))
+    assert len(hist.losses_at(2)) == 11 and len(hist.losses_at(5)) == 7
+    assert hist.best_result("maximize") == (7, max(hist.complete_results))
