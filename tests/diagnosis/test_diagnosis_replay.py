@@ -12,10 +12,12 @@ import json
 import math
 
 import numpy as np
+import optuna
 import pytest
 
 from effdl_kit.diagnosis import (
     BTTacklerRule,
+    CurveFitPruner,
     CurveFitRule,
     DiagnosisConfig,
     EpochRecord,
@@ -221,7 +223,6 @@ def test_bad_arguments_are_refused(traces: list[TrialTrace]) -> None:
 
 def test_median_rule_agrees_with_optunas_median_pruner(traces: list[TrialTrace]) -> None:
     """Differential test against Optuna's MedianPruner on the same histories."""
-    optuna = pytest.importorskip("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rule = MedianRule()
     rng = np.random.default_rng(2)
@@ -276,3 +277,42 @@ def test_history_median_and_best() -> None:
         assert n == np.isfinite(vals).sum() and med == pytest.approx(np.median(vals))
     assert len(hist.losses_at(2)) == 11 and len(hist.losses_at(5)) == 7
     assert hist.best_result("maximize") == (7, max(hist.complete_results))
+
+
+def test_curvefit_rule_agrees_with_curvefit_pruner(traces: list[TrialTrace]) -> None:
+    """Differential test against the kit's Optuna CurveFitPruner on the same histories."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rule = CurveFitRule()
+    rng = np.random.default_rng(3)
+    seen = set()
+    for case in range(8):
+        idx = rng.permutation(len(traces))
+        done, cand = [traces[i] for i in idx[:3 + case % 5]], traces[int(idx[-1])]
+        hist = ReplayHistory()
+        study = optuna.create_study(direction="maximize", pruner=CurveFitPruner(E))
+        for t in done:
+            hist.add(t, t.max_epochs)
+            study.add_trial(optuna.trial.create_trial(
+                value=t.final_metric, state=optuna.trial.TrialState.COMPLETE,
+                params={}, distributions={},
+                intermediate_values={e: r.metric for e, r in enumerate(t.records)}))
+        trial = study.ask()
+        for e in range(E - 1):
+            trial.report(cand.records[e].metric, e)
+            verdict = rule.decide(cand, e, hist)
+            assert verdict == trial.should_prune(), (case, e)
+            seen.add(verdict)
+    assert seen == {True, False}
+
+
+def test_a_last_epoch_diagnosis_is_not_a_stop() -> None:
+    rng = np.random.default_rng(4)
+    t = _trace(0, "healthy", rng)
+    last = t.records[-1]
+    boom = EpochRecord(tuple([float("nan")] * LAYERS), last.zero_fraction, True,
+                       float("nan"), last.val_loss, last.metric)
+    late = TrialTrace("late", (*t.records[:-1], boom))
+    rule = BTTacklerRule()
+    assert rule.first_stop(late, ReplayHistory()) == (None, ())
+    res = replay_stop_rules([late, t], [rule], budget=100, n_orderings=4, n_boot=100)
+    assert (res.per_ordering["stop_rate"] == 0.0).all()
