@@ -14,6 +14,12 @@ The paper's measurements of early termination inside HPO, :func:`tsba` and :func
 watches: :func:`run_diagnosed_study` returns a :class:`DiagnosedStudy` (every trial and
 epoch, with ``on_epoch`` / ``on_trial`` callbacks and a stop between epochs).
 
+Recorded trials (:class:`TrialTrace`, JSON-able, one per JSONL row) are replayed under stop
+rules (:class:`BTTacklerRule` with the ordering-dependent protection, :class:`MedianRule`,
+:class:`CurveFitRule`, and the controls :class:`NoStopRule` / :class:`RandomStopRule`) by
+:func:`replay_stop_rules`: TSBA, Top10HR, trials finished and epochs saved with bootstrap
+CIs over random orderings, and each indicator's precision and recall (issue 15, part 2).
+
 Two modes, side by side (``DiagnosisConfig.preset(name)``): ``"faithful"`` is the authors'
 assessor rule by rule, checked by a differential test against an independent transcription
 of it on 1,500 random inputs (``tests/diagnosis/test_diagnosis_faithful_golden.py``);

@@ -152,7 +152,8 @@ class TrialTrace:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialTrace:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; other keys (a JSONL row's ``index``, ``status``) are
+        ignored."""
         return cls(config_id=str(d["config_id"]),
                    records=tuple(EpochRecord.from_dict(r) for r in d["records"]),
                    direction=d.get("direction", "maximize"), params=dict(d.get("params", {})))
