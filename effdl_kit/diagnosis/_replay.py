@@ -76,6 +76,10 @@ class ReplayResult:
         One row per (rule, label): ``flagged`` (trial stops carrying the label, pooled over
         orderings), ``true_pos`` (of those, bad trials), ``precision``, ``recall``; the
         ``"any"`` row is the rule's stops of any kind.
+    stop_epochs : DataFrame
+        One row per (rule, epoch) with a stop: ``count`` of trials stopped after that epoch
+        (0-based), pooled over orderings (feed it to ``RandomStopRule(stop_epochs=...)`` to
+        match a rule's timing).
     bad_threshold : float
         Final metric at or beyond which a trial is bad (the bottom quartile).
     n_bad : int
@@ -88,6 +92,7 @@ class ReplayResult:
     per_ordering: pd.DataFrame
     summary: pd.DataFrame
     indicators: pd.DataFrame
+    stop_epochs: pd.DataFrame
     bad_threshold: float
     n_bad: int
     budget: float
@@ -108,6 +113,7 @@ class ReplayResult:
         """JSON-able dict (non-finite numbers as None)."""
         return {"per_ordering": records(self.per_ordering), "summary": records(self.summary),
                 "indicators": records(self.indicators),
+                "stop_epochs": records(self.stop_epochs),
                 "bad_threshold": json_float(self.bad_threshold), "n_bad": self.n_bad,
                 "budget": self.budget, "clock": self.clock, "n_orderings": self.n_orderings,
                 "seed": self.seed}
@@ -120,7 +126,8 @@ class ReplayResult:
 
         clock: Clock = "wall" if d["clock"] == "wall" else "epochs"
         return cls(per_ordering=frame("per_ordering"), summary=frame("summary"),
-                   indicators=frame("indicators"), bad_threshold=as_float(d["bad_threshold"]),
+                   indicators=frame("indicators"), stop_epochs=frame("stop_epochs"),
+                   bad_threshold=as_float(d["bad_threshold"]),
                    n_bad=int(d["n_bad"]), budget=float(d["budget"]), clock=clock,
                    n_orderings=int(d["n_orderings"]), seed=int(d["seed"]))
 
@@ -265,6 +272,7 @@ def replay_stop_rules(
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     flagged: dict[tuple[str, str], list[int]] = {}
+    stop_counts: dict[tuple[str, int], int] = {}
     for k in range(n_orderings):
         order = rng.permutation(len(traces))
         base_time = np.asarray([cost[i][-1] for i in order])
@@ -287,6 +295,9 @@ def replay_stop_rules(
                                  else float("nan")),
                 "stop_rate": float(stopped.mean()),
             })
+            for n in run.n_run[stopped]:
+                key = (rule.name, int(n) - 1)
+                stop_counts[key] = stop_counts.get(key, 0) + 1
             for pos, why in enumerate(run.reasons):
                 is_bad = int(bad[order[pos]])
                 for label in (*dict.fromkeys(why), ANY) if why else ():
@@ -310,8 +321,12 @@ def replay_stop_rules(
            for (r, lab), c in flagged.items()]
     indicators = pd.DataFrame(ind, columns=["rule", "indicator", "flagged", "true_pos",
                                             "precision", "recall"])
+    stop_epochs = pd.DataFrame(
+        [{"rule": r, "epoch": e, "count": c} for (r, e), c in sorted(stop_counts.items())],
+        columns=["rule", "epoch", "count"])
     return ReplayResult(per_ordering=per,
                         summary=pd.DataFrame(summary, columns=["rule", "quantity", "mean", "lo",
                                                                "hi", "n"]),
-                        indicators=indicators, bad_threshold=thr, n_bad=int(bad.sum()),
+                        indicators=indicators, stop_epochs=stop_epochs, bad_threshold=thr,
+                        n_bad=int(bad.sum()),
                         budget=budget, clock=clock_, n_orderings=n_orderings, seed=seed)

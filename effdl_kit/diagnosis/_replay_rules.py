@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.jsonable import as_float, json_float
 from effdl_kit._core.types import DIRECTIONS, Direction
 from effdl_kit._core.validate import check_choice, check_float, check_int
@@ -278,8 +279,10 @@ class NoStopRule(StopRule):
 
 
 class RandomStopRule(StopRule):
-    """Stops a trial with probability ``stop_rate``, at an epoch drawn uniformly from
-    ``0 .. max_epochs - 2``, ignoring the trial's curves (the negative control).
+    """Stops a trial with probability ``stop_rate``, ignoring its curves (the negative
+    control), at an epoch drawn uniformly from ``0 .. max_epochs - 2`` or, with
+    ``stop_epochs``, from that list (e.g. another rule's stop epochs, to match its timing
+    too; values are clipped to ``max_epochs - 2``).
 
     Draws come from the generator :meth:`start_ordering` receives: one pair per trial, in the
     order the trials are asked about.
@@ -287,8 +290,14 @@ class RandomStopRule(StopRule):
 
     name = "random"
 
-    def __init__(self, stop_rate: float) -> None:
+    def __init__(self, stop_rate: float, *, stop_epochs: Sequence[int] | None = None) -> None:
         self.stop_rate = check_float("stop_rate", stop_rate, min_value=0.0, max_value=1.0)
+        self.stop_epochs: tuple[int, ...] | None = None
+        if stop_epochs is not None:
+            eps = tuple(check_int("stop_epochs[]", e, min_value=0) for e in stop_epochs)
+            if not eps:
+                raise ConfigError("stop_epochs", "[]", "a non-empty list of epochs, or None")
+            self.stop_epochs = eps
         self._rng = np.random.default_rng(0)
         self._plan: dict[str, int | None] = {}
 
@@ -300,7 +309,11 @@ class RandomStopRule(StopRule):
     def _stop_epoch(self, trace: TrialTrace) -> int | None:
         if trace.config_id not in self._plan:
             stop = bool(self._rng.random() < self.stop_rate)
-            e = int(self._rng.integers(0, trace.max_epochs - 1))
+            if self.stop_epochs is None:
+                e = int(self._rng.integers(0, trace.max_epochs - 1))
+            else:
+                e = min(self.stop_epochs[int(self._rng.integers(0, len(self.stop_epochs)))],
+                        trace.max_epochs - 2)
             self._plan[trace.config_id] = e if stop else None
         return self._plan[trace.config_id]
 

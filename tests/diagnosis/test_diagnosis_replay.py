@@ -316,3 +316,22 @@ def test_a_last_epoch_diagnosis_is_not_a_stop() -> None:
     assert rule.first_stop(late, ReplayHistory()) == (None, ())
     res = replay_stop_rules([late, t], [rule], budget=100, n_orderings=4, n_boot=100)
     assert (res.per_ordering["stop_rate"] == 0.0).all()
+
+
+def test_random_rule_matching_bttacklers_stop_epochs_too(
+        bt_result: ReplayResult, traces: list[TrialTrace]) -> None:
+    """A stronger negative control: BTTackler's stop rate and its stop-epoch distribution;
+    TSBA <= 0 within its CI (mean <= 0, lower bound <= 0)."""
+    st = bt_result.stop_epochs[bt_result.stop_epochs["rule"] == "bttackler"]
+    assert st["count"].sum() == round(bt_result.ci("bttackler", "stop_rate")[0]
+                                      * len(traces) * 1000)
+    epochs = np.repeat(st["epoch"].to_numpy(), st["count"].to_numpy()).tolist()
+    rate = bt_result.ci("bttackler", "stop_rate")[0]
+    res = replay_stop_rules(traces, [RandomStopRule(rate, stop_epochs=epochs)], budget=240,
+                            n_orderings=1000, seed=0, n_boot=2000)
+    m, lo, _ = res.ci("random", "tsba")
+    assert m <= 0 and lo <= 0
+    got = res.stop_epochs["epoch"].to_numpy()
+    assert set(got) <= set(st["epoch"])
+    with pytest.raises(ValueError):
+        RandomStopRule(0.5, stop_epochs=[])
