@@ -376,6 +376,10 @@ class CurveFitRule(StopRule):
                                      tolerance=tolerance)
         self._pred: dict[tuple[str, int], float | None] = {}
 
+    def prepare(self, traces: Sequence[TrialTrace]) -> None:
+        """Drop the extrapolations of a previous trace set (keyed by ``config_id``)."""
+        self._pred = {}
+
     def _extrapolated(self, trace: TrialTrace, epoch: int) -> float | None:
         key = (trace.config_id, epoch)
         if key not in self._pred:
@@ -431,7 +435,9 @@ class BTTacklerRule(StopRule):
         return self._fired[trace.config_id]
 
     def prepare(self, traces: Sequence[TrialTrace]) -> None:
-        """Evaluate every epoch of every trace, protected and not."""
+        """Evaluate every epoch of every trace, protected and not (a new trace set: the
+        cache of a previous one, keyed by ``config_id``, is dropped)."""
+        self._fired = {}
         for t in traces:
             self._codes(t)
 

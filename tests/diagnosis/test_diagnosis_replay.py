@@ -335,3 +335,14 @@ def test_random_rule_matching_bttacklers_stop_epochs_too(
     assert set(got) <= set(st["epoch"])
     with pytest.raises(ValueError):
         RandomStopRule(0.5, stop_epochs=[])
+
+
+def test_a_rule_object_can_be_reused_on_another_trace_set(traces: list[TrialTrace]) -> None:
+    """Caches are keyed by config_id and dropped by prepare(): same ids, other content."""
+    other = make_traces(60, 0.0, seed=9)  # all healthy, same ids c000..c059
+    rules: list[StopRule] = [BTTacklerRule(), CurveFitRule()]
+    replay_stop_rules(traces, rules, budget=200, n_orderings=3, n_boot=100)
+    reused = replay_stop_rules(other, rules, budget=200, n_orderings=3, n_boot=100)
+    fresh = replay_stop_rules(other, [BTTacklerRule(), CurveFitRule()], budget=200,
+                              n_orderings=3, n_boot=100)
+    assert reused.to_dict() == fresh.to_dict()
