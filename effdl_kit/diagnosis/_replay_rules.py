@@ -165,9 +165,10 @@ class ReplayHistory:
 
     ``losses_at(e)``: training losses of every earlier trial that ran epoch ``e`` (stopped
     trials contribute the epochs they ran); ``complete_metrics_at(e)``: metrics at ``e`` of
-    the earlier trials that ran to the end (Optuna's COMPLETE trials); ``complete_results``:
-    their final results. Medians and bests are kept up to date as trials are added, so a
-    rule's query costs O(1) whatever the number of earlier trials.
+    the earlier trials that ran to the end with a finite final metric (Optuna's COMPLETE
+    trials; Optuna records a NaN result as FAIL); ``complete_results``: their final results.
+    Medians and bests are kept up to date as trials are added, so a rule's query costs O(1)
+    whatever the number of earlier trials.
     """
 
     def __init__(self) -> None:
@@ -176,7 +177,6 @@ class ReplayHistory:
         self._sorted: list[list[float]] = []  # finite complete metrics per epoch, sorted
         self.complete_results: list[float] = []
         self.n_trials = 0
-        self._n_finite = 0
         self._max, self._min = -math.inf, math.inf
 
     @staticmethod
@@ -201,29 +201,28 @@ class ReplayHistory:
         return n, xs[mid] if n % 2 else 0.5 * (xs[mid - 1] + xs[mid])
 
     def best_result(self, direction: str) -> tuple[int, float]:
-        """``(count, best)`` of the finite complete results (NaN when none)."""
-        if not self._n_finite:
+        """``(count, best)`` of the complete results (NaN when none)."""
+        if not self.complete_results:
             return 0, float("nan")
-        return self._n_finite, self._max if direction == "maximize" else self._min
+        return len(self.complete_results), self._max if direction == "maximize" else self._min
 
     def add(self, trace: TrialTrace, n_epochs: int) -> None:
-        """Record ``trace`` after it ran ``n_epochs`` epochs (all of them: complete)."""
+        """Record ``trace`` after it ran ``n_epochs`` epochs (all of them, with a finite final
+        metric: complete)."""
         for table in (self._losses, self._complete, self._sorted):
             while len(table) < n_epochs:
                 table.append([])
         for e in range(n_epochs):
             self._losses[e].append(trace.records[e].train_loss)
-        if n_epochs == trace.max_epochs:
+        if n_epochs == trace.max_epochs and math.isfinite(trace.final_metric):
             for e in range(n_epochs):
                 m = trace.records[e].metric
                 self._complete[e].append(m)
                 if math.isfinite(m):
                     bisect.insort(self._sorted[e], m)
-            self.complete_results.append(trace.final_metric)
             v = trace.final_metric
-            if math.isfinite(v):
-                self._n_finite += 1
-                self._max, self._min = max(self._max, v), min(self._min, v)
+            self.complete_results.append(v)
+            self._max, self._min = max(self._max, v), min(self._min, v)
         self.n_trials += 1
 
 

@@ -277,6 +277,11 @@ def test_history_median_and_best() -> None:
         assert n == np.isfinite(vals).sum() and med == pytest.approx(np.median(vals))
     assert len(hist.losses_at(2)) == 11 and len(hist.losses_at(5)) == 7
     assert hist.best_result("maximize") == (7, max(hist.complete_results))
+    t = ts[0]
+    nan_final = TrialTrace("nan", (*t.records[:-1], EpochRecord(
+        t.records[-1].mean_abs, t.records[-1].zero_fraction, True, 1.0, 1.0, float("nan"))))
+    hist.add(nan_final, E)  # Optuna records a NaN result as FAIL: not a complete trial
+    assert len(hist.complete_results) == 7 and len(hist.losses_at(E - 1)) == 8
 
 
 def test_curvefit_rule_agrees_with_curvefit_pruner(traces: list[TrialTrace]) -> None:
