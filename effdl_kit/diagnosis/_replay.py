@@ -304,20 +304,32 @@ def replay_stop_rules(
                     c = flagged.setdefault((rule.name, label), [0, 0])
                     c[0] += 1
                     c[1] += is_bad
+    return _assemble(rows, flagged, stop_counts, [r.name for r in rules],
+                     {r.name: int(bad.sum()) * n_orderings for r in rules},
+                     bad_threshold=thr, n_bad=int(bad.sum()), budget=budget, clock=clock_,
+                     n_orderings=n_orderings, seed=seed, n_boot=n_boot)
+
+
+def _assemble(rows: list[dict[str, Any]], flagged: Mapping[tuple[str, str], list[int]],
+              stop_counts: Mapping[tuple[str, int], int], names: Sequence[str],
+              n_bad_seen: Mapping[str, int], *, bad_threshold: float, n_bad: int,
+              budget: float, clock: Clock, n_orderings: int, seed: int, n_boot: int
+              ) -> ReplayResult:
+    """The result tables from the per-ordering rows and the pooled counts."""
     per = pd.DataFrame(rows, columns=["rule", "ordering", *QUANTITIES])
     summary = []
-    for rule in rules:
-        sub = per[per["rule"] == rule.name]
+    for name in names:
+        sub = per[per["rule"] == name]
         for q in QUANTITIES:
             x = sub[q].to_numpy(dtype=np.float64)
             x = x[np.isfinite(x)]
             m, lo, hi = (bootstrap_mean_ci(x, n_boot=n_boot, seed=seed) if x.size
                          else (math.nan, math.nan, math.nan))
-            summary.append({"rule": rule.name, "quantity": q, "mean": m, "lo": lo, "hi": hi,
+            summary.append({"rule": name, "quantity": q, "mean": m, "lo": lo, "hi": hi,
                             "n": int(x.size)})
-    n_bad_total = int(bad.sum()) * n_orderings
     ind = [{"rule": r, "indicator": lab, "flagged": c[0], "true_pos": c[1],
-            "precision": c[1] / c[0], "recall": c[1] / n_bad_total if n_bad_total else math.nan}
+            "precision": c[1] / c[0],
+            "recall": c[1] / n_bad_seen[r] if n_bad_seen[r] else math.nan}
            for (r, lab), c in flagged.items()]
     indicators = pd.DataFrame(ind, columns=["rule", "indicator", "flagged", "true_pos",
                                             "precision", "recall"])
@@ -327,6 +339,6 @@ def replay_stop_rules(
     return ReplayResult(per_ordering=per,
                         summary=pd.DataFrame(summary, columns=["rule", "quantity", "mean", "lo",
                                                                "hi", "n"]),
-                        indicators=indicators, stop_epochs=stop_epochs, bad_threshold=thr,
-                        n_bad=int(bad.sum()),
-                        budget=budget, clock=clock_, n_orderings=n_orderings, seed=seed)
+                        indicators=indicators, stop_epochs=stop_epochs,
+                        bad_threshold=bad_threshold, n_bad=n_bad, budget=budget, clock=clock,
+                        n_orderings=n_orderings, seed=seed)
