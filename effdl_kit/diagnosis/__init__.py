@@ -96,6 +96,8 @@ from effdl_kit.diagnosis._replay import (
     ReplayResult,
     default_rules,
     replay_stop_rules,
+    replay_tpe,
+    trace_space,
 )
 from effdl_kit.diagnosis._replay_rules import (
     BTTacklerRule,
@@ -177,7 +179,9 @@ __all__ = [
     "protects",
     "replay",
     "replay_stop_rules",
+    "replay_tpe",
     "run_diagnosed_study",
     "top10hr",
+    "trace_space",
     "tsba",
 ]

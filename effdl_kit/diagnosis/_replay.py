@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import optuna
 import pandas as pd
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.jsonable import as_float, json_float, records
@@ -41,7 +43,8 @@ from effdl_kit.diagnosis._replay_rules import (
     TrialTrace,
 )
 
-__all__ = ["QUANTITIES", "ReplayResult", "default_rules", "replay_stop_rules"]
+__all__ = ["QUANTITIES", "ReplayResult", "default_rules", "replay_stop_rules", "replay_tpe",
+           "trace_space"]
 
 Clock = Literal["epochs", "wall"]
 #: The per-ordering quantities of :attr:`ReplayResult.per_ordering` that get a CI.
@@ -342,3 +345,186 @@ def _assemble(rows: list[dict[str, Any]], flagged: Mapping[tuple[str, str], list
                         indicators=indicators, stop_epochs=stop_epochs,
                         bad_threshold=bad_threshold, n_bad=n_bad, budget=budget, clock=clock,
                         n_orderings=n_orderings, seed=seed)
+
+
+def trace_space(traces: Sequence[TrialTrace]) -> dict[str, BaseDistribution]:
+    """The search space the traces were drawn from, read off their ``params``: a numeric
+    parameter spans ``[min, max]`` (log scale when positive and spanning >= 100x), any other
+    is categorical over the values seen; constant parameters are left out.
+
+    Raises
+    ------
+    ConfigError
+        Traces with different parameter names, or no varying parameter.
+    """
+    keys = set(traces[0].params)
+    if any(set(t.params) != keys for t in traces):
+        raise ConfigError("traces", "different params keys", "the same parameters in every trace")
+    space: dict[str, BaseDistribution] = {}
+    for k in sorted(keys):
+        vals = [t.params[k] for t in traces]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
+            lo, hi = float(min(vals)), float(max(vals))
+            if lo < hi:
+                space[k] = FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 100)
+        else:
+            choices = tuple(dict.fromkeys(vals))
+            if len(choices) > 1:
+                space[k] = CategoricalDistribution(choices)
+    if not space:
+        raise ConfigError("traces", "no varying params", "traces whose params vary")
+    return space
+
+
+class _Nearest:
+    """Maps a sampled point to the nearest unused trace (normalised, log where the space is
+    log; categorical mismatch counts 1)."""
+
+    def __init__(self, traces: Sequence[TrialTrace], space: Mapping[str, BaseDistribution]
+                 ) -> None:
+        self.space = space
+        self.num = [k for k, d in space.items() if isinstance(d, FloatDistribution)]
+        self.cat = [k for k in space if k not in self.num]
+        self.x = np.asarray([[self._num(k, t.params[k]) for k in self.num] for t in traces],
+                            dtype=np.float64).reshape(len(traces), len(self.num))
+        self.c = [[t.params[k] for k in self.cat] for t in traces]
+
+    def _num(self, k: str, v: Any) -> float:
+        d = self.space[k]
+        assert isinstance(d, FloatDistribution)
+        f = (lambda u: math.log(u)) if d.log else float
+        return (f(float(v)) - f(d.low)) / (f(d.high) - f(d.low))
+
+    def pick(self, params: Mapping[str, Any], unused: np.ndarray) -> int:
+        p = np.asarray([self._num(k, params[k]) for k in self.num], dtype=np.float64)
+        dist = ((self.x - p) ** 2).sum(axis=1)
+        dist += np.asarray([sum(a != params[k] for a, k in zip(row, self.cat, strict=True))
+                            for row in self.c], dtype=np.float64)
+        dist[~unused] = np.inf
+        return int(np.argmin(dist))
+
+
+def _tpe_run(rule: StopRule | None, traces: Sequence[TrialTrace], near: _Nearest,
+             cost: Sequence[np.ndarray], budget: float, sampler_seed: int,
+             n_startup_trials: int) -> tuple[list[int], _Run, np.ndarray]:
+    """One TPE-driven run: positions' trace indices, epochs run, results, and end times."""
+    direction = traces[0].direction
+    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(
+        seed=sampler_seed, n_startup_trials=n_startup_trials))
+    unused = np.ones(len(traces), dtype=bool)
+    history = ReplayHistory()
+    idx: list[int] = []
+    n_run: list[int] = []
+    result: list[float] = []
+    reasons: list[tuple[str, ...]] = []
+    t_end: list[float] = []
+    clock = 0.0
+    while unused.any():
+        trial = study.ask(dict(near.space))
+        i = near.pick(trial.params, unused)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # the trace's params count
+        unused[i] = False
+        t = traces[i]
+        stop, why = rule.first_stop(t, history) if rule is not None else (None, ())
+        n = t.max_epochs if stop is None else stop + 1
+        history.add(t, n)
+        clock += float(cost[i][n - 1])
+        if clock > budget * (1 + 1e-12):
+            break
+        v = t.records[n - 1].metric
+        params = {k: t.params[k] for k in near.space}
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dict(near.space),
+            value=v if math.isfinite(v) else None,
+            state=(optuna.trial.TrialState.COMPLETE if math.isfinite(v)
+                   else optuna.trial.TrialState.FAIL)))
+        idx.append(i)
+        n_run.append(n)
+        result.append(v)
+        reasons.append(why)
+        t_end.append(clock)
+    return (idx, _Run(np.asarray(n_run, dtype=np.int64), np.asarray(result, dtype=np.float64),
+                      reasons), np.asarray(t_end, dtype=np.float64))
+
+
+def replay_tpe(
+    traces: Sequence[TrialTrace],
+    rules: Sequence[StopRule] | None = None,
+    *,
+    budget: float,
+    n_runs: int = 20,
+    seed: int = 0,
+    clock: str = "epochs",
+    n_startup_trials: int = 10,
+    n_boot: int = 4000,
+) -> ReplayResult:
+    """TPE-ordered replay: the sampler chooses the next trial and sees the replayed results.
+
+    Each run is an Optuna study with a seeded ``TPESampler`` over :func:`trace_space`; each
+    sampled point is mapped to the nearest trace not yet run, whose own params and replayed
+    result (its metric at the stopping epoch, reported as an ordinary result, as BTTackler
+    does) are added to the study; the run ends when the next trial would not finish within
+    the budget (or no trace is left). The plain run (no rule) uses the same sampler seed, so
+    the ``NoStopRule`` control is the plain run exactly. Measurements as in
+    :func:`replay_stop_rules` (``ordering`` = run); precision and recall pool the trials the
+    rule ran (recall: among the bad trials it ran); ``stop_rate`` counts those trials.
+    """
+    traces = list(traces)
+    _check_traces(traces)
+    rules = default_rules() if rules is None else list(rules)
+    _check_rules(rules)
+    budget = check_float("budget", budget, min_value=0.0, min_inclusive=False)
+    n_runs = check_int("n_runs", n_runs, min_value=2)
+    seed = check_int("seed", seed, min_value=0)
+    check_choice("clock", clock, ("epochs", "wall"))
+    n_startup_trials = check_int("n_startup_trials", n_startup_trials, min_value=1)
+    n_boot = check_int("n_boot", n_boot, min_value=100)
+    clock_: Clock = "wall" if clock == "wall" else "epochs"
+    direction = traces[0].direction
+    near = _Nearest(traces, trace_space(traces))
+    bad, thr = _bad_mask(traces)
+    cost = [np.cumsum([r.wall_s for r in t.records]) if clock_ == "wall"
+            else np.arange(1, t.max_epochs + 1, dtype=np.float64) for t in traces]
+    for r in rules:
+        r.prepare(traces)
+    rows: list[dict[str, Any]] = []
+    flagged: dict[tuple[str, str], list[int]] = {}
+    stop_counts: dict[tuple[str, int], int] = {}
+    n_bad_seen = {r.name: 0 for r in rules}
+    for k in range(n_runs):
+        sampler_seed = int(np.random.default_rng([seed, k]).integers(0, 2**31 - 1))
+        b_idx, b_run, b_end = _tpe_run(None, traces, near, cost, budget, sampler_seed,
+                                       n_startup_trials)
+        base_pts = [(float(t), float(v)) for t, v in zip(b_end, b_run.result, strict=True)
+                    if math.isfinite(v)]
+        for j, rule in enumerate(rules):
+            rule.start_ordering(np.random.default_rng([seed, k, j]))
+            idx, run, end = _tpe_run(rule, traces, near, cost, budget, sampler_seed,
+                                     n_startup_trials)
+            pts = [(float(t), float(v)) for t, v in zip(end, run.result, strict=True)
+                   if math.isfinite(v)]
+            res = tsba(pts, base_pts, direction=direction, horizon_s=budget)
+            full = np.asarray([traces[i].max_epochs for i in idx], dtype=np.int64)
+            stopped = run.n_run < full
+            rows.append({
+                "rule": rule.name, "ordering": k, "tsba": res.tsba,
+                "top10hr": top10hr([v for _, v in pts], [v for _, v in base_pts],
+                                   direction=direction),
+                "reached": float(res.reached), "trials_finished": float(len(idx)),
+                "baseline_finished": float(len(b_idx)),
+                "epochs_saved": (1.0 - run.n_run.sum() / full.sum() if full.size
+                                 else float("nan")),
+                "stop_rate": float(stopped.mean()) if full.size else float("nan"),
+            })
+            for n in run.n_run[stopped]:
+                key = (rule.name, int(n) - 1)
+                stop_counts[key] = stop_counts.get(key, 0) + 1
+            n_bad_seen[rule.name] += int(bad[idx].sum()) if idx else 0
+            for i, why in zip(idx, run.reasons, strict=True):
+                for label in (*dict.fromkeys(why), ANY) if why else ():
+                    c = flagged.setdefault((rule.name, label), [0, 0])
+                    c[0] += 1
+                    c[1] += int(bad[i])
+    return _assemble(rows, flagged, stop_counts, [r.name for r in rules], n_bad_seen,
+                     bad_threshold=thr, n_bad=int(bad.sum()), budget=budget, clock=clock_,
+                     n_orderings=n_runs, seed=seed, n_boot=n_boot)

@@ -8,6 +8,7 @@ loss), each ending with a low accuracy (0.1-0.3).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -29,6 +30,8 @@ from effdl_kit.diagnosis import (
     StopRule,
     TrialTrace,
     replay_stop_rules,
+    replay_tpe,
+    trace_space,
 )
 
 E = 12  # epochs per trial: every indicator can run (SC, ULC, NMG from epoch 6)
@@ -351,3 +354,45 @@ def test_a_rule_object_can_be_reused_on_another_trace_set(traces: list[TrialTrac
     fresh = replay_stop_rules(other, [BTTacklerRule(), CurveFitRule()], budget=200,
                               n_orderings=3, n_boot=100)
     assert reused.to_dict() == fresh.to_dict()
+
+
+def _with_params(traces: list[TrialTrace], seed: int) -> list[TrialTrace]:
+    """Hyper-parameters that explain the pathology: a high lr explodes, a tiny one vanishes,
+    sigmoid goes with dead units and flat losses."""
+    rng = np.random.default_rng(seed)
+    ranges = {"healthy": (1e-3, 0.1), "exploding": (0.3, 1.0), "vanishing": (1e-4, 3e-4),
+              "dead": (1e-3, 0.1), "flat": (1e-3, 0.1)}
+    out = []
+    for t in traces:
+        kind = t.params["kind"]
+        lo, hi = ranges[kind]
+        act = "sigmoid" if kind in ("dead", "flat") else str(rng.choice(["relu", "tanh"]))
+        lr = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        out.append(dataclasses.replace(t, params={"lr": lr, "act": act}))
+    return out
+
+
+def test_trace_space_reads_the_params(traces: list[TrialTrace]) -> None:
+    space = trace_space(_with_params(traces, 0))
+    assert set(space) == {"lr", "act"}
+    assert isinstance(space["lr"], optuna.distributions.FloatDistribution) and space["lr"].log
+    assert set(space["act"].choices) == {"relu", "tanh", "sigmoid"}  # type: ignore[attr-defined]
+    with pytest.raises(ValueError):
+        trace_space(traces[:2] + _with_params(traces[2:4], 0))
+
+
+def test_tpe_replay_controls(traces: list[TrialTrace]) -> None:
+    """TPE-ordered replay (the sampler sees the replayed results; 4 runs keep it fast): the
+    no-rule control is the plain run exactly; BTTackler, saving epochs, runs more trials."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ts = _with_params(traces, 0)
+    res = replay_tpe(ts, [NoStopRule(), BTTacklerRule()], budget=240, n_runs=4, seed=0,
+                     n_boot=200)
+    none = res.per_ordering[res.per_ordering["rule"] == "none"]
+    assert (none["tsba"] == 0.0).all() and (none["top10hr"] == 50.0).all()
+    bt = res.per_ordering[res.per_ordering["rule"] == "bttackler"]
+    assert (bt["trials_finished"] >= bt["baseline_finished"]).all()
+    assert (bt["stop_rate"] > 0).all()
+    again = replay_tpe(ts, [NoStopRule(), BTTacklerRule()], budget=240, n_runs=4, seed=0,
+                       n_boot=200)
+    assert again.to_dict() == res.to_dict()
