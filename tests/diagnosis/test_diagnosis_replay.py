@@ -382,17 +382,23 @@ def test_trace_space_reads_the_params(traces: list[TrialTrace]) -> None:
 
 
 def test_tpe_replay_controls(traces: list[TrialTrace]) -> None:
-    """TPE-ordered replay (the sampler sees the replayed results; 4 runs keep it fast): the
-    no-rule control is the plain run exactly; BTTackler, saving epochs, runs more trials."""
+    """TPE-ordered replay (the sampler sees the replayed results; 20 runs, ~1 s): the no-rule
+    control is the plain run exactly; positive control: BTTackler's TSBA CI lies above 0;
+    negative control: random stops at BTTackler's stop rate, TSBA <= 0 (mean and lower
+    bound)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ts = _with_params(traces, 0)
-    res = replay_tpe(ts, [NoStopRule(), BTTacklerRule()], budget=240, n_runs=4, seed=0,
-                     n_boot=200)
+    res = replay_tpe(ts, [NoStopRule(), BTTacklerRule()], budget=240, n_runs=20, seed=0,
+                     n_boot=1000)
     none = res.per_ordering[res.per_ordering["rule"] == "none"]
     assert (none["tsba"] == 0.0).all() and (none["top10hr"] == 50.0).all()
     bt = res.per_ordering[res.per_ordering["rule"] == "bttackler"]
     assert (bt["trials_finished"] >= bt["baseline_finished"]).all()
-    assert (bt["stop_rate"] > 0).all()
-    again = replay_tpe(ts, [NoStopRule(), BTTacklerRule()], budget=240, n_runs=4, seed=0,
-                       n_boot=200)
+    assert res.ci("bttackler", "tsba")[1] > 0
+    rate = res.ci("bttackler", "stop_rate")[0]
+    rnd = replay_tpe(ts, [RandomStopRule(rate)], budget=240, n_runs=20, seed=0, n_boot=1000)
+    m, lo, _ = rnd.ci("random", "tsba")
+    assert m <= 0 and lo <= 0
+    again = replay_tpe(ts, [NoStopRule(), BTTacklerRule()], budget=240, n_runs=20, seed=0,
+                       n_boot=1000)
     assert again.to_dict() == res.to_dict()
