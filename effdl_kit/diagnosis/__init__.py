@@ -18,7 +18,8 @@ Recorded trials (:class:`TrialTrace`, JSON-able, one per JSONL row) are replayed
 rules (:class:`BTTacklerRule` with the ordering-dependent protection, :class:`MedianRule`,
 :class:`CurveFitRule`, and the controls :class:`NoStopRule` / :class:`RandomStopRule`) by
 :func:`replay_stop_rules`: TSBA, Top10HR, trials finished and epochs saved with bootstrap
-CIs over random orderings, and each indicator's precision and recall (issue 15, part 2).
+CIs over random orderings, and each indicator's precision and recall (issue 15, part 2);
+:func:`replay_tpe` lets a TPE sampler that sees the replayed results choose the order.
 
 Two modes, side by side (``DiagnosisConfig.preset(name)``): ``"faithful"`` is the authors'
 assessor rule by rule, checked by a differential test against an independent transcription

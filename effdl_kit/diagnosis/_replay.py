@@ -3,7 +3,9 @@
 :func:`replay_stop_rules` runs the same traces (:class:`TrialTrace`) under each stop rule and
 under the plain run (no rule) in many random orderings, one trial after another, with a
 budget (epochs run, or recorded wall seconds), and measures each rule against the plain run
-of the same ordering with the kit's :func:`tsba` and :func:`top10hr`.
+of the same ordering with the kit's :func:`tsba` and :func:`top10hr`. :func:`replay_tpe` does
+the same with the order chosen by a seeded TPE sampler that sees the replayed results
+(each sampled point runs the nearest trace not yet run).
 
 >>> from effdl_kit.diagnosis import EpochRecord, NoStopRule, TrialTrace
 >>> def trace(i, final):
