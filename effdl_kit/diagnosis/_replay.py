@@ -20,6 +20,7 @@ the same with the order chosen by a seeded TPE sampler that sees the replayed re
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -349,10 +350,23 @@ def _assemble(rows: list[dict[str, Any]], flagged: Mapping[tuple[str, str], list
                         n_orderings=n_orderings, seed=seed)
 
 
+def _cat_key(v: Any) -> Any:
+    """A categorical choice for ``v``: scalars as they are, anything else (a list of widths)
+    as its JSON text."""
+    return v if v is None or isinstance(v, str | bool | int | float) else json.dumps(
+        v, sort_keys=True)
+
+
+def _space_params(trace: TrialTrace, space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
+    return {k: trace.params[k] if isinstance(d, FloatDistribution) else _cat_key(trace.params[k])
+            for k, d in space.items()}
+
+
 def trace_space(traces: Sequence[TrialTrace]) -> dict[str, BaseDistribution]:
     """The search space the traces were drawn from, read off their ``params``: a numeric
     parameter spans ``[min, max]`` (log scale when positive and spanning >= 100x), any other
-    is categorical over the values seen; constant parameters are left out.
+    is categorical over the values seen (non-scalar values by their JSON text); constant
+    parameters are left out.
 
     Raises
     ------
@@ -370,7 +384,7 @@ def trace_space(traces: Sequence[TrialTrace]) -> dict[str, BaseDistribution]:
             if lo < hi:
                 space[k] = FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 100)
         else:
-            choices = tuple(dict.fromkeys(vals))
+            choices = tuple(dict.fromkeys(_cat_key(v) for v in vals))
             if len(choices) > 1:
                 space[k] = CategoricalDistribution(choices)
     if not space:
@@ -389,7 +403,7 @@ class _Nearest:
         self.cat = [k for k in space if k not in self.num]
         self.x = np.asarray([[self._num(k, t.params[k]) for k in self.num] for t in traces],
                             dtype=np.float64).reshape(len(traces), len(self.num))
-        self.c = [[t.params[k] for k in self.cat] for t in traces]
+        self.c = [[_cat_key(t.params[k]) for k in self.cat] for t in traces]
 
     def _num(self, k: str, v: Any) -> float:
         d = self.space[k]
@@ -434,9 +448,8 @@ def _tpe_run(rule: StopRule | None, traces: Sequence[TrialTrace], near: _Nearest
         if clock > budget * (1 + 1e-12):
             break
         v = t.records[n - 1].metric
-        params = {k: t.params[k] for k in near.space}
         study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=dict(near.space),
+            params=_space_params(t, near.space), distributions=dict(near.space),
             value=v if math.isfinite(v) else None,
             state=(optuna.trial.TrialState.COMPLETE if math.isfinite(v)
                    else optuna.trial.TrialState.FAIL)))

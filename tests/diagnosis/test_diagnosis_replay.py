@@ -379,6 +379,13 @@ def test_trace_space_reads_the_params(traces: list[TrialTrace]) -> None:
     assert set(space["act"].choices) == {"relu", "tanh", "sigmoid"}  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
         trace_space(traces[:2] + _with_params(traces[2:4], 0))
+    # non-scalar params (a tuple of widths, stored as a JSON list) become JSON-text choices
+    widths = [dataclasses.replace(t, params={**t.params, "hidden": [64] * (1 + i % 3)})
+              for i, t in enumerate(_with_params(traces, 0))]
+    assert set(trace_space(widths)["hidden"].choices) == {  # type: ignore[attr-defined]
+        "[64]", "[64, 64]", "[64, 64, 64]"}
+    res = replay_tpe(widths, [NoStopRule()], budget=100, n_runs=2, n_boot=100)
+    assert (res.per_ordering["tsba"] == 0.0).all()
 
 
 def test_tpe_replay_controls(traces: list[TrialTrace]) -> None:
