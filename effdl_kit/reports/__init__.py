@@ -31,7 +31,7 @@ from effdl_kit.reports._style import (
     paper_style,
     paper_style_context,
 )
-from effdl_kit.reports._tables import TABLE_FORMATS, export_table
+from effdl_kit.reports._tables import TABLE_FORMATS, export_table, markdown_table
 
 __all__ = [
     "CONTEXTS",
@@ -47,6 +47,7 @@ __all__ = [
     "IndicatorSeries",
     "export_table",
     "figure",
+    "markdown_table",
     "paper_rc",
     "paper_style",
     "paper_style_context",

@@ -12,7 +12,7 @@ from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.io import atomic_path, atomic_write_text
 from effdl_kit.reports._figures import _check_formats, _stem
 
-__all__ = ["TABLE_FORMATS", "export_table"]
+__all__ = ["TABLE_FORMATS", "export_table", "markdown_table"]
 
 #: File formats :func:`export_table` writes.
 TABLE_FORMATS = ("tex", "md", "csv")
@@ -62,6 +62,28 @@ def _formatted(df: pd.DataFrame, fn: Callable[[float], str]) -> pd.DataFrame:
     if out.index.dtype.kind == "f":
         out.index = pd.Index([fn(float(v)) for v in out.index], name=out.index.name)
     return out.astype(object)
+
+
+def markdown_table(df: pd.DataFrame, *, float_format: str | Callable[[float], str] = "{:.3f}",
+                   index: bool | None = None) -> str:
+    """``df`` as a Markdown pipe table (the ``md`` file of :func:`export_table`).
+
+    Numeric columns right-aligned, floats through ``float_format``, missing cells empty;
+    ``index`` as in :func:`export_table`.
+
+    Raises
+    ------
+    ConfigError
+        A bad ``float_format``.
+    """
+    fn = _formatter(float_format)
+    show_index = _show_index(df, index)
+    align = ["right" if pd.api.types.is_numeric_dtype(df[c])
+             and not pd.api.types.is_bool_dtype(df[c]) else "left" for c in df.columns]
+    if show_index:
+        align.insert(0, "left")
+    return str(_formatted(df, fn).to_markdown(index=show_index, disable_numparse=True,
+                                              colalign=align))
 
 
 def export_table(
@@ -126,12 +148,7 @@ def export_table(
             with atomic_path(path) as tmp:
                 df.to_csv(tmp, index=show_index, float_format=None)
         elif fmt == "md":
-            align = ["right" if pd.api.types.is_numeric_dtype(df[c])
-                     and not pd.api.types.is_bool_dtype(df[c]) else "left" for c in df.columns]
-            if show_index:
-                align.insert(0, "left")
-            text = _formatted(df, fn).to_markdown(index=show_index, disable_numparse=True,
-                                                  colalign=align)
+            text = markdown_table(df, float_format=fn, index=show_index)
             if caption:
                 text += f"\n\nTable: {caption}"
             atomic_write_text(path, text + "\n")

@@ -37,6 +37,7 @@ from effdl_kit.experiments.efficientdl._figures import redraw_search
 from effdl_kit.experiments.efficientdl._regret import ablation_table, method_table
 from effdl_kit.experiments.efficientdl._run import run_search
 from effdl_kit.experiments.efficientdl._settings import FIGURE_SEARCH, SEARCH_COMPONENTS
+from effdl_kit.reports import markdown_table
 
 __all__ = ["main", "render_markdown"]
 
@@ -48,12 +49,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 
 def _table(frame: pd.DataFrame) -> list[str]:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        cells = [_fmt(v) if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    return markdown_table(frame, float_format="{:.4f}").splitlines()
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
