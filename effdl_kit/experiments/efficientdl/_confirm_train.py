@@ -30,7 +30,7 @@ from effdl_kit.experiments.efficientdl._confirm_settings import (
     ConfirmTask,
     TaskName,
 )
-from effdl_kit.experiments.efficientdl._settings import CONTROLLABLE_GROUPS, EXTRA_CONTROLLABLE
+from effdl_kit.experiments.efficientdl._setup import searchable_components
 from effdl_kit.search import base_row
 
 __all__ = [
@@ -100,10 +100,7 @@ def controllable_components(data: ComponentData) -> list[str]:
         Feature components of the model and training groups, plus ``precision``; never the
         data group (fixed by the task).
     """
-    features = [*(data.numeric or []), *(data.categorical or []), *(data.keyword or [])]
-    groups = data.component_groups
-    return [c for c in features
-            if groups.get(c) in CONTROLLABLE_GROUPS or c in EXTRA_CONTROLLABLE]
+    return searchable_components(data, "controllable")
 
 
 def snap(value: Any, values: Sequence[Any]) -> Any:

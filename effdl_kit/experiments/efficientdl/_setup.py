@@ -112,9 +112,10 @@ def plain_value(v: Any) -> Any:
 
 
 def searchable_components(data: ComponentData, components: SearchComponents) -> list[str]:
-    """The components ranked for the search: every component the predictor uses
-    (``"all"``), or those of the model and training groups plus :data:`EXTRA_CONTROLLABLE`
-    (``"controllable"``).
+    """The components ranked for the search: every component the predictor uses (the declared
+    features, else every column but the target, group and identifiers) with ``"all"``, or
+    those of the model and training groups plus :data:`EXTRA_CONTROLLABLE` with
+    ``"controllable"``.
 
     Raises
     ------
@@ -122,8 +123,10 @@ def searchable_components(data: ComponentData, components: SearchComponents) -> 
         ``components`` is not one of :data:`SEARCH_COMPONENTS`.
     """
     check_choice("components", components, SEARCH_COMPONENTS)
-    X, _ = data.xy()
-    names = [str(c) for c in X.columns]
+    if data.numeric is not None:  # declared features: exactly what the encoder takes
+        names = [*data.numeric, *(data.categorical or []), *(data.keyword or [])]
+    else:
+        names = [str(c) for c in data.xy()[0].columns]
     if components == "all":
         return names
     groups = data.component_groups
