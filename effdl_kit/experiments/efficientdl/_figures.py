@@ -209,13 +209,14 @@ def redraw_search(search: Mapping[str, Any], out: Path, provenance: Mapping[str,
                     f"(negative: lower regret) with its 95-percent interval ({scale} scale).",
             label="tab:efficientdl-verdicts", float_format="{:.4f}",
         )
+    table = ablation_table(abl)
     paths += export_table(
-        ablation_table(abl), out / TABLE_ABLATION,
+        table, out / TABLE_ABLATION,
         caption=f"Ablation of the kit's αβ-BO: final regret per (α, β, Ω), verdict against "
                 f"α = 0.54, β = 1.01, Ω = 0.1 and the share of runs on its path ({scale} scale).",
         label="tab:efficientdl-ablation", float_format="{:.4f}",
     )
-    _, omega = ablation_tables(abl)
+    _, omega = ablation_tables(abl, table)
     paths += export_table(
         omega, out / TABLE_OMEGA,
         caption=f"Kit αβ-BO with α = 0.54, β = 1.01: final regret by Ω ({scale} scale).",
@@ -246,8 +247,8 @@ def plot_search_curves(curves: pd.DataFrame, *, ax: Axes, legend: bool = True) -
 def plot_ablation(frame: pd.DataFrame, *, ax: Axes) -> Axes:
     """Heatmap of the kit αβ-BO's mean final regret over α (rows) and β (columns), Ω = 0.1;
     a cell marked * differs from the default cell (α = 0.54, β = 1.01) beyond noise."""
-    ab, _ = ablation_tables(frame)
     table = ablation_table(frame)
+    ab, _ = ablation_tables(frame, table)
     differs = {(r["alpha"], r["beta"]) for r in table.to_dict(orient="records")
                if r["part"] == "alpha_beta" and r["vs default"] in ("better", "worse")}
     data = ab.to_numpy(dtype=float)

@@ -210,11 +210,13 @@ def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ablation_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ablation_tables(frame: pd.DataFrame, table: pd.DataFrame | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(α x β pivot of the mean final regret at Ω = 0.1, the Ω rows of
-    :func:`ablation_table`)."""
+    :func:`ablation_table`); ``table``: that table of ``frame`` when already computed."""
     ab = frame[frame["part"] == "alpha_beta"].pivot_table(index="alpha", columns="beta",
                                                           values="regret", aggfunc="mean")
-    table = ablation_table(frame)
+    if table is None:
+        table = ablation_table(frame)
     om = table[table["part"] == "omega"].drop(columns=["part", "alpha", "beta"])
     return ab, om.reset_index(drop=True)
