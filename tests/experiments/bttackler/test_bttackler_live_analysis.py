@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from effdl_kit.diagnosis import EpochRecord, TrialTrace
 from effdl_kit.experiments.bttackler import (
     LIVE_QUANTITIES,
     arm_points,
     best_so_far,
     compare_live_arms,
+    replay_reference,
     summarize_live,
 )
 
@@ -157,3 +159,30 @@ def test_summary_has_every_quantity_and_one_repeat_has_no_comparison() -> None:
     s = summarize_live([_repeat(0, arm, arm)], epochs=E)
     assert [q["quantity"] for q in s["quantities"]] == list(LIVE_QUANTITIES)
     assert s["comparisons"] == {"best": None, "trials": None}
+
+
+def _trace(i: int, bad: bool, epochs: int = 8) -> TrialTrace:
+    """A healthy trace (steady decay, rising accuracy) or one with vanishing gradients (AGV
+    fires at epoch 0) that ends poor."""
+    recs = []
+    for e in range(epochs):
+        g = 1e-8 if bad else 1e-2
+        loss = 2.5 if bad else 2.3 * math.exp(-0.3 * e) + 0.1
+        metric = 0.1 if bad else 0.5 + 0.04 * e + 0.001 * i
+        recs.append(EpochRecord(mean_abs=(g, g, g), zero_fraction=(0.0, 0.0, 0.0),
+                                has_grads=True, train_loss=loss, val_loss=loss, metric=metric))
+    return TrialTrace(f"t{i}", tuple(recs))
+
+
+def test_replay_reference_stops_the_pathological_traces() -> None:
+    traces = [_trace(i, bad=i % 2 == 0) for i in range(12)]
+    ref = replay_reference(traces, trials=4, n_orderings=50, seed=0)
+    q = ref["quantities"]
+    assert ref["n_traces"] == 12 and ref["trace_epochs"] == 8 and ref["budget_epochs"] == 32
+    assert q["stop_rate"]["mean"] == pytest.approx(50.0)
+    assert q["precision"]["mean"] == pytest.approx(100.0)
+    assert q["epochs_saved"]["mean"] > 0 and q["tsba"]["mean"] > 0
+    assert set(q) == {"tsba", "top10hr", "trials_finished", "baseline_finished",
+                      "epochs_saved", "stop_rate", "precision"}
+    with pytest.raises(ValueError, match="at least 2"):
+        replay_reference(traces[:1], trials=4)
