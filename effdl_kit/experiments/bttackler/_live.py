@@ -22,6 +22,11 @@ stops, epochs saved) and then the repeats (mean, 95 % bootstrap interval, verdic
 The results file ``bttackler_live.json`` is rewritten atomically after every repeat; a run on
 the same folder skips the repeats already in it (resumable), and refuses a file written with
 another budget, seed or diagnosis configuration.
+
+>>> from effdl_kit.experiments.bttackler import LiveBudget
+>>> b = LiveBudget.for_scale("small")
+>>> b.repeats, b.epochs, b.epoch_budget, b.batches, b.method, b.preset
+(6, 16, 224, (16, 32, 64), 'random', 'kit')
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def plot_live_curves(repeats: Sequence[Mapping[str, Any]], *, ax: Axes,
         ax.fill_between(grid, band_lo, band_hi, color=color, alpha=0.25, linewidth=0)
     ax.set_xlabel(_CLOCK_LABELS[clock])
     ax.set_ylabel("best val accuracy so far")
-    ax.legend(fontsize="small", frameon=False, loc="lower right")
+    ax.legend(fontsize="small", frameon=False, loc="best")
     return ax
 
 
