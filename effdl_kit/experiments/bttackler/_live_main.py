@@ -37,13 +37,13 @@ from ._live import LIVE_FILE, LIVE_METHODS, LIVE_PRESETS, LiveBudget, run_bttack
 from ._live_analysis import replay_reference
 from ._live_figures import redraw_live
 from ._settings import PAPER
-from ._traces import kit_traces_path, load_traces
+from ._traces import TRACE_TASKS, TraceTaskName, kit_traces_path, load_traces
 
 __all__ = ["main", "render_live_markdown"]
 
 STEM = "bttackler_live"
 #: The trace task whose natural rows the replay reference uses (the same CNN space).
-REPLAY_TASK = "cnn_synthetic"
+REPLAY_TASK: TraceTaskName = "cnn_synthetic"
 
 
 def _ci(q: Mapping[str, Any], digits: int = 2) -> str:
@@ -87,6 +87,13 @@ def _repeat_table(doc: Mapping[str, Any]) -> list[str]:
     return markdown_table(pd.DataFrame(rows)).splitlines()
 
 
+def _where(value: float, q: Mapping[str, Any]) -> str:
+    lo, hi = as_float(q.get("lo")), as_float(q.get("hi"))
+    if math.isnan(lo) or math.isnan(hi):
+        return "(no interval) beside"
+    return "inside" if lo <= value <= hi else "above" if value > hi else "below"
+
+
 def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
     alo, ahi, blo, bhi = (as_float(a.get("lo")), as_float(a.get("hi")),
                           as_float(b.get("lo")), as_float(b.get("hi")))
@@ -118,8 +125,9 @@ def _replay_lines(doc: Mapping[str, Any]) -> list[str]:
         "The replay's interval is over orderings of one fixed set of traces (it measures the "
         "ordering noise only); the live interval is over repeats (new configurations, data "
         "split and machine noise). The replay counts only trials finished within the budget, "
-        "the live arms also count the trial that crosses it. The traces train on 2,100 "
-        "generated images (3,000 samples), the live runs on the split below; \"bad\" is the "
+        "the live arms also count the trial that crosses it. The traces train on "
+        f"{rep.get('trace_samples', '?')} generated samples (70 % of them for training), the "
+        "live runs on the split above; \"bad\" is the "
         "bottom quartile of all traces' final accuracies in the replay, of the plain arm's "
         "results of the same repeat in the live runs.", "",
         *markdown_table(pd.DataFrame(rows)).splitlines(), ""]
@@ -165,9 +173,12 @@ def render_live_markdown(doc: Mapping[str, Any]) -> str:
         "Arms compared with the kit's `compare` (bootstrap-t, arms resampled independently; "
         "positive = BTTackler higher):", "", *comp_lines, "",
         f"How far this can see: with {s['n_repeats']} repeats the interval of the mean TSBA "
-        f"on the epoch clock is {width:.1f} percentage points wide; the paper reports "
-        f"{PAPER['tsba']:g} % TSBA and {PAPER['top10hr']:g} % Top10HR. A percentile bootstrap "
-        "over so few repeats under-covers (the true 95 % interval is wider).", "",
+        f"on the epoch clock is {width:.1f} percentage points wide, so an effect smaller than "
+        f"about {width / 2:.0f} points cannot be told from noise here; the paper's "
+        f"{PAPER['tsba']:g} % TSBA lies {_where(PAPER['tsba'], t)} it, its "
+        f"{PAPER['top10hr']:g} % Top10HR {_where(PAPER['top10hr'], qs['top10hr'])} ours. A "
+        "percentile bootstrap over so few repeats under-covers (the true 95 % interval is "
+        "wider).", "",
         "## Per repeat", "", *_repeat_table(doc), "",
         *_replay_lines(doc),
     ]
@@ -239,8 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     doc["wall_s"] = sum(float(r["wall_s"]) for r in doc["repeats"])
     if traces is not None:
-        doc["replay"] = replay_reference(traces, trials=budget.epoch_budget // budget.epochs,
-                                         config=budget.diagnosis(), seed=seed)
+        doc["replay"] = {**replay_reference(traces, trials=budget.epoch_budget // budget.epochs,
+                                            config=budget.diagnosis(), seed=seed),
+                         "trace_task": REPLAY_TASK,
+                         "trace_samples": TRACE_TASKS[REPLAY_TASK].data_params["n_samples"]}
     atomic_write_text(out / LIVE_FILE, json.dumps(doc, indent=None) + "\n")
     atomic_write_text(out / f"{STEM}.md", render_live_markdown(doc) + "\n")
     redraw_live(doc, out / STEM)

@@ -130,7 +130,24 @@ def test_smoke_run_end_to_end_in_two_processes(tmp_path: Path) -> None:
     assert paths == [tmp_path / "live.png"] and paths[0].stat().st_size > 0
     md = render_live_markdown({**doc, "date": "today", "wall_s": 1.0})
     assert "`test`" in md and "TSBA, epoch clock (%)" in md
-    assert "## Per repeat" in md and "AGV" in md
+    assert "## Per repeat" in md and "AGV" in md and "No replay reference" in md
+    ci = {"mean": 10.0, "lo": 5.0, "hi": 15.0}
+    replay = {"n_traces": 80, "trace_epochs": 20, "budget_epochs": 280.0, "n_orderings": 1000,
+              "trace_samples": 3000, "quantities": {k: ci for k in (
+                  "tsba", "top10hr", "stop_rate", "epochs_saved", "precision")}}
+    md2 = render_live_markdown({**doc, "date": "today", "wall_s": 1.0, "replay": replay})
+    assert "## Agreement with the replay (80 natural" in md2 and "3000 generated" in md2
+
+
+def test_entry_point_writes_the_three_files(tmp_path: Path) -> None:
+    argv = ["--scale", "smoke", "--repeats", "1", "--epoch-budget", "4", "--out",
+            str(tmp_path), "--traces", "none"]
+    assert main(argv) == 0
+    doc = json.loads((tmp_path / LIVE_FILE).read_text())
+    assert doc["command"].endswith(" ".join(argv)) and doc["summary"]["n_repeats"] == 1
+    md = (tmp_path / "bttackler_live.md").read_text()
+    assert doc["command"] in md
+    assert (tmp_path / "bttackler_live.png").stat().st_size > 0
 
 
 def test_resume_skips_done_repeats_and_refuses_another_budget(tmp_path: Path) -> None:
