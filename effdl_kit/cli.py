@@ -10,6 +10,8 @@
     effdl notebooks [--dir DIR] --scale {smoke,small,paper} [--seed N] [--out DIR]
     effdl build-components --n N --scale {smoke,small,paper} [--seed N] --out FILE
                            [--workers K | --scheduler ADDRESS]
+    effdl build-traces --scale {smoke,small,paper} [--seed N] --out FILE
+                       [--workers K | --scheduler ADDRESS]
     effdl build-latency --n N --out FILE [--device DEVICE] [--seed N] [--module-types T,...]
                         [--warmup K] [--repeats K] [--threads K] [--block K]
                         [--no-progress] [--scheduler ADDRESS]
@@ -116,6 +118,15 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
     p_bc.add_argument("--workers", type=int, default=None, help="local worker processes")
     p_bc.add_argument("--scheduler", default=None, metavar="ADDRESS",
                       help="train the rows on this Dask scheduler (tcp://host:8786)")
+    p_bt = sub.add_parser("build-traces",
+                          help="train BTTackler trace configurations to full length with the "
+                               "diagnoser watching (resumable: rerun the same command)")
+    p_bt.add_argument("--scale", required=True, choices=SCALES)
+    p_bt.add_argument("--seed", type=_seed, default=0)
+    p_bt.add_argument("--out", required=True, help="trace file (JSON lines)")
+    p_bt.add_argument("--workers", type=int, default=None, help="local worker processes")
+    p_bt.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="train the rows on this Dask scheduler (tcp://host:8786)")
     _add_build_latency(sub)
     return parser
 
@@ -156,6 +167,20 @@ def _cmd_build_components(args: argparse.Namespace) -> int:
                                      executor=executor, progress=True)
     ok = int((df["status"] == "ok").sum()) if len(df) else 0
     print(f"{args.out}: {len(df)} rows ({ok} ok, {len(df) - ok} failed)")
+    return 0
+
+
+def _cmd_build_traces(args: argparse.Namespace) -> int:
+    from effdl_kit.experiments.bttackler import build_trace_dataset
+
+    if args.scheduler is not None and args.workers is not None:
+        raise ConfigError("workers", args.workers, "left out with --scheduler (the cluster's "
+                          "workers train the rows)")
+    with dask_executor(args.scheduler) as executor:
+        rows = build_trace_dataset(scale=args.scale, seed=args.seed, path=args.out,
+                                   max_workers=args.workers, executor=executor, progress=True)
+    ok = sum(1 for r in rows if r.get("status") == "ok")
+    print(f"{args.out}: {len(rows)} traces ({ok} ok, {len(rows) - ok} failed)")
     return 0
 
 
@@ -242,6 +267,7 @@ _COMMANDS = {
     "figures": _cmd_figures,
     "notebooks": _cmd_notebooks,
     "build-components": _cmd_build_components,
+    "build-traces": _cmd_build_traces,
     "build-latency": _cmd_build_latency,
 }
 

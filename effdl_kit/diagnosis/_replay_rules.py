@@ -67,6 +67,10 @@ class EpochRecord:
         The validation metric reported to the HPO method (NaN allowed: not a result).
     wall_s : float
         The epoch's wall seconds (for a wall-clock budget).
+    cpu_s : float
+        The epoch's CPU seconds of the training process (NaN: not recorded).
+    train_metric : float
+        The epoch's training metric (NaN: not recorded).
     """
 
     mean_abs: tuple[float, ...]
@@ -76,6 +80,8 @@ class EpochRecord:
     val_loss: float
     metric: float
     wall_s: float = 1.0
+    cpu_s: float = math.nan
+    train_metric: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (non-finite numbers as None)."""
@@ -83,7 +89,8 @@ class EpochRecord:
                 "zero_fraction": [json_float(v) for v in self.zero_fraction],
                 "has_grads": self.has_grads, "train_loss": json_float(self.train_loss),
                 "val_loss": json_float(self.val_loss), "metric": json_float(self.metric),
-                "wall_s": json_float(self.wall_s)}
+                "wall_s": json_float(self.wall_s), "cpu_s": json_float(self.cpu_s),
+                "train_metric": json_float(self.train_metric)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EpochRecord:
@@ -91,7 +98,8 @@ class EpochRecord:
         return cls(mean_abs=_floats(d["mean_abs"]), zero_fraction=_floats(d["zero_fraction"]),
                    has_grads=bool(d["has_grads"]), train_loss=as_float(d["train_loss"]),
                    val_loss=as_float(d["val_loss"]), metric=as_float(d["metric"]),
-                   wall_s=as_float(d.get("wall_s", 1.0)))
+                   wall_s=as_float(d.get("wall_s", 1.0)), cpu_s=as_float(d.get("cpu_s")),
+                   train_metric=as_float(d.get("train_metric")))
 
 
 @dataclass(frozen=True)
@@ -107,13 +115,16 @@ class TrialTrace:
     direction : {"maximize", "minimize"}
         Whether a higher ``metric`` is better.
     params : dict
-        The configuration's hyper-parameters (provenance; the replay does not read them).
+        The configuration's hyper-parameters (what :func:`replay_tpe` searches over).
+    tags : dict
+        Labels of the trace (e.g. its task, an injected pathology; the replay ignores them).
     """
 
     config_id: str
     records: tuple[EpochRecord, ...]
     direction: Direction = "maximize"
     params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_choice("direction", self.direction, DIRECTIONS)
@@ -149,7 +160,8 @@ class TrialTrace:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict: one line of a JSONL trace file."""
         return {"config_id": self.config_id, "direction": self.direction,
-                "params": dict(self.params), "records": [r.to_dict() for r in self.records]}
+                "params": dict(self.params), "tags": dict(self.tags),
+                "records": [r.to_dict() for r in self.records]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialTrace:
@@ -157,7 +169,8 @@ class TrialTrace:
         ignored."""
         return cls(config_id=str(d["config_id"]),
                    records=tuple(EpochRecord.from_dict(r) for r in d["records"]),
-                   direction=d.get("direction", "maximize"), params=dict(d.get("params", {})))
+                   direction=d.get("direction", "maximize"), params=dict(d.get("params", {})),
+                   tags={str(k): str(v) for k, v in dict(d.get("tags") or {}).items()})
 
 
 class ReplayHistory:
@@ -414,11 +427,17 @@ class BTTacklerRule(StopRule):
     ----------
     config : DiagnosisConfig, optional
         Indicators and thresholds (default: the kit's defaults).
+    name : str
+        The rule's name in the results (distinct names let one replay compare presets).
     """
 
     name = "bttackler"
 
-    def __init__(self, config: DiagnosisConfig | None = None) -> None:
+    def __init__(self, config: DiagnosisConfig | None = None, *, name: str = "bttackler"
+                 ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("name", name, "a non-empty string")
+        self.name = name
         self.config = config if config is not None else DiagnosisConfig()
         # per trace: fired codes per epoch, unprotected and protected
         self._fired: dict[str, tuple[list[tuple[str, ...]], list[tuple[str, ...]]]] = {}

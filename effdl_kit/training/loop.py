@@ -297,6 +297,7 @@ def train(
     hooks: Sequence[Hook] = (),
     data: DataBundle | None = None,
     progress: bool = False,
+    stop_on_nonfinite: bool = True,
 ) -> TrainResult:
     """Train ``config.model`` on ``config.dataset`` and return the run's :class:`TrainResult`.
 
@@ -310,15 +311,21 @@ def train(
         Pre-loaded data (skips loading; must match ``config.dataset``'s task).
     progress : bool
         Show a ``tqdm.auto`` bar over epochs.
+    stop_on_nonfinite : bool
+        End the run after an epoch whose training loss is non-finite (default). False trains
+        on to the last epoch, as a plain HPO run without any stop rule would (the BTTackler
+        trace builder records such runs in full).
 
     Notes
     -----
-    A non-finite training loss ends the run after that epoch with ``stop_reason`` set
-    (the history keeps the NaN, so diagnosis hooks see it). Torch's global RNG is forked,
-    so the caller's random state is untouched.
+    A non-finite training loss ends the run after that epoch with ``stop_reason`` set, unless
+    ``stop_on_nonfinite`` is False (the history keeps the NaN, so diagnosis hooks see it).
+    Torch's global RNG is forked, so the caller's random state is untouched.
     """
     if not isinstance(config, TrainConfig):
         raise ConfigError("config", type(config).__name__, "a TrainConfig")
+    if stop_on_nonfinite not in (True, False):
+        raise ConfigError("stop_on_nonfinite", stop_on_nonfinite, (True, False))
     for i, h in enumerate(hooks):
         if not isinstance(h, Hook):
             raise ConfigError(f"hooks[{i}]", h, "an effdl_kit.training.Hook instance")
@@ -431,7 +438,7 @@ def train(
                     val_loss=val_loss, val_metric=val_metric, lr=lr, time_s=t_train,
                     eval_time_s=t_eval,
                 ))
-                if not math.isfinite(train_loss):
+                if stop_on_nonfinite and not math.isfinite(train_loss):
                     state.stop("non-finite training loss")
                 _emit(hooks, "epoch_end", state)
                 if bar is not None:

@@ -131,8 +131,10 @@ class CNN(nn.Module):
             stages.append(_Stage(c_in, c, spec))
             c_in = c
         self.features = nn.Sequential(*stages)
-        with torch.no_grad():
+        with torch.no_grad():  # eval mode: batch norm on a 1x1 map of one sample is fine
+            self.features.eval()
             n_flat = int(self.features(torch.zeros(1, *input_shape)).numel())
+            self.features.train()
         head: list[nn.Module] = [nn.Flatten()]
         width_in = n_flat
         for _ in range(spec.fc_layers):

@@ -6,7 +6,8 @@ weight decay (1e-5..1e-3, log), activation, optimizer, batch size, batch norm, d
 bidirectional, dropout, lr, weight decay, optimizer, batch size. ``transformer`` (10):
 d_model, heads, layers, feed-forward width, dropout, activation, lr, weight decay, optimizer,
 batch size. The ranges of the size hyper-parameters come from the budget's
-:data:`~effdl_kit.experiments.bttackler.SPACES` entry.
+:data:`~effdl_kit.experiments.bttackler.SPACES` entry; an entry may also set the batch sizes
+(``image_batches``, ``series_batches``; default the paper's 45..720 and 32..256).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def cnn_space(trial: optuna.Trial, sp: Mapping[str, Any],
     wd = trial.suggest_float("weight_decay", 1e-5, 1e-3, log=True)
     act = trial.suggest_categorical("activation", list(_ACTIVATIONS))
     opt = trial.suggest_categorical("optimizer", list(_OPTIMIZERS))
-    bs = trial.suggest_categorical("batch_size", list(_IMAGE_BATCHES))
+    bs = trial.suggest_categorical("batch_size",
+                                   list(sp.get("image_batches", _IMAGE_BATCHES)))
     bn = trial.suggest_categorical("batch_norm", [True, False])
     drop = trial.suggest_float("dropout", 0.0, 0.9)
     return TrainConfig(
@@ -68,7 +70,8 @@ def lstm_space(trial: optuna.Trial, sp: Mapping[str, Any],
     lr = trial.suggest_float("lr", 1e-4, 0.1, log=True)
     wd = trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True)
     opt = trial.suggest_categorical("optimizer", list(_OPTIMIZERS))
-    bs = trial.suggest_categorical("batch_size", list(_IMAGE_BATCHES))
+    bs = trial.suggest_categorical("batch_size",
+                                   list(sp.get("image_batches", _IMAGE_BATCHES)))
     return TrainConfig(
         model="lstm", optimizer=opt, lr=lr, weight_decay=wd, batch_size=bs,
         model_params={"hidden_size": hidden, "num_layers": layers,
@@ -88,7 +91,8 @@ def transformer_space(trial: optuna.Trial, sp: Mapping[str, Any],
     lr = trial.suggest_float("lr", 1e-4, 0.05, log=True)
     wd = trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True)
     opt = trial.suggest_categorical("optimizer", list(_OPTIMIZERS))
-    bs = trial.suggest_categorical("batch_size", list(_SERIES_BATCHES))
+    bs = trial.suggest_categorical("batch_size",
+                                   list(sp.get("series_batches", _SERIES_BATCHES)))
     return TrainConfig(
         model="transformer", optimizer=opt, lr=lr, weight_decay=wd, batch_size=bs,
         model_params={"d_model": d_model, "n_heads": heads, "n_layers": layers,
