@@ -315,9 +315,10 @@ def run_arm(spec: ArmSpec) -> dict[str, Any]:
     data = live_data(spec.budget, spec.seed)
     _warm_up(spec.budget, data)
     config = spec.diagnosis if spec.diagnosis is not None else spec.budget.diagnosis()
-    with quiet_optuna():
+    with quiet_optuna():  # no pruner: Optuna's default MedianPruner would stop trials too
         study = optuna.create_study(direction="maximize",
-                                    sampler=make_sampler(spec.budget.method, seed=spec.seed))
+                                    sampler=make_sampler(spec.budget.method, seed=spec.seed),
+                                    pruner=optuna.pruners.NopPruner())
     setup_s = time.perf_counter() - t_setup
     t0, c0 = time.perf_counter(), time.process_time()
     epochs = 0

@@ -107,6 +107,17 @@ def test_random_arms_are_paired_and_differ_only_in_the_stopping() -> None:
     assert walls == sorted(walls) and all(t["cpu_s"] > 0 for t in bt["trials"])
 
 
+def test_only_the_diagnosis_stops_trials() -> None:
+    # 8 trials: past the startup of Optuna's default MedianPruner (5), which must not act
+    budget = dataclasses.replace(SMOKE, epoch_budget=32)
+    for arm in ("plain", "bttackler"):
+        rec = run_arm(ArmSpec(arm, 0, 11, budget))  # type: ignore[arg-type]
+        assert len(rec["trials"]) >= 8
+        for t in rec["trials"]:
+            assert t["error"] is None and t["value"] is not None
+            assert t["epochs"] == SMOKE.epochs or (t["stopped"] and t["indicators"])
+
+
 def test_smoke_run_end_to_end_in_two_processes(tmp_path: Path) -> None:
     doc = run_bttackler_live("smoke", 0, tmp_path, diagnosis=ALWAYS_STOP, command="test")
     on_disk = json.loads((tmp_path / LIVE_FILE).read_text())
