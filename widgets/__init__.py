@@ -12,6 +12,7 @@ from ._base import ChangeEvent, Panel, PanelController, Progress
 from ._diagnosis import DiagnosisController, DiagnosisPanel
 from ._latency import LatencyController, LatencyPanel
 from ._predictor import PredictorController, PredictorPanel
+from ._replay import ReplayView
 from ._search import SearchController, SearchPanel
 from ._speedup import SpeedupController, SpeedupPanel
 from ._train import TrainController, TrainPanel
@@ -27,6 +28,7 @@ __all__ = [
     "PredictorController",
     "PredictorPanel",
     "Progress",
+    "ReplayView",
     "SearchController",
     "SearchPanel",
     "SpeedupController",

@@ -29,6 +29,7 @@ from ._diagnosis_controller import (
     DiagnosisController,
     DiagnosisRun,
 )
+from ._replay import ReplayView
 
 __all__ = [
     "DIAGNOSIS_DEFAULTS",
@@ -80,7 +81,9 @@ class DiagnosisPanel(Panel):
     before the sampler's proposals); the live figure (per-trial loss and indicator curves,
     the stopping rule marked) with a choice of the indicator drawn; the trial table; and a
     section that shows the TSBA / Top10HR figure and headline numbers of a finished
-    ``effdl reproduce bttackler`` results folder.
+    ``effdl reproduce bttackler`` results folder; and the replay of stop rules on the recorded
+    traces (:class:`~effdl_kit.widgets.ReplayView`: TSBA / Top10HR with CIs per task and rule,
+    the controls, each indicator's precision and recall).
 
     Parameters
     ----------
@@ -91,6 +94,9 @@ class DiagnosisPanel(Panel):
         Initial export path (without extension).
     results_dir : str or Path, optional
         Initial content of the results-folder box.
+    replay_path : str or Path, optional
+        Initial content of the replay-results box (default: the committed
+        ``docs/results/bttackler_replay.json`` of a source checkout).
     **params
         Initial parameters for a new controller.
 
@@ -104,7 +110,8 @@ class DiagnosisPanel(Panel):
 
     def __init__(self, controller: DiagnosisController | None = None, *,
                  scale: Scale = "small", export_stem: str = "figures/diagnosis",
-                 results_dir: str | Path | None = None, **params: Any) -> None:
+                 results_dir: str | Path | None = None,
+                 replay_path: str | Path | None = None, **params: Any) -> None:
         import ipywidgets as W
 
         controller = resolve_controller(DiagnosisController, controller, scale, params)
@@ -181,6 +188,8 @@ class DiagnosisPanel(Panel):
             W.HBox([self.results_path, self.results_button]),
             self.results_table, self.results_output,
         ]
+        self.replay = ReplayView(replay_path)
+        children.append(self.replay.widget)
         self.widget.children = tuple(children)
         controller.on_change(self._on_event)
 
@@ -239,6 +248,11 @@ class DiagnosisPanel(Panel):
         self.results_table.value = table.to_html(
             index=False, border=0, na_rep="", float_format=lambda v: f"{v:.2f}")
         return True
+
+    def show_replay(self, path: str | Path | None = None) -> bool:
+        """Show a replay result file's figure and verdict table (:meth:`ReplayView.show`);
+        False when it cannot be read (the message sits next to its box)."""
+        return self.replay.show(path)
 
     # ------------------------------------------------------------------ view updates
     def _on_indicator(self, change: Any) -> None:

@@ -66,6 +66,7 @@ loss every epoch, gradients accumulated that epoch.
 """
 
 from effdl_kit.diagnosis._config import (
+    AUTHORS_INDICATORS,
     DEFAULT_INDICATORS,
     EDGE_CASES,
     INDICATORS,
@@ -126,6 +127,7 @@ __all__ = [
     "ATTR_DIAGNOSIS",
     "ATTR_LAST_EPOCH",
     "ATTR_LOSSES",
+    "AUTHORS_INDICATORS",
     "DEFAULT_INDICATORS",
     "EDGE_CASES",
     "INDICATORS",

@@ -10,6 +10,7 @@ from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_choice, check_float, check_int
 
 __all__ = [
+    "AUTHORS_INDICATORS",
     "DEFAULT_INDICATORS",
     "EDGE_CASES",
     "INDICATORS",
@@ -23,8 +24,11 @@ __all__ = [
 
 #: Every indicator code, in the order they are evaluated and reported.
 INDICATORS: tuple[str, ...] = ("AGV", "EAG", "ERG", "LAR", "PLC", "SC", "ULC", "NMG", "OF")
-#: Enabled by default: all but OF (disabled in the authors' code as well).
-DEFAULT_INDICATORS: tuple[str, ...] = INDICATORS[:-1]
+#: The authors' indicators: all but OF (disabled in their code).
+AUTHORS_INDICATORS: tuple[str, ...] = INDICATORS[:-1]
+#: Enabled by default (the kit): the authors' without NMG, which the trace replay found to
+#: stop good converged trials at random (see the package docstring).
+DEFAULT_INDICATORS: tuple[str, ...] = tuple(c for c in AUTHORS_INDICATORS if c != "NMG")
 #: Indicators a protected (strong) trial is exempt from; EAG, ULC and AGV's NaN/Inf and
 #: high-gradient rules always apply (AGV's low-gradient rule is exempt with
 #: ``protect_agv_low``, the default).
@@ -40,9 +44,10 @@ EDGE_CASES: tuple[str, ...] = ("kit", "authors")
 #: Named configurations, see :meth:`DiagnosisConfig.preset`.
 PRESETS: dict[str, dict[str, Any]] = {
     "kit": {},
-    "faithful": {"sc_rule": "paper_cov", "edge_cases": "authors", "loss_curves": "train_val"},
-    "legacy": {"protect_agv_low": False, "lar_start_epoch": 5,
-               "sc_split": "drop_middle", "nan_exclusive": False},
+    "faithful": {"indicators": AUTHORS_INDICATORS, "sc_rule": "paper_cov",
+                 "edge_cases": "authors", "loss_curves": "train_val"},
+    "legacy": {"indicators": AUTHORS_INDICATORS, "protect_agv_low": False,
+               "lar_start_epoch": 5, "sc_split": "drop_middle", "nan_exclusive": False},
 }
 
 

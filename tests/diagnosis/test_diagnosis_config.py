@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from effdl_kit.diagnosis import (
+    AUTHORS_INDICATORS,
     DEFAULT_INDICATORS,
     INDICATORS,
     Diagnoser,
@@ -15,10 +16,13 @@ from effdl_kit.errors import ConfigError
 from effdl_kit.training import CallbackHook, TrainConfig, train
 
 
-def test_defaults_are_the_authors_and_of_is_off() -> None:
+def test_defaults_are_the_authors_but_nmg_and_of_are_off() -> None:
     cfg = DiagnosisConfig()
     assert cfg.indicators == DEFAULT_INDICATORS and "OF" not in cfg.indicators
-    assert set(INDICATORS) - set(cfg.indicators) == {"OF"}
+    assert set(INDICATORS) - set(cfg.indicators) == {"OF", "NMG"}
+    assert set(INDICATORS) - set(AUTHORS_INDICATORS) == {"OF"}
+    assert DiagnosisConfig.preset("faithful").indicators == AUTHORS_INDICATORS
+    assert DiagnosisConfig.preset("legacy").indicators == AUTHORS_INDICATORS
     assert (cfg.agv_max_grad, cfg.agv_min_grad, cfg.eag_max_ratio, cfg.erg_min_ratio) == (
         1e4, 1e-5, 1e3, 1e-4)
     # LAR from the 5th recorded epoch (index 4), as the authors' "len(train_loss_list) >= 5"

@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from effdl_kit.diagnosis import Diagnoser, DiagnosisConfig, EpochInput, evaluate
+from effdl_kit.diagnosis import (
+    AUTHORS_INDICATORS,
+    Diagnoser,
+    DiagnosisConfig,
+    EpochInput,
+    evaluate,
+)
 from effdl_kit.diagnosis._indicators import RULES, layer_ratios, slope
 
 CFG = DiagnosisConfig()
@@ -120,7 +126,7 @@ def test_of_is_off_by_default_and_fires_when_enabled() -> None:
     inp = _inp(7, val=val, losses=list(np.linspace(2, 0.5, 8)))
     assert "OF.val_slope" not in evaluate(inp, CFG).values
     train_only = CFG.replace(loss_curves="train")
-    on = train_only.replace(indicators=(*CFG.indicators, "OF"))
+    on = train_only.replace(indicators=(*AUTHORS_INDICATORS, "OF"))
     d = evaluate(inp, on)
     assert d.fired == ("OF",) and d.values["OF.val_slope"] > 0
     # on the validation curve too (the authors'), NMG sees the rising validation loss

@@ -192,6 +192,7 @@ from ._settings import (
 from ._spaces import SEARCH_SPACES, suggest_config
 from ._traces import (
     PATHOLOGIES,
+    TRACE_DIAGNOSIS,
     TRACE_FORMAT,
     TRACE_TASKS,
     Pathology,
@@ -238,6 +239,7 @@ __all__ = [
     "TABLE_RUNS",
     "TASKS",
     "TOP_K",
+    "TRACE_DIAGNOSIS",
     "TRACE_FORMAT",
     "TRACE_TASKS",
     "VARIANTS",

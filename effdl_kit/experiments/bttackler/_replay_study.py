@@ -14,12 +14,14 @@ about that share of them):
   above 0 beyond its CI);
 * ``injected`` — the natural traces plus the injected-pathology ones (positive control: the
   pathologies are at least 30 % of the traces; BTTackler's TSBA must be above 0 with its CI);
-* ``wall`` — the natural traces again with the recorded wall seconds as the clock;
+* ``wall`` — the natural traces again with the recorded wall seconds as the clock
+  (``ablation_orderings`` orderings);
 * ``tpe`` — TPE-ordered replays (:func:`~effdl_kit.diagnosis.replay_tpe`: the sampler sees the
   replayed results), ``tpe_runs`` seeds;
 * ``ablation`` — the authors' BTTackler with one indicator left out at a time (``drop_NMG``,
-  ...) beside the whole set (``all``), natural traces, ``ablation_orderings`` orderings: which
-  indicator earns its stops.
+  ...) beside the whole set (``all``), and the kit's default with one choice switched at a
+  time (:func:`ablation_rules`), natural traces, ``ablation_orderings`` orderings: which
+  indicator earns its stops, and the evidence behind each kit default.
 
 Bad trial (precision and recall of each indicator): final metric in the bottom quartile of the
 task's natural traces (the top quartile of the MSE for the forecaster). :func:`sc_evidence`
@@ -47,6 +49,8 @@ from effdl_kit._core.study import quiet_optuna
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice, check_float, check_int, check_scale
 from effdl_kit.diagnosis import (
+    EDGE_CASES,
+    LOSS_CURVES,
     SC_RULES,
     BTTacklerRule,
     CurveFitRule,
@@ -100,7 +104,7 @@ class ReplayBudget:
     n_boot : int
         Bootstrap resamples of every CI.
     ablation_orderings : int
-        Orderings of the leave-one-indicator-out replay.
+        Orderings of the side replays: the wall-clock one and the ablation.
     """
 
     tasks: tuple[str, ...]
@@ -157,13 +161,28 @@ def study_rules() -> list[StopRule]:
 
 def ablation_rules() -> list[StopRule]:
     """The authors' BTTackler (``all``) and the same with each of its indicators left out
-    (``drop_<CODE>``)."""
+    (``drop_<CODE>``); then the kit's default (``kit``) with one of its choices switched to
+    the other option each (``kit_<field>=<value>``, ``kit+<CODE>`` for an indicator the authors
+    enable and the kit does not): the evidence behind every kit default."""
     base = DiagnosisConfig.preset("faithful")
     rules: list[StopRule] = [BTTacklerRule(base, name="all")]
     for code in base.indicators:
         rest = tuple(c for c in base.indicators if c != code)
         rules.append(BTTacklerRule(dataclasses.replace(base, indicators=rest),
                                    name=f"drop_{code}"))
+    kit = DiagnosisConfig.preset("kit")
+    rules.append(BTTacklerRule(kit, name="kit"))
+    for code in base.indicators:
+        if code not in kit.indicators:
+            rules.append(BTTacklerRule(
+                dataclasses.replace(kit, indicators=(*kit.indicators, code)),
+                name=f"kit+{code}"))
+    for field, options in (("sc_rule", SC_RULES), ("loss_curves", LOSS_CURVES),
+                           ("edge_cases", EDGE_CASES)):
+        for value in options:
+            if value != getattr(kit, field):
+                rules.append(BTTacklerRule(dataclasses.replace(kit, **{field: value}),
+                                           name=f"kit_{field}={value}"))
     return rules
 
 
@@ -225,8 +244,9 @@ def _replay_task(path: str | None, task: str, budget_d: Mapping[str, Any], seed:
                                 n_orderings=n_o, seed=seed, n_boot=n_b)
         frames.append(_tagged(pos, task, "injected"))
     b_wall = frac * _cost(natural, "wall")
-    wall = replay_stop_rules(natural, study_rules(), budget=b_wall, n_orderings=n_o,
-                             seed=seed, clock="wall", n_boot=n_b)
+    wall = replay_stop_rules(natural, study_rules(), budget=b_wall,
+                             n_orderings=budget.ablation_orderings, seed=seed, clock="wall",
+                             n_boot=n_b)
     frames.append(_tagged(wall, task, "wall"))
     with quiet_optuna():
         tpe = replay_tpe(natural, study_rules(), budget=b_ep, n_runs=budget.tpe_runs,
@@ -360,7 +380,10 @@ class ReplayStudy:
                     float(q[name]["mean"]), float(q[name]["lo"]), float(q[name]["hi"]))
             row["verdict"] = tsba_verdict(row["tsba_lo"], row["tsba_hi"])
             out.append(row)
-        return pd.DataFrame(out)
+        cols = ["task", "rule"] + [f"{n}{sfx}" for n in (
+            "tsba", "top10hr", "epochs_saved", "stop_rate", "trials_finished",
+            "baseline_finished") for sfx in ("", "_lo", "_hi")] + ["verdict"]
+        return pd.DataFrame(out, columns=cols)
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": records(self.summary), "indicators": records(self.indicators),

@@ -17,7 +17,8 @@ gradients); the replay's positive control mixes them with the natural rows.
 A row trains to the last epoch whatever happens (``train(stop_on_nonfinite=False)``: a plain
 HPO run has no stop rule either) and stores per epoch the diagnoser's per-layer ``g`` and
 ``z``, train/val loss and metric, wall and CPU seconds, and the kit diagnoser's own verdict
-(``live_fired``, provenance; the replay recomputes verdicts from the statistics). Rows are
+(``live_fired``, under :data:`TRACE_DIAGNOSIS`; provenance: the replay recomputes verdicts from
+the statistics). Rows are
 appended to a resumable JSON-lines file (:class:`effdl_kit._core.jsonl.JsonlDataset`); row
 ``i`` depends only on ``(seed, i)``, so any executor (a process pool, a Dask cluster's
 ``client.get_executor()``) builds the same file.
@@ -44,7 +45,13 @@ from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.study import quiet_optuna
 from effdl_kit._core.types import Direction
 from effdl_kit._core.validate import check_choice, check_int, check_scale
-from effdl_kit.diagnosis import DiagnosisHook, EpochRecord, TrialTrace
+from effdl_kit.diagnosis import (
+    AUTHORS_INDICATORS,
+    DiagnosisConfig,
+    DiagnosisHook,
+    EpochRecord,
+    TrialTrace,
+)
 from effdl_kit.training import TrainConfig, train
 from effdl_kit.training.loop import Hook, TrainState
 
@@ -53,6 +60,7 @@ from ._spaces import SEARCH_SPACES
 
 __all__ = [
     "PATHOLOGIES",
+    "TRACE_DIAGNOSIS",
     "TRACE_FORMAT",
     "TRACE_TASKS",
     "Pathology",
@@ -114,6 +122,9 @@ TRACE_TASKS: dict[TraceTaskName, TraceTask] = {
                                  ("lr_high", "lr_low"), {"input_len": 24, "output_len": 12}),
 }
 _TASK_NAMES: tuple[str, ...] = tuple(TRACE_TASKS)
+#: The report-only diagnoser's configuration (its verdicts are stored as ``live_fired``): the
+#: kit's defaults with every indicator of the authors' (NMG included).
+TRACE_DIAGNOSIS = DiagnosisConfig(indicators=AUTHORS_INDICATORS)
 
 
 @dataclass(frozen=True)
@@ -264,7 +275,7 @@ def _run_row(budget_d: dict[str, Any], seed: int, index: int) -> dict[str, Any]:
         row.update(info, config_id=f"{info['trace_task']}-{index}",
                    direction=TRACE_TASKS[info["trace_task"]].direction)
         clock = _EpochClock()
-        diag = DiagnosisHook(stop=False)
+        diag = DiagnosisHook(TRACE_DIAGNOSIS, stop=False)
         res = train(cfg, hooks=[clock, diag], stop_on_nonfinite=False)
         recs = [EpochRecord(mean_abs=d.grad_mean_abs, zero_fraction=d.grad_zero_fraction,
                             has_grads=bool(np.isfinite(d.grad_mean_abs).any()),
@@ -383,6 +394,7 @@ def _write_provenance(ds: JsonlDataset, state: JsonlContent, rows: Sequence[Mapp
          "seed": header.get("seed"), "budget": header.get("budget"),
          "created": header.get("created"), "rows": len(rows), "rows_ok": len(ok),
          "rows_failed": len(rows) - len(ok), "rows_per_task_pathology": counts,
+         "live_diagnosis_config": TRACE_DIAGNOSIS.to_dict(),
          "epoch_wall_s_total": round(sum(sum(e.get("wall_s") or 0.0 for e in r["records"])
                                          for r in ok), 1)},
         {"n_rows": budget.n_rows, "seconds": round(seconds, 1),

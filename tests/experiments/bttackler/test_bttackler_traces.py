@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from effdl_kit.diagnosis import BTTacklerRule, DiagnosisConfig, ReplayHistory
+from effdl_kit.diagnosis import BTTacklerRule, ReplayHistory
 from effdl_kit.errors import ConfigError, DataError
 from effdl_kit.experiments.bttackler import (
     PATHOLOGIES,
+    TRACE_DIAGNOSIS,
     TRACE_TASKS,
     TraceBudget,
     build_trace_dataset,
@@ -144,13 +145,14 @@ def test_shipped_dataset_meets_the_issue(shipped: list) -> None:
         "bttackler_traces_cpu.provenance.json").read_text())
     assert prov["rows_ok"] == len(shipped)
     assert prov["machine"] and prov["runs"]
+    assert prov["live_diagnosis_config"] == TRACE_DIAGNOSIS.to_dict()
 
 
 def test_replayed_verdicts_equal_the_live_diagnoser(shipped: list) -> None:
     """The replay recomputes BTTackler's verdicts from the stored statistics; without peers
     (no protection) they must be the report-only diagnoser's own, epoch by epoch."""
     rows = {r["config_id"]: r for r in _rows(kit_traces_path())}
-    rule = BTTacklerRule(DiagnosisConfig())
+    rule = BTTacklerRule(TRACE_DIAGNOSIS)
     empty = ReplayHistory()
     checked = 0
     for t in shipped[::7]:
