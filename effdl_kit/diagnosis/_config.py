@@ -57,9 +57,9 @@ def _positive(name: str, value: Any) -> float:
 
 @dataclass(frozen=True)
 class DiagnosisConfig:
-    """Thresholds and windows of the indicators (defaults: the authors' code, except
-    ``sc_rule`` and ``edge_cases``; ``DiagnosisConfig.preset("faithful")`` follows the authors
-    in those too).
+    """Thresholds and windows of the indicators (defaults: the authors' code, except NMG
+    off, ``sc_rule``, ``loss_curves`` and ``edge_cases``; ``DiagnosisConfig.preset("faithful")``
+    follows the authors in those too).
 
     Epochs are counted from 0; with ``max_epochs = E`` the *first half* is ``epoch < E // 2``
     and the *second half* the rest. ``g`` is the per-layer mean absolute weight gradient
@@ -69,7 +69,9 @@ class DiagnosisConfig:
     Parameters
     ----------
     indicators : tuple of str
-        Enabled indicator codes (subset of ``INDICATORS``); default all but ``"OF"``.
+        Enabled indicator codes (subset of ``INDICATORS``); default ``DEFAULT_INDICATORS``:
+        all but ``"OF"`` and ``"NMG"`` (the authors' ``AUTHORS_INDICATORS`` include NMG; the
+        trace replay found it stops converged good trials: see the package docstring).
     agv_max_grad : float
         AGV fires when ``median(g)`` exceeds it (every epoch). Default 1e4.
     agv_min_grad : float
@@ -95,12 +97,12 @@ class DiagnosisConfig:
         loss is not decelerating. ``"paper_cov"``: the paper's rule, comparing the
         coefficients of variation of the two halves (fires on about half of all smoothly,
         exponentially converging runs, because that ratio is 1 under exponential decay and
-        noise decides). Measured on healthy digits trainings (the runs of
-        ``false_positive_rate(n, seed=0, scale=...)``, any epoch, no protection, the other
-        defaults): the paper's rule fired on 11 of 24 (8 epochs), 5 of 48 (12 epochs) and
-        1 of 24 (20 epochs); the default on 2 of 24, 1 of 48 and 1 of 24. Small samples,
-        false positives only: recall and a replay over >= 200 healthy traces wait for the
-        trace dataset (issue 15, parts 1-2).
+        noise decides). Measured on the kit's 480 traces (``docs/results/bttackler_replay.md``,
+        SC alone, any epoch but the last): false positives on 208 healthy traces 11.5 %
+        [7.7, 16.3] (spread) vs 14.9 % [10.6, 19.7]; recall on 112 bad ones 25.9 % vs 28.6 %
+        (within the CIs); replay TSBA equal on the CNNs, 1.5-3.4 points higher with the
+        paper's rule on the LSTM and Transformer. The paper's rule also stops healthy Adam
+        runs of the pathology suite, so the default stays ``"spread"``.
     sc_ratio : float
         Threshold of the SC ratio (second half / first half). Default 1.0.
     sc_split : {"keep_middle", "drop_middle"}
@@ -129,13 +131,11 @@ class DiagnosisConfig:
         ``"train"`` (default): SC (late), ULC and NMG run on the training loss only.
         ``"train_val"`` (the authors', the faithful preset): also, separately, on the
         validation loss; either firing fires the indicator. A validation loss that was never
-        given (NaN) makes the validation half of each rule not fire. Measured on healthy
-        digits trainings (the runs of ``false_positive_rate(n, seed=0, scale=...)``, no
-        protection): at 12 epochs ``"train_val"`` flagged 6 of 48 (4 before the last epoch;
-        NMG on the validation loss 4) where ``"train"`` flagged 1 of 48; at 20 epochs 6 of
-        24 (4 before the last; NMG 5) against 1 of 24; at 8 epochs 2 of 24 both.
-        Whether the validation rules catch more bad trials is not measured yet (needs the
-        trace dataset of issue 15, part 1).
+        given (NaN) makes the validation half of each rule not fire. Measured on the kit's
+        480 traces (the replay's ablation, 200 orderings): +0.5 to +2.7 TSBA points on the
+        CNNs and the LSTM, but -89 % [-156, -35] instead of +3.5 % on the Transformer (its
+        validation MSE is noisy); SC's false positives on 208 healthy traces 20.7 % vs
+        11.5 %.
     protect_agv_low : bool
         True (default, the authors'): AGV's low-gradient rule is part of the protected group
         (the authors' VG), so a protected trial is exempt from it; AGV's NaN/Inf and
