@@ -105,6 +105,8 @@ class ReplayBudget:
         Bootstrap resamples of every CI.
     ablation_orderings : int
         Orderings of the side replays: the wall-clock one and the ablation.
+    max_natural, max_injected : int or None
+        Use only the first so many natural / injected traces of each task (None: all).
     """
 
     tasks: tuple[str, ...]
@@ -113,6 +115,8 @@ class ReplayBudget:
     budget_fraction: float
     n_boot: int
     ablation_orderings: int = 200
+    max_natural: int | None = None
+    max_injected: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str) or not self.tasks:
@@ -127,10 +131,15 @@ class ReplayBudget:
         check_int("n_boot", self.n_boot, min_value=100)
         check_int("ablation_orderings", self.ablation_orderings, min_value=2,
                   max_value=1_000_000)
+        for field in ("max_natural", "max_injected"):
+            if getattr(self, field) is not None:
+                check_int(field, getattr(self, field), min_value=2 if field == "max_natural"
+                          else 0)
 
     @classmethod
     def for_scale(cls, scale: str) -> ReplayBudget:
-        """``smoke``: 20 orderings, 2 TPE runs (seconds); ``small``: 1,000 orderings, 20 TPE
+        """``smoke``: 20 orderings, 2 TPE runs, the first 24 natural and 8 injected traces of
+        each task (half a minute); ``small``: every trace, 1,000 orderings, 20 TPE
         runs, 200 ablation orderings (minutes); ``paper``: 5,000, 100 and 1,000. All: half of
         the epochs of all traces."""
         return cls(**_REPLAY_SCALES[check_scale(scale)])
@@ -143,7 +152,7 @@ class ReplayBudget:
 
 _REPLAY_SCALES: dict[str, dict[str, Any]] = {
     "smoke": {"tasks": _TASK_NAMES, "n_orderings": 20, "tpe_runs": 2, "budget_fraction": 0.5,
-              "n_boot": 200, "ablation_orderings": 10},
+              "n_boot": 200, "ablation_orderings": 10, "max_natural": 24, "max_injected": 8},
     "small": {"tasks": _TASK_NAMES, "n_orderings": 1000, "tpe_runs": 20,
               "budget_fraction": 0.5, "n_boot": 2000, "ablation_orderings": 200},
     "paper": {"tasks": _TASK_NAMES, "n_orderings": 5000, "tpe_runs": 100,
@@ -181,7 +190,7 @@ def ablation_rules() -> list[StopRule]:
                            ("edge_cases", EDGE_CASES)):
         for value in options:
             if value != getattr(kit, field):
-                rules.append(BTTacklerRule(dataclasses.replace(kit, **{field: value}),
+                rules.append(BTTacklerRule(kit.replace(**{field: value}),
                                            name=f"kit_{field}={value}"))
     return rules
 
@@ -226,8 +235,8 @@ def _replay_task(path: str | None, task: str, budget_d: Mapping[str, Any], seed:
                  ) -> dict[str, Any]:
     """Every replay of one task (in a worker process); JSON-able frames."""
     budget = ReplayBudget(**budget_d)
-    natural = load_traces(path, task=task, injected=False)
-    injected = load_traces(path, task=task, injected=True)
+    natural = load_traces(path, task=task, injected=False)[:budget.max_natural]
+    injected = load_traces(path, task=task, injected=True)[:budget.max_injected]
     if len(natural) < 2:
         raise ConfigError("traces", f"{len(natural)} natural traces of {task!r}",
                           "at least 2 per replayed task")
@@ -449,7 +458,7 @@ def run_replay_study(
         if progress is not None:
             progress(k + 1, len(tasks), tasks[k])
     natural = {t: [tr for tr in every if tr.tags.get("trace_task") == t
-                   and tr.tags.get("pathology") == "none"] for t in tasks}
+                   and tr.tags.get("pathology") == "none"][:budget.max_natural] for t in tasks}
     return ReplayStudy(
         summary=pd.DataFrame([r for part in parts for r in part["summary"]]),
         indicators=pd.DataFrame([r for part in parts for r in part["indicators"]]),

@@ -27,7 +27,7 @@ import torch
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.io import atomic_write_text
-from effdl_kit._core.jsonable import json_float, param_value
+from effdl_kit._core.jsonable import json_float, param_value, records
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.storage import (
     ATTR_FAIL_REASON,
@@ -48,6 +48,11 @@ from effdl_kit.training import DataBundle, Hook, TrainConfig, TrainState, load_d
 
 from ._analysis import aggregate, compare_runs, headline, indicator_counts
 from ._figures import redraw
+from ._live import run_bttackler_live
+from ._live_figures import redraw_live
+from ._live_main import render_live_markdown
+from ._replay_main import write_replay_results
+from ._replay_study import run_replay_study
 from ._settings import (
     JOURNAL_FILE,
     NAME,
@@ -388,8 +393,11 @@ def run_bttackler(
     executor: Executor | None = None,
     storage: str | Path | None = None,
     study_prefix: str = STUDY_NAME,
+    replay: bool = True,
+    live: bool = True,
 ) -> ExperimentSummary:
-    """BTTackler vs plain HPO and early-termination rules: TSBA, Top10HR, trials, indicators.
+    """BTTackler vs plain HPO and early-termination rules: TSBA, Top10HR, trials, indicators;
+    then the replay of stop rules on the kit's recorded traces and the paired live experiment.
 
     Parameters
     ----------
@@ -429,6 +437,12 @@ def run_bttackler(
         With ``storage``: run ``(task, method, variant, r)`` is the study
         ``<study_prefix>/<task>/<method>/<variant>/rep<r>`` (another experiment in the same
         database needs another prefix).
+    replay : bool
+        Also run the replay study at the scale's :class:`ReplayBudget` on the kit's trace
+        dataset (in this process) and write ``bttackler_replay.{json,md,png}`` into ``out``.
+    live : bool
+        Also run the paired live experiment at the scale's :class:`LiveBudget` (two local
+        processes per repeat) and write ``bttackler_live.*`` into ``out``.
 
     Returns
     -------
@@ -453,6 +467,9 @@ def run_bttackler(
     if progress is not None and not callable(progress):
         raise ConfigError("progress", progress, "a callable progress(done, total, message)")
     check_executor(executor)
+    for name, flag in (("replay", replay), ("live", live)):
+        if flag not in (True, False):
+            raise ConfigError(name, flag, (True, False))
     if not isinstance(study_prefix, str) or not study_prefix.strip():
         raise ConfigError("study_prefix", study_prefix, "a non-empty string")
     if storage is not None:
@@ -501,6 +518,22 @@ def run_bttackler(
     }
     atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)
+    extra: dict[str, Any] = {}
+    if replay:
+        t_rep = time.perf_counter()
+        study = run_replay_study(scale=scale, seed=seed)
+        paths += write_replay_results(study, out, command=f"effdl reproduce bttackler --scale "
+                                      f"{scale} --seed {seed}", wall_s=time.perf_counter() - t_rep)
+        v = study.verdicts("random")
+        extra["replay"] = records(v[v["rule"].isin(["bttackler", "bttackler_faithful"])][
+            ["task", "rule", "tsba", "tsba_lo", "tsba_hi", "top10hr", "verdict"]])
+    if live:
+        doc = run_bttackler_live(scale, seed, out,
+                                 command=f"effdl reproduce bttackler --scale {scale} "
+                                         f"--seed {seed}")
+        atomic_write_text(out / "bttackler_live.md", render_live_markdown(doc) + "\n")
+        paths += [out / "bttackler_live.md", *redraw_live(doc, out / "bttackler_live")]
+        extra["live"] = doc["summary"]["comparisons"]
     by_variant: dict[str, Any] = {}
     for row in aggregated:
         cell = by_variant.setdefault(row["task"], {}).setdefault(row["method"], {})
@@ -508,7 +541,7 @@ def run_bttackler(
                                                          "trials_mean", "best_mean")}
     return make_summary(
         NAME, scale, seed,
-        metrics={"headline": head, "paper": PAPER, "by_variant": by_variant},
+        metrics={"headline": head, "paper": PAPER, "by_variant": by_variant, **extra},
         **output_files(paths),
         wall_time_s=time.perf_counter() - t0,
     )

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing as mp
@@ -35,6 +36,7 @@ from effdl_kit.experiments.bttackler import (
     VARIANTS,
     _run,
     build_specs,
+    load_replay_study,
     load_results,
     make_pruner,
     make_sampler,
@@ -46,6 +48,8 @@ from effdl_kit.experiments.bttackler._settings import CIFAR10_ENV
 from effdl_kit.reports import read_provenance
 from effdl_kit.training import Hook, TrainState
 
+#: the HPO part alone (the replay and the live experiment have tests of their own)
+run_hpo = functools.partial(run_bttackler, replay=False, live=False)
 SEED = 5
 FIGURES = (FIGURE_TSBA, FIGURE_TOP10HR)
 TABLES = (TABLE_COMPARISON, TABLE_RUNS, TABLE_INDICATORS, TABLE_HEADLINE)
@@ -79,8 +83,16 @@ def test_smoke_run_writes_results_figures_tables_with_provenance(
     exp_dir = exp_root / "bttackler"
     summary = ExperimentSummary.from_json(exp_dir / "summary.json")
     assert (summary.name, summary.scale, summary.seed) == ("bttackler", "smoke", SEED)
-    assert summary.figures == [f"{s}.{e}" for s in FIGURES for e in ("pdf", "svg", "png")]
-    assert summary.tables == [f"{s}.{e}" for s in TABLES for e in ("tex", "md", "csv")]
+    assert summary.figures == [*(f"{s}.{e}" for s in FIGURES for e in ("pdf", "svg", "png")),
+                               "bttackler_replay.png", "bttackler_live.png"]
+    assert summary.tables == [*(f"{s}.{e}" for s in TABLES for e in ("tex", "md", "csv")),
+                              "bttackler_replay.md", "bttackler_live.md"]
+    # the replay (kit's traces, smoke budget) and the paired live experiment ran too
+    assert {r["rule"] for r in summary.metrics["replay"]} == {"bttackler", "bttackler_faithful"}
+    assert summary.metrics["live"]
+    assert load_replay_study(exp_dir / "bttackler_replay.json").budget["n_orderings"] == 20
+    live = json.loads((exp_dir / "bttackler_live.json").read_text())
+    assert live["scale"] == "smoke" and len(live["repeats"]) >= 2
     for f in [*summary.figures, *summary.tables, RESULTS_FILE]:
         assert (exp_dir / f).stat().st_size > 0
     assert (exp_dir / f"{FIGURE_TSBA}.pdf").read_bytes().startswith(b"%PDF")
@@ -184,7 +196,7 @@ def test_rerun_on_the_same_directory_loses_and_repeats_nothing(
 
 def test_interrupted_run_resumes(tmp_path: Path) -> None:
     kw: dict[str, Any] = {"methods": ["random"], "variants": ["plain"]}
-    run_bttackler("smoke", SEED, tmp_path, max_trials=2, **kw)
+    run_hpo("smoke", SEED, tmp_path, max_trials=2, **kw)
     first = load_results(tmp_path)["runs"][0]
     assert [t["state"] for t in first["trials"]] == ["COMPLETE", "COMPLETE"]
     # a worker dies mid-trial: the journal holds a RUNNING trial
@@ -193,7 +205,7 @@ def test_interrupted_run_resumes(tmp_path: Path) -> None:
         optuna.storages.journal.JournalFileBackend(str(journal)))
     study = optuna.load_study(study_name="bttackler", storage=storage)
     study.ask()
-    run_bttackler("smoke", SEED, tmp_path, max_trials=4, **kw)
+    run_hpo("smoke", SEED, tmp_path, max_trials=4, **kw)
     second = load_results(tmp_path)["runs"][0]
     trials = second["trials"]
     assert [t["number"] for t in trials] == [0, 1, 2, 3]
@@ -203,12 +215,12 @@ def test_interrupted_run_resumes(tmp_path: Path) -> None:
     assert trials[3]["t_start"] >= first["elapsed_s"]  # the run clock goes on
     assert trials[3]["params"] != trials[0]["params"]  # a fresh sampler stream, no replay
     assert second["segments"] == 2
-    run_bttackler("smoke", SEED, tmp_path, max_trials=4, **kw)
+    run_hpo("smoke", SEED, tmp_path, max_trials=4, **kw)
     third = load_results(tmp_path)["runs"][0]
     assert [_trial_key(t) for t in third["trials"]] == [_trial_key(t) for t in trials]
     # a directory of another run is refused
     with pytest.raises(ConfigError, match="out"):
-        run_bttackler("smoke", SEED + 1, tmp_path, max_trials=4, **kw)
+        run_hpo("smoke", SEED + 1, tmp_path, max_trials=4, **kw)
 
 
 def test_failing_trial_is_recorded_and_the_run_goes_on(
@@ -224,7 +236,7 @@ def test_failing_trial_is_recorded_and_the_run_goes_on(
         return real_train(config, **kwargs)
 
     monkeypatch.setattr(_run, "train", flaky)
-    run_bttackler("smoke", SEED, tmp_path, methods=["random"], variants=["plain"])
+    run_hpo("smoke", SEED, tmp_path, methods=["random"], variants=["plain"])
     run = load_results(tmp_path)["runs"][0]
     states = [t["state"] for t in run["trials"]]
     assert states == ["COMPLETE", "FAIL", "COMPLETE"]
@@ -249,7 +261,7 @@ def test_a_trial_still_training_when_the_budget_ends_is_cut(
         return real_train(config, **kwargs)
 
     monkeypatch.setattr(_run, "train", slow)
-    run_bttackler("smoke", SEED, tmp_path, methods=["random"], variants=["plain"],
+    run_hpo("smoke", SEED, tmp_path, methods=["random"], variants=["plain"],
                   budget_s=0.3)
     payload = load_results(tmp_path)
     (run,) = payload["runs"]
@@ -276,9 +288,9 @@ def test_an_interrupt_mid_trial_is_recorded_and_the_run_resumes(
     kw: dict[str, Any] = {"methods": ["random"], "variants": ["plain"]}
     monkeypatch.setattr(_run, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_bttackler("smoke", SEED, tmp_path, **kw)
+        run_hpo("smoke", SEED, tmp_path, **kw)
     monkeypatch.setattr(_run, "train", real_train)
-    run_bttackler("smoke", SEED, tmp_path, **kw)
+    run_hpo("smoke", SEED, tmp_path, **kw)
     (run,) = load_results(tmp_path)["runs"]
     assert [t["state"] for t in run["trials"]] == ["COMPLETE", "FAIL", "COMPLETE"]
     cut = run["trials"][1]
@@ -372,7 +384,7 @@ def test_bad_input_is_refused_before_any_training(
     args = {"scale": "smoke", "seed": 0, **kwargs}
     scale, seed = args.pop("scale"), args.pop("seed")
     with pytest.raises(ConfigError) as info:
-        run_bttackler(scale, seed, tmp_path / "out", **args)
+        run_hpo(scale, seed, tmp_path / "out", **args)
     assert info.value.field == field
     assert not (tmp_path / "out").exists()
 
@@ -382,8 +394,11 @@ def test_cifar10_without_a_path_is_refused(tmp_path: Path,
     monkeypatch.delenv(CIFAR10_ENV, raising=False)
     monkeypatch.setattr(_run, "train", _no_training)
     with pytest.raises(DatasetNotFoundError, match="cifar10"):
-        run_bttackler("smoke", 0, tmp_path, dataset="cifar10")
+        run_hpo("smoke", 0, tmp_path, dataset="cifar10")
+    for flag in ("replay", "live"):
+        with pytest.raises(ConfigError, match=flag):
+            run_bttackler("smoke", 0, tmp_path, **{flag: "yes"})
     with pytest.raises(DatasetNotFoundError, match="cifar10"):
-        run_bttackler("smoke", 0, tmp_path, dataset="cifar10", cifar10=tmp_path)
+        run_hpo("smoke", 0, tmp_path, dataset="cifar10", cifar10=tmp_path)
     # paper scale without CIFAR-10: synthetic images, with it: CIFAR-10
     assert resolve_settings("paper")["image_dataset"] == "synthetic"

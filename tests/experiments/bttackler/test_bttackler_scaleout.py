@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +16,8 @@ from effdl_kit._core.storage import make_storage
 from effdl_kit.errors import ConfigError
 from effdl_kit.experiments.bttackler import JOURNAL_FILE, _run, load_results, run_bttackler
 
+#: the HPO part alone (the replay and the live experiment have tests of their own)
+run_hpo = functools.partial(run_bttackler, replay=False, live=False)
 SEED = 11
 #: one method, the baseline and BTTackler, three trials per run
 KW: dict[str, Any] = {"methods": ["random"], "variants": ["plain", "bttackler"],
@@ -34,11 +37,11 @@ def _no_training(*args: Any, **kwargs: Any) -> Any:
 @pytest.mark.slow
 def test_dask_cluster_gives_the_trials_of_one_process(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
-    run_bttackler("smoke", SEED, tmp_path / "local", **KW)
+    run_hpo("smoke", SEED, tmp_path / "local", **KW)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        run_bttackler("smoke", SEED, tmp_path / "dask", executor=client.get_executor(), **KW)
+        run_hpo("smoke", SEED, tmp_path / "dask", executor=client.get_executor(), **KW)
     local, remote = _trials(tmp_path / "local"), _trials(tmp_path / "dask")
     assert [len(r) for r in remote] == [3, 3]
     # same seeds: the same configurations, trained to the same results, stopped alike
@@ -52,7 +55,7 @@ def test_dask_cluster_gives_the_trials_of_one_process(tmp_path: Path) -> None:
 def test_postgresql_storage_holds_every_run_and_resumes(
         postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kw = {**KW, "workers": 2, "max_trials": 4, "variants": ["plain"]}
-    run_bttackler("smoke", SEED, tmp_path, storage=postgres_url, study_prefix="bt-pg", **kw)
+    run_hpo("smoke", SEED, tmp_path, storage=postgres_url, study_prefix="bt-pg", **kw)
     payload = load_results(tmp_path)
     assert payload["engine"]["storage"] == postgres_url  # no password in this URL
     (run,) = payload["runs"]
@@ -66,11 +69,11 @@ def test_postgresql_storage_holds_every_run_and_resumes(
     # the run is over: a rerun reads it back from the database and trains nothing
     before = _trials(tmp_path)
     monkeypatch.setattr(_run, "train", _no_training)
-    run_bttackler("smoke", SEED, tmp_path, storage=postgres_url, study_prefix="bt-pg", **kw)
+    run_hpo("smoke", SEED, tmp_path, storage=postgres_url, study_prefix="bt-pg", **kw)
     assert _trials(tmp_path) == before
     # another experiment under the same prefix is refused before it trains
     with pytest.raises(ConfigError, match="study_prefix"):
-        run_bttackler("smoke", SEED + 1, tmp_path, storage=postgres_url,
+        run_hpo("smoke", SEED + 1, tmp_path, storage=postgres_url,
                       study_prefix="bt-pg", **kw)
 
 
@@ -96,7 +99,7 @@ def test_a_lost_worker_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     kw = {**KW, "workers": 2, "variants": ["plain"]}
     try:
         with _OneWorkerLost(max_workers=2) as pool:
-            run_bttackler("smoke", SEED, tmp_path, executor=pool, **kw)
+            run_hpo("smoke", SEED, tmp_path, executor=pool, **kw)
     finally:
         torch.set_num_threads(threads)  # the thread worker set this process up as a worker
     (run,) = load_results(tmp_path)["runs"]
@@ -115,7 +118,7 @@ class _AllLost(ThreadPoolExecutor):
 
 def test_a_run_whose_every_worker_failed_raises(tmp_path: Path) -> None:
     with _AllLost(max_workers=1) as pool, pytest.raises(RuntimeError, match="every worker"):
-        run_bttackler("smoke", SEED, tmp_path, executor=pool, **KW)
+        run_hpo("smoke", SEED, tmp_path, executor=pool, **KW)
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [
@@ -131,7 +134,7 @@ def test_bad_engines_are_refused_before_any_training(
     monkeypatch.setattr(_run, "train", _no_training)
     monkeypatch.setattr(_run, "run_study", _no_training)
     with pytest.raises(ConfigError) as info:
-        run_bttackler("smoke", 0, tmp_path / "out", **kwargs)
+        run_hpo("smoke", 0, tmp_path / "out", **kwargs)
     assert info.value.field == field
     assert not (tmp_path / "out").exists()
 
@@ -145,7 +148,7 @@ def test_sigkill_mid_experiment_then_rerun_loses_and_repeats_nothing(tmp_path: P
     import time
 
     kw: dict[str, Any] = {"methods": ["random"], "variants": ["plain"], "max_trials": 8,
-                          "budget_s": 600.0}
+                          "budget_s": 600.0, "replay": False, "live": False}
     code = ("from pathlib import Path\n"
             "from effdl_kit.experiments.bttackler import run_bttackler\n"
             f"run_bttackler('smoke', {SEED}, Path({str(tmp_path)!r}), **{kw!r})\n")
@@ -173,7 +176,7 @@ def test_sigkill_mid_experiment_then_rerun_loses_and_repeats_nothing(tmp_path: P
               if t.state == optuna.trial.TrialState.COMPLETE}
     cut = [t.number for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     assert len(cut) <= 1
-    run_bttackler("smoke", SEED, tmp_path, **kw)
+    run_hpo("smoke", SEED, tmp_path, **kw)
     (run,) = load_results(tmp_path)["runs"]
     trials = {t["number"]: t for t in run["trials"]}
     assert len(trials) == kw["max_trials"]  # the cap counts every trial, the cut one too
