@@ -248,3 +248,33 @@ def test_build_latency_bad_arguments_exit_2(
     if err.startswith("effdl: error:"):
         assert err.count("\n") == 1
     assert not out.exists()
+
+
+def test_build_traces(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``effdl build-traces``: the builder's rows and counts; a worker count and a cluster
+    at once, or a foreign file at ``--out``, end with one error line."""
+    from effdl_kit.experiments import bttackler
+
+    seen: dict[str, object] = {}
+
+    def fake(**kw: object) -> list[dict[str, object]]:
+        seen.update(kw)
+        return [{"index": 0, "status": "ok"}, {"index": 1, "status": "failed"}]
+
+    monkeypatch.setattr(bttackler, "build_trace_dataset", fake)
+    out = tmp_path / "t.jsonl"
+    assert main(["build-traces", "--scale", "smoke", "--seed", "4", "--out", str(out),
+                 "--workers", "1"]) == 0
+    assert "t.jsonl: 2 traces (1 ok, 1 failed)" in capsys.readouterr().out
+    assert (seen["scale"], seen["seed"], seen["path"], seen["max_workers"]) == (
+        "smoke", 4, str(out), 1)
+    assert main(["build-traces", "--scale", "smoke", "--out", str(out), "--workers", "2",
+                 "--scheduler", "tcp://h:1"]) == 2
+    assert "invalid value for 'workers'" in capsys.readouterr().err
+    monkeypatch.undo()
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text('{"format": "something-else"}\n')
+    assert main(["build-traces", "--scale", "smoke", "--out", str(foreign)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a BTTackler trace dataset" in err[0]
