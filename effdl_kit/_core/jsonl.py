@@ -26,6 +26,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,59 @@ class JsonlDataset:
                 os.fsync(fh.fileno())
 
             yield append
+
+    def build_rows(self, fn: Callable[..., Row], calls: Sequence[tuple[Any, ...]], *,
+                   executor: Executor | None = None, max_workers: int | None = None,
+                   initializer: Callable[[], None] | None = None,
+                   progress: tuple[str, str, int] | None = None) -> list[Row]:
+        """Run ``fn(*args)`` for every ``args`` of ``calls`` and append each returned row as it
+        finishes (:meth:`appender`; call :meth:`resume` first).
+
+        Parameters
+        ----------
+        fn : callable
+            Returns one row; picklable for a process pool (a module-level function).
+        calls : sequence of tuple
+            The arguments of each call.
+        executor : concurrent.futures.Executor, optional
+            Where the calls run (a Dask cluster's ``client.get_executor()``, a thread pool).
+            Default: a local process pool of ``max_workers`` (else all cores) with
+            ``initializer``, shut down at the end.
+        progress : (desc, unit, total), optional
+            A ``tqdm.auto`` bar over ``total`` rows, ``total - len(calls)`` already done.
+
+        Returns
+        -------
+        list of dict
+            The new rows, in the order they finished.
+        """
+        rows: list[Row] = []
+        if not calls:
+            return rows
+        own = executor is None
+        pool = executor or ProcessPoolExecutor(max_workers=max_workers or os.cpu_count() or 1,
+                                               initializer=initializer)
+        bar = None
+        if progress is not None:  # imported here: tqdm.auto may import ipywidgets
+            from tqdm.auto import tqdm
+
+            desc, unit, total = progress
+            bar = tqdm(total=total, initial=total - len(calls), desc=desc, unit=unit)
+        try:
+            futures: list[Future[Row]] = [pool.submit(fn, *args) for args in calls]
+            with self.appender() as append:
+                for fut in as_completed(futures):
+                    row = fut.result()
+                    append(row)
+                    rows.append(row)
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+            if own:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return rows
 
     def write_provenance(self, info: Mapping[str, Any], run: Mapping[str, Any]) -> Path:
         """Write the sidecar: ``dataset`` (file name), ``format``, ``info``, ``machine`` and

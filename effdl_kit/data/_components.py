@@ -23,10 +23,9 @@ The build is resumable and parallel:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,30 +266,9 @@ def build_component_dataset(
     done = {int(r["index"]) for r in rows}
     todo = [i for i in range(n) if i not in done]
     t0 = time.perf_counter()
-    if todo:
-        own = executor is None
-        pool = executor or ProcessPoolExecutor(max_workers=max_workers or os.cpu_count() or 1)
-        bar = None
-        if progress:  # imported here: tqdm.auto may import ipywidgets, never at import time
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n, initial=n - len(todo), desc="component dataset", unit="row")
-        try:
-            futures: list[Future[dict[str, Any]]] = [
-                pool.submit(_run_row, space.to_dict(), scale, seed, i) for i in todo
-            ]
-            with ds.appender() as append:
-                for fut in as_completed(futures):
-                    row = fut.result()
-                    append(row)
-                    rows.append(row)
-                    if bar is not None:
-                        bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
+    rows += ds.build_rows(_run_row, [(space.to_dict(), scale, seed, i) for i in todo],
+                          executor=executor, max_workers=max_workers,
+                          progress=("component dataset", "row", n) if progress else None)
     _write_provenance(ds, state, rows, n=n, seconds=time.perf_counter() - t0)
     return _frame(rows)
 

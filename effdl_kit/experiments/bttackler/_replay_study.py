@@ -66,7 +66,7 @@ from effdl_kit.diagnosis import (
     replay_tpe,
 )
 
-from ._traces import TRACE_TASKS, load_traces
+from ._traces import TRACE_TASKS, check_trace_tasks, load_traces
 
 __all__ = [
     "REPLAY_SETTINGS",
@@ -119,11 +119,7 @@ class ReplayBudget:
     max_injected: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.tasks, str) or not self.tasks:
-            raise ConfigError("tasks", self.tasks, f"a non-empty list of {_TASK_NAMES}")
-        for t in self.tasks:
-            check_choice("tasks", t, _TASK_NAMES)
-        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "tasks", check_trace_tasks(self.tasks))
         check_int("n_orderings", self.n_orderings, min_value=2, max_value=1_000_000)
         check_int("tpe_runs", self.tpe_runs, min_value=2, max_value=10_000)
         check_float("budget_fraction", self.budget_fraction, min_value=0.0, max_value=1.0,

@@ -27,10 +27,9 @@ appended to a resumable JSON-lines file (:class:`effdl_kit._core.jsonl.JsonlData
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -127,6 +126,21 @@ _TASK_NAMES: tuple[str, ...] = tuple(TRACE_TASKS)
 TRACE_DIAGNOSIS = DiagnosisConfig(indicators=AUTHORS_INDICATORS)
 
 
+def check_trace_tasks(tasks: Any, field: str = "tasks") -> tuple[TraceTaskName, ...]:
+    """``tasks`` as a tuple of trace-task names (:data:`TRACE_TASKS`).
+
+    Raises
+    ------
+    ConfigError
+        A string, an empty list or an unknown name.
+    """
+    if isinstance(tasks, str) or not isinstance(tasks, Sequence) or not tasks:
+        raise ConfigError(field, tasks, f"a non-empty list of {_TASK_NAMES}")
+    for t in tasks:
+        check_choice(field, t, _TASK_NAMES)
+    return tuple(tasks)
+
+
 @dataclass(frozen=True)
 class TraceBudget:
     """What a scale decides for the trace dataset.
@@ -152,11 +166,7 @@ class TraceBudget:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if isinstance(self.tasks, str) or not self.tasks:
-            raise ConfigError("tasks", self.tasks, f"a non-empty list of {_TASK_NAMES}")
-        for t in self.tasks:
-            check_choice("tasks", t, _TASK_NAMES)
-        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "tasks", check_trace_tasks(self.tasks))
         check_int("n_natural", self.n_natural, min_value=0, max_value=100_000)
         check_int("n_injected", self.n_injected, min_value=0, max_value=100_000)
         if self.n_natural + self.n_injected < 1:
@@ -352,31 +362,10 @@ def build_trace_dataset(
     done = {int(r["index"]) for r in rows}
     todo = [i for i in range(budget.n_rows) if i not in done]
     t0 = time.perf_counter()
-    if todo:
-        own = executor is None
-        pool = executor or ProcessPoolExecutor(max_workers=max_workers or os.cpu_count() or 1,
-                                               initializer=_init_worker)
-        bar = None
-        if progress:  # imported here: tqdm.auto may import ipywidgets
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=budget.n_rows, initial=budget.n_rows - len(todo),
-                       desc="trace dataset", unit="trace")
-        try:
-            futures: list[Future[dict[str, Any]]] = [
-                pool.submit(_run_row, budget.to_dict(), seed, i) for i in todo]
-            with ds.appender() as append:
-                for fut in as_completed(futures):
-                    row = fut.result()
-                    append(row)
-                    rows.append(row)
-                    if bar is not None:
-                        bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
+    rows += ds.build_rows(_run_row, [(budget.to_dict(), seed, i) for i in todo],
+                          executor=executor, max_workers=max_workers, initializer=_init_worker,
+                          progress=("trace dataset", "trace", budget.n_rows) if progress
+                          else None)
     _write_provenance(ds, state, rows, budget=budget, seconds=time.perf_counter() - t0)
     return sorted(rows, key=lambda r: int(r["index"]))
 
