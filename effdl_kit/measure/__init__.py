@@ -33,6 +33,7 @@ from effdl_kit.measure._ops import (
     OP_SIZES,
     OPS,
     REGIMES,
+    TIME_STAT,
     OpCost,
     Roofline,
     bench_op,
@@ -45,7 +46,10 @@ from effdl_kit.measure._ops import (
     op_cost,
     op_sweep,
     ops_device,
+    place_on_roofline,
+    summarize_samples,
     time_call,
+    time_samples,
     torch_threads,
 )
 from effdl_kit.measure._timing import (
@@ -63,6 +67,7 @@ __all__ = [
     "OPS",
     "OP_SIZES",
     "REGIMES",
+    "TIME_STAT",
     "BackgroundLoad",
     "DeviceState",
     "LatencyResult",
@@ -92,7 +97,10 @@ __all__ = [
     "op_cost",
     "op_sweep",
     "ops_device",
+    "place_on_roofline",
     "read_device_state",
+    "summarize_samples",
     "time_call",
+    "time_samples",
     "torch_threads",
 ]
