@@ -18,6 +18,13 @@ from effdl_kit.models._latency_models import (
     make_latency_model,
     predict_model_latency,
 )
+from effdl_kit.models._latency_splits import (
+    LATENCY_SPLITS,
+    SPLITTERS,
+    LatencySplit,
+    SplitRows,
+    split_latency_rows,
+)
 from effdl_kit.models._medn import MEDN
 from effdl_kit.models._static import (
     SPLITS,
@@ -29,12 +36,16 @@ from effdl_kit.models._static import (
 __all__ = [
     "ACC_KEYS",
     "LATENCY_BUDGETS",
+    "LATENCY_SPLITS",
     "MEDN",
     "MODEL_KINDS",
     "SPLITS",
+    "SPLITTERS",
     "AutoSelection",
     "LatencyEvaluation",
+    "LatencySplit",
     "PredictorEvaluation",
+    "SplitRows",
     "auto_select",
     "evaluate_latency_models",
     "evaluate_predictor",
@@ -44,4 +55,5 @@ __all__ = [
     "make_predictor",
     "make_static_predictor",
     "predict_model_latency",
+    "split_latency_rows",
 ]

@@ -33,6 +33,8 @@ from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_choice, check_float, check_int
 
+from ._latency_splits import LATENCY_SPLITS, SPLITTERS, LatencySplit, split_rows_of
+
 __all__ = [
     "ACC_KEYS",
     "LATENCY_BUDGETS",
@@ -172,7 +174,8 @@ class LatencyEvaluation:
     ----------
     scores : DataFrame
         One row per (module_type, model, split) with split in {"val", "test",
-        "test_loaded"} (test rows measured under a non-idle load level): ``n``, the metrics
+        "test_loaded"} (test rows measured under a non-idle load level) and ``split_kind``
+        how they were held out ("random", "grouped", "time"): ``n``, the metrics
         of :func:`latency_metrics`, ``predict_us`` (per sample), ``size_bytes``,
         ``fit_s``, and ``measurable`` (whether device-state features were used).
     predictions : DataFrame
@@ -187,16 +190,6 @@ class LatencyEvaluation:
     def table(self, split: str = "test") -> pd.DataFrame:
         """Scores of one split, indexed by (module_type, model)."""
         return self.scores[self.scores["split"] == split].set_index(["module_type", "model"])
-
-
-def _split_indices(n: int, seed: int, val_size: float, test_size: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, round(n * test_size))
-    n_val = max(1, round(n * val_size))
-    if n - n_test - n_val < 2:
-        raise DataError(f"{n} rows are too few for a train/validation/test split")
-    return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]
 
 
 def _predict_us(model: Any, X: pd.DataFrame, repeats: int) -> float:
@@ -215,6 +208,7 @@ def evaluate_latency_models(
     kinds: Sequence[str] = MODEL_KINDS,
     measurable: bool = True,
     inferable: bool = True,
+    split: LatencySplit = "random",
     seed: int = 0,
     val_size: float = 0.2,
     test_size: float = 0.2,
@@ -224,9 +218,11 @@ def evaluate_latency_models(
 ) -> LatencyEvaluation:
     """Fit every model kind on every module type and score it on held-out rows.
 
-    Per module type the ok rows are split at random (``seed``) into train / validation /
-    test (60/20/20 by default); each model is fitted on the training rows and scored on the
-    validation and test rows, and on the test rows measured under background load.
+    Per module type the ok rows are split (``split``: at random with ``seed``, by sampling
+    configuration, or in time blocks; :func:`~effdl_kit.models.split_latency_rows`) into
+    train / validation / test (60/20/20 by default); each model is fitted on the training
+    rows and scored on the validation and test rows, and on the test rows measured under
+    background load.
 
     Parameters
     ----------
@@ -238,6 +234,10 @@ def evaluate_latency_models(
     kinds : sequence of {"lr", "mlp", "rf", "medn"}
     measurable, inferable : bool
         Use the device-state / derived-count features (the ablation turns them off).
+    split : {"random", "grouped", "time"}
+        How the held-out rows are chosen (:data:`~effdl_kit.models.LATENCY_SPLITS`); the
+        sides do not depend on ``measurable`` / ``inferable``, so an ablation compares the
+        same test rows.
     params : mapping, optional
         kind -> hyperparameters for :func:`make_latency_model`.
     progress : callable, optional
@@ -257,6 +257,7 @@ def evaluate_latency_models(
         raise ConfigError("kinds", kinds, f"a non-empty sequence of {MODEL_KINDS}")
     for k in kinds:
         check_choice("kinds", k, MODEL_KINDS)
+    check_choice("split", split, LATENCY_SPLITS)
     check_int("seed", seed, min_value=0, max_value=SEED_MAX)
     check_float("val_size", val_size, min_value=0.0, max_value=0.5, min_inclusive=False)
     check_float("test_size", test_size, min_value=0.0, max_value=0.5, min_inclusive=False)
@@ -281,7 +282,7 @@ def evaluate_latency_models(
         levels = (sub["load_level"].to_numpy() if "load_level" in sub.columns
                   else np.full(len(sub), "idle", dtype=object))
         row_ids = sub.index.to_numpy()
-        tr, va, te = _split_indices(len(X), seed, val_size, test_size)
+        tr, va, te = SPLITTERS[split](split_rows_of(sub, mt), seed, val_size, test_size)
         loaded = te[levels[te] != "idle"]
         for kind in kinds:
             model = make_latency_model(kind, random_state=seed, **params.get(kind, {}))
@@ -290,15 +291,15 @@ def evaluate_latency_models(
             fit_s = time.perf_counter() - t0
             size = len(pickle.dumps(model))
             pus = _predict_us(model, X.iloc[te], timing_repeats)
-            for split, idx in (("val", va), ("test", te), ("test_loaded", loaded)):
+            for side, idx in (("val", va), ("test", te), ("test_loaded", loaded)):
                 if len(idx) == 0:
                     continue
                 p = model.predict(X.iloc[idx])
-                rows.append({"module_type": mt, "model": kind, "split": split, "n": len(idx),
+                rows.append({"module_type": mt, "model": kind, "split": side, "n": len(idx),
                              **latency_metrics(y[idx], p), "predict_us": pus,
                              "size_bytes": size, "fit_s": fit_s, "measurable": measurable,
-                             "inferable": inferable})
-                if split == "test":
+                             "inferable": inferable, "split_kind": split})
+                if side == "test":
                     preds.append(pd.DataFrame({
                         "module_type": mt, "model": kind, "row": row_ids[idx],
                         "load_level": levels[idx], "y_true": y[idx], "y_pred": p}))
@@ -309,7 +310,8 @@ def evaluate_latency_models(
         scores=pd.DataFrame(rows),
         predictions=pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
         settings={"kinds": list(kinds), "module_types": types, "measurable": measurable,
-                  "inferable": inferable, "seed": seed, "val_size": val_size,
+                  "inferable": inferable, "split": split, "seed": seed,
+                  "val_size": val_size,
                   "test_size": test_size, "params": {k: dict(v) for k, v in params.items()}},
     )
 
