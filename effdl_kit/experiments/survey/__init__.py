@@ -8,8 +8,9 @@ E1 Pareto
     frontier_table`).
 E2 op microbenchmarks
     matmul, conv2d, add, ReLU, GELU, BatchNorm, LayerNorm, softmax over log-spaced sizes in
-    float32 and bfloat16; the device's measured peak FLOP/s, bandwidth and per-call overhead;
-    the roofline with every op placed by arithmetic intensity; each op's regime.
+    float32 and bfloat16; the device's peak FLOP/s and bandwidth measured per dtype (the same
+    statistic as the ops) and its per-call overhead; a roofline per dtype, every op placed
+    by arithmetic intensity and classified against its own dtype's roof.
 E3 FLOPs vs runtime
     Factorised and normalisation-free variants of the CNN against the baseline: FLOPs,
     parameters, operand bytes and measured training-step time.
@@ -34,7 +35,7 @@ method including mixed precision, device ``auto`` (meant for a GPU).
 
 from effdl_kit.experiments._registry import register
 
-from ._analysis import load_results, op_regime_table, summary_metrics
+from ._analysis import dtype_roofs, load_results, op_regime_table, summary_metrics
 from ._figures import plot_flops_runtime, plot_loader, plot_pareto, plot_roofline, redraw
 from ._run import run_survey
 from ._settings import (
@@ -69,6 +70,7 @@ __all__ = [
     "Method",
     "Part",
     "SurveyDevice",
+    "dtype_roofs",
     "load_results",
     "op_regime_table",
     "plot_flops_runtime",

@@ -71,38 +71,67 @@ def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None =
     return ax
 
 
+_MARKERS = {"overhead": "x", "memory": "o", "compute": "s"}
+
+
+def _scatter_by_regime(rows: pd.DataFrame, *, ax: Axes, color: str, label: str) -> None:
+    """``rows`` at (intensity, achieved FLOP/s), marker by regime, one legend entry."""
+    if "regime" not in rows:
+        ax.scatter(rows["intensity"], rows["flop_rate"], marker="o", s=16, color=color,
+                   label=label)
+        return
+    first = True
+    for regime, mk in _MARKERS.items():
+        rr = rows[rows["regime"] == regime]
+        if rr.empty:
+            continue
+        ax.scatter(rr["intensity"], rr["flop_rate"], marker=mk, s=16, color=color,
+                   label=label if first else None)
+        first = False
+
+
 def plot_roofline(sweep: pd.DataFrame, roofline: Roofline | Mapping[str, Any], *, ax: Axes,
                   dtype: str | None = "float32") -> Axes:
     """Achieved FLOP/s against arithmetic intensity on log axes, under the measured roofs
-    (compute roof, bandwidth slope); ops coloured by op, marker by regime."""
+    (compute roof, bandwidth slope, ridge as a dotted line); marker by regime.
+
+    ``dtype`` given: that dtype's own roof and its ops, coloured by op. ``None``: one roof per
+    dtype of the sweep (a legend entry each, with its peak, bandwidth and ridge) and every op
+    coloured by its dtype, so each op is seen against its own dtype's roof.
+
+    Raises
+    ------
+    DataError
+        The roofline has no peak or bandwidth for a dtype drawn.
+    """
     roof = roofline if isinstance(roofline, Roofline) else Roofline.from_dict(dict(roofline))
-    d = sweep if dtype is None else sweep[sweep["dtype"] == dtype]
-    lo = float(min(d["intensity"].min(), roof.ridge) / 4)
-    hi = float(max(d["intensity"].max(), roof.ridge) * 4)
+    dtypes = list(dict.fromkeys(sweep["dtype"])) if dtype is None else [dtype]
+    d = sweep[sweep["dtype"].isin(dtypes)]
+    ridges = [roof.ridge_for(t) for t in dtypes]
+    lo = float(min(d["intensity"].min(), *ridges) / 4)
+    hi = float(max(d["intensity"].max(), *ridges) * 4)
     xs = np.geomspace(lo, hi, 200)
-    ax.plot(xs, roof.attainable(xs), color="black", lw=1.5,
-            label=f"roof: {roof.peak_flops / 1e9:.0f} GFLOP/s, {roof.bandwidth / 1e9:.1f} GB/s")
-    ax.axvline(roof.ridge, color="0.5", ls=":", lw=0.8)
-    markers = {"overhead": "x", "memory": "o", "compute": "s"}
-    for i, op in enumerate(OPS):
-        r = d[d["op"] == op]
-        if r.empty:
-            continue
-        for regime, mk in markers.items():
-            rr = r[r["regime"] == regime] if "regime" in r else r
-            if rr.empty:
-                continue
-            ax.scatter(rr["intensity"], rr["flop_rate"], marker=mk, s=16, color=f"C{i % 10}",
-                       label=op if regime == next(iter(
-                           x for x in markers if "regime" not in r or (r["regime"] == x).any()))
-                       else None)
+    for k, (t, ridge) in enumerate(zip(dtypes, ridges, strict=True)):
+        color = "black" if dtype is not None else f"C{k % 10}"
+        ax.plot(xs, roof.attainable(xs, t), color=color, lw=1.5,
+                label=f"{t} roof: {roof.peak_for(t) / 1e9:.3g} GFLOP/s, "
+                      f"{roof.bandwidth_for(t) / 1e9:.3g} GB/s, ridge {ridge:.3g}")
+        ax.axvline(ridge, color=color if dtype is None else "0.5", ls=":", lw=0.8)
+    if dtype is None:
+        for k, t in enumerate(dtypes):
+            _scatter_by_regime(d[d["dtype"] == t], ax=ax, color=f"C{k % 10}", label=f"{t} ops")
+    else:
+        for i, op in enumerate(OPS):
+            r = d[d["op"] == op]
+            if not r.empty:
+                _scatter_by_regime(r, ax=ax, color=f"C{i % 10}", label=op)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOP/byte)")
     ax.set_ylabel("achieved FLOP/s")
-    ax.set_title(f"{dtype or 'all dtypes'}; x overhead, o memory, □ compute-bound",
-                 fontsize="small")
-    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    ax.set_title(f"{dtype or 'each dtype on its own roof'}; x overhead, o memory, "
+                 "□ compute-bound", fontsize="small")
+    ax.legend(fontsize="x-small", ncol=2 if dtype is not None else 1, loc="lower right")
     return ax
 
 
@@ -165,11 +194,13 @@ def _draw_pareto(section: Mapping[str, Any], t: _Target) -> Drawn:
 
 def _draw_ops(section: Mapping[str, Any], t: _Target) -> Drawn:
     sweep = pd.DataFrame(section["sweep"])
-    dtypes = list(dict.fromkeys(sweep["dtype"]))
-    fig, axes = figure("double", aspect=0.45, nrows=1, ncols=len(dtypes), pyplot=False,
-                       squeeze=False)
-    for j, dt in enumerate(dtypes):
-        plot_roofline(sweep, section["roofline"], ax=axes[0, j], dtype=dt)
+    dtypes: list[str | None] = list(dict.fromkeys(sweep["dtype"]))
+    # several dtypes: first every dtype under its own roof, then a panel per dtype
+    panels = [None, *dtypes] if len(dtypes) > 1 else dtypes
+    fig, axes = figure("double", aspect=0.45 if len(panels) == 1 else 0.38,
+                       nrows=len(panels), ncols=1, pyplot=False, squeeze=False)
+    for j, dt in enumerate(panels):
+        plot_roofline(sweep, section["roofline"], ax=axes[j, 0], dtype=dt)
     return t.save(fig, FIGURE_ROOFLINE), export_table(
         op_regime_table(sweep), t.out / TABLE_OPS, caption=f"Op microbenchmarks ({t.scale} "
         "scale).", label="tab:survey-ops", float_format="{:.3g}")

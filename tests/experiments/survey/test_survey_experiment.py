@@ -55,9 +55,15 @@ def test_smoke_results_hold_every_part(smoke_dir: Path) -> None:
     assert {r["verdict"] for r in payload["pareto"]["frontier"]} <= set(VERDICTS)
     sweep = pd.DataFrame(payload["ops"]["sweep"])
     assert set(sweep["op"]) == set(s.ops) and "regime" in sweep
-    assert payload["ops"]["roofline"]["peak_flops"] > 0
+    roof = payload["ops"]["roofline"]
+    assert roof["peak_flops"] > 0 and set(roof["bandwidth_by_dtype"]) == set(s.dtypes)
+    # each row carries its own dtype's ridge
+    for dt, g in sweep.groupby("dtype"):
+        ridge = roof["peak_flops_by_dtype"][dt] / roof["bandwidth_by_dtype"][dt]
+        assert g["ridge"].to_numpy() == pytest.approx(ridge, rel=1e-9)  # JSON: 10 digits
     summary = json.loads((smoke_dir / "summary.json").read_text())
     assert set(summary["metrics"]) == {"frontier", "roofline", "variants", "loader"}
+    assert set(summary["metrics"]["roofline"]["by_dtype"]) == set(s.dtypes)
     for stem in ("survey_pareto", "survey_roofline", "survey_flops_runtime", "survey_loader"):
         assert (smoke_dir / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
     assert (smoke_dir / "survey_frontier.md").is_file()
