@@ -15,6 +15,11 @@ concurrent GPU stream):
    +2.5 % accuracy, +0.39 % R²);
 3. ablation: the same predictors without the measurable parameters (device state), on all
    test rows and on the test rows measured under background load;
+3b. every model and the ablation again under three splits (``Budget.splits``): the random
+   one, one grouped by sampling configuration (a configuration timed twice never sits on both
+   sides) and a time-blocked one (train on the earliest rows, test on the latest, so the
+   device-state features cannot act as a clock), pooled test acc@10 with bootstrap 95 % CIs
+   over the test rows (:func:`split_table`, figure ``medn_splits``);
 4. beyond the paper: whole-model latency of small CNNs and a Transformer block predicted as
    the sum of per-module predictions (the auto-selected model of each type, fitted on all
    rows, at the device state read now) against the measured latency — on the GPU dataset
@@ -39,14 +44,17 @@ from effdl_kit.experiments._registry import register
 
 from ._analysis import (
     ablation_table,
+    bootstrap_hits,
     load_results,
     scores_table,
     selection_table,
+    split_table,
 )
 from ._figures import (
     plot_ablation,
     plot_accuracy,
     plot_pred_vs_true,
+    plot_splits,
     plot_whole_models,
     redraw,
 )
@@ -81,6 +89,7 @@ __all__ = [
     "Device",
     "WholeModel",
     "ablation_table",
+    "bootstrap_hits",
     "build_payload",
     "fit_selected",
     "load_medn_data",
@@ -88,11 +97,13 @@ __all__ = [
     "plot_ablation",
     "plot_accuracy",
     "plot_pred_vs_true",
+    "plot_splits",
     "plot_whole_models",
     "redraw",
     "run_medn",
     "scores_table",
     "selection_table",
+    "split_table",
     "whole_model_latency",
     "whole_model_zoo",
 ]

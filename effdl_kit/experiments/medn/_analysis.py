@@ -14,9 +14,8 @@ from effdl_kit.experiments._registry import read_results
 
 from ._settings import MODEL_LABELS, NAME, PAPER_GAIN
 
-__all__ = ["ablation_table", "load_results", "records", "scores_table", "selection_table"]
-
-
+__all__ = ["ablation_table", "bootstrap_hits", "load_results", "records", "scores_table",
+           "selection_table", "split_table"]
 
 
 def load_results(out_dir: str | Path) -> dict[str, Any]:
@@ -96,3 +95,64 @@ def most_common(items: list[str]) -> str:
     for it in items:
         counts[it] = counts.get(it, 0) + 1
     return max(counts, key=lambda k: counts[k]) if counts else "medn"
+
+
+def bootstrap_hits(hits: np.ndarray, strata: np.ndarray, *, n_boot: int, seed: int
+                   ) -> np.ndarray:
+    """Bootstrap means of each column of ``hits`` (rows resampled with replacement within each
+    stratum, the same rows for every column, so differences of columns are paired).
+
+    Parameters
+    ----------
+    hits : ndarray, shape (n, k)
+    strata : ndarray, shape (n,)
+        The stratum of each row (the module type: its share of rows stays fixed).
+
+    Returns
+    -------
+    ndarray, shape (n_boot, k)
+    """
+    rng = np.random.default_rng(seed)
+    sums = np.zeros((n_boot, hits.shape[1]))
+    for key in dict.fromkeys(strata.tolist()):
+        rows = hits[strata == key]
+        idx = rng.integers(0, len(rows), size=(n_boot, len(rows)))
+        sums += rows[idx].sum(axis=1)
+    return sums / len(hits)
+
+
+def split_table(payload: Mapping[str, Any], *, level: float = 0.95) -> pd.DataFrame:
+    """Per split (random, grouped, time-blocked) and model: pooled test acc@10 (%) with and
+    without the measurable parameters and their difference (points), each with a bootstrap CI
+    over the test rows (stratified by module type, paired; ``budget.n_boot`` resamples, the
+    run's seed), and the sample-weighted R² with and without. Empty without ``splits``."""
+    splits = payload.get("splits") or {}
+    n_boot = int((payload.get("budget") or {}).get("n_boot", 1000))
+    seed, q = int(payload.get("seed", 0)), [(1 - level) / 2, (1 + level) / 2]
+    rows = []
+    for kind, rec in splits.items():
+        p = pd.DataFrame(rec["predictions"])
+        w, wo = pd.DataFrame(rec["scores"]), pd.DataFrame(rec["scores_no_measurable"])
+        for model in MODEL_LABELS:
+            g = p[p["model"] == model]
+            if not len(g):
+                continue
+            y = g["y_true"].to_numpy(dtype=float)
+            hits = np.column_stack([
+                np.abs(g[c].to_numpy(dtype=float) - y) / y <= 0.10 + 1e-12
+                for c in ("y_pred", "y_pred_no_measurable")]).astype(float)
+            boot = bootstrap_hits(hits, g["module_type"].to_numpy(), n_boot=n_boot, seed=seed)
+            boot = np.column_stack([boot, boot[:, 0] - boot[:, 1]])
+            est = [*hits.mean(axis=0), hits[:, 0].mean() - hits[:, 1].mean()]
+            lo, hi = np.quantile(boot, q, axis=0)
+            r2 = {}
+            for tag, f in (("with", w), ("without", wo)):
+                t = f[(f["split"] == "test") & (f["model"] == model)]
+                r2[tag] = float(np.sum(t["n"] * t["r2"]) / t["n"].sum())
+            rows.append({
+                "split": kind, "model": MODEL_LABELS[model], "n": len(g),
+                "acc@10% with": 100 * est[0], "with lo": 100 * lo[0], "with hi": 100 * hi[0],
+                "acc@10% without": 100 * est[1], "without lo": 100 * lo[1],
+                "without hi": 100 * hi[1], "Δ (points)": 100 * est[2], "Δ lo": 100 * lo[2],
+                "Δ hi": 100 * hi[2], "R² with": r2["with"], "R² without": r2["without"]})
+    return pd.DataFrame(rows)

@@ -18,25 +18,31 @@ from ._analysis import (
     most_common,
     scores_table,
     selection_table,
+    split_table,
 )
 from ._settings import (
     FIGURE_ABLATION,
     FIGURE_ACCURACY,
     FIGURE_SCATTER,
+    FIGURE_SPLITS,
     MODEL_LABELS,
     NAME,
     RESULTS_FILE,
     TABLE_ABLATION,
     TABLE_SCORES,
     TABLE_SELECTION,
+    TABLE_SPLITS,
     TABLE_WHOLE,
 )
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["plot_ablation", "plot_accuracy", "plot_pred_vs_true", "plot_whole_models",
-           "redraw"]
+__all__ = ["plot_ablation", "plot_accuracy", "plot_pred_vs_true", "plot_splits",
+           "plot_whole_models", "redraw"]
+
+#: split name -> label in the split figure
+_SPLIT_LABELS = {"random": "random", "grouped": "grouped by config", "time": "time-blocked"}
 
 
 def plot_accuracy(payload: Mapping[str, Any], *, ax: Axes, acc: str = "acc10") -> Axes:
@@ -123,6 +129,36 @@ def plot_whole_models(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     return ax
 
 
+def plot_splits(payload: Mapping[str, Any], *, ax: Axes, what: str = "with") -> Axes:
+    """Bars per model, one per split: pooled test acc@10 with the measurable parameters
+    (``what="with"``) or its gain over the model without them (``what="delta"``, points), with
+    the bootstrap 95 % CIs of :func:`~._analysis.split_table`."""
+    t = split_table(payload)
+    cols = {"with": ("acc@10% with", "with lo", "with hi"),
+            "delta": ("Δ (points)", "Δ lo", "Δ hi")}[what]
+    models = list(dict.fromkeys(t["model"]))
+    kinds = list(dict.fromkeys(t["split"]))
+    width = 0.8 / max(len(kinds), 1)
+    x = np.arange(len(models))
+    for j, kind in enumerate(kinds):
+        g = t[t["split"] == kind].set_index("model").reindex(models)
+        est, lo, hi = (g[c].to_numpy(dtype=float) for c in cols)
+        ax.bar(x + (j - (len(kinds) - 1) / 2) * width, est, width, yerr=[est - lo, hi - est],
+               capsize=2, label=_SPLIT_LABELS.get(kind, kind), color=f"C{j}",
+               error_kw={"lw": 0.8})
+    ax.set_xticks(x, models)
+    if what == "delta":
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_ylabel("Δ acc@10% (points)")
+        ax.set_title("gain from measurable parameters", fontsize="medium")
+    else:
+        ax.set_ylabel("acc@10% on test (%)")
+        ax.set_title("accuracy under three splits (95 % CI)", fontsize="medium")
+        ax.legend(fontsize="x-small", loc="upper left", ncols=len(kinds))
+        ax.set_ylim(0, min(105.0, float(t["with hi"].max()) * 1.35 + 1.0))
+    return ax
+
+
 def redraw(out_dir: str | Path) -> list[Path]:
     """Draw the figures and write the tables from ``results.json`` only (no fitting).
 
@@ -159,6 +195,13 @@ def redraw(out_dir: str | Path) -> list[Path]:
         plot_whole_models(payload, ax=axes[0, 1])
         paths += save_figure(fig, out / FIGURE_ABLATION, provenance=prov, seed=seed,
                              scale=scale)
+        if payload.get("splits"):
+            fig, axes = figure("double", aspect=0.4, nrows=1, ncols=2, pyplot=False,
+                               squeeze=False)
+            plot_splits(payload, ax=axes[0, 0], what="with")
+            plot_splits(payload, ax=axes[0, 1], what="delta")
+            paths += save_figure(fig, out / FIGURE_SPLITS, provenance=prov, seed=seed,
+                                 scale=scale)
     paths += export_table(scores_table(payload), out / TABLE_SCORES,
                           caption=f"Per-module latency predictors on the test split ({scale} "
                                   f"scale, seed {seed}).", label="tab:medn-scores",
@@ -174,5 +217,12 @@ def redraw(out_dir: str | Path) -> list[Path]:
     paths += export_table(pd.DataFrame(payload["whole_models"]), out / TABLE_WHOLE,
                           caption="Whole-model latency: sum of per-module predictions vs "
                                   "measured.", label="tab:medn-whole", float_format="{:.3f}")
+    if payload.get("splits"):
+        paths += export_table(split_table(payload), out / TABLE_SPLITS,
+                              caption="Every model under three splits (random, grouped by "
+                                      "sampling configuration, time-blocked): test acc@10 "
+                                      "with and without measurable parameters, bootstrap 95 % "
+                                      "CIs over the test rows.", label="tab:medn-splits",
+                              float_format="{:.3f}")
     figs = [p for p in paths if p.suffix in (".pdf", ".svg", ".png")]
     return figs + [p for p in paths if p not in figs]

@@ -28,13 +28,14 @@ from effdl_kit.measure import LoadLevel, measure_latency
 from effdl_kit.models import (
     AutoSelection,
     LatencyEvaluation,
+    LatencySplit,
     auto_select,
     evaluate_latency_models,
     fit_latency_models,
     predict_model_latency,
 )
 
-from ._analysis import ablation_table, records
+from ._analysis import ablation_table, records, split_table
 from ._figures import redraw
 from ._settings import DEVICES, NAME, PAPER_GAIN, RESULTS_FILE, Budget, Device
 
@@ -264,10 +265,24 @@ def fit_selected(df: pd.DataFrame, chosen: Mapping[str, str], *, seed: int,
             for mt, kind in chosen.items()}
 
 
+def _split_record(ev: LatencyEvaluation, ev_nm: LatencyEvaluation) -> dict[str, Any]:
+    """Scores with and without measurable parameters under one split, and the test
+    predictions of both side by side (the same test rows: a split ignores the features)."""
+    keys = ["module_type", "model", "row"]
+    both = ev.predictions.merge(
+        ev_nm.predictions[[*keys, "y_pred"]].rename(columns={"y_pred": "y_pred_no_measurable"}),
+        on=keys, how="inner", validate="one_to_one")
+    cols = ("module_type", "model", "row", "y_true", "y_pred", "y_pred_no_measurable")
+    return {"scores": records(ev.scores), "scores_no_measurable": records(ev_nm.scores),
+            "predictions": {k: [None if isinstance(v, float) and not math.isfinite(v) else v
+                                for v in both[k].tolist()] for k in cols}}
+
+
 def build_payload(df: pd.DataFrame, ev: LatencyEvaluation, ev_nm: LatencyEvaluation,
                   sel_time: AutoSelection, sel_space: AutoSelection, whole: pd.DataFrame, *,
-                  scale: str, seed: int, source: str,
-                  budget: Budget | None = None) -> dict[str, Any]:
+                  scale: str, seed: int, source: str, budget: Budget | None = None,
+                  splits: Mapping[LatencySplit, tuple[LatencyEvaluation, LatencyEvaluation]]
+                  | None = None) -> dict[str, Any]:
     """The JSON-able ``results.json`` payload from the computed pieces (the plot and table
     functions read it): evaluations with and without measurable parameters, both
     auto-selections, the whole-model check.
@@ -276,8 +291,12 @@ def build_payload(df: pd.DataFrame, ev: LatencyEvaluation, ev_nm: LatencyEvaluat
     ----------
     budget : Budget, optional
         The budget the pieces were computed with (default: ``Budget.for_scale(scale)``).
+    splits : mapping, optional
+        Split name -> evaluations (with, without measurable parameters) under that split
+        (the ``splits`` entry: scores and paired test predictions; none when not given).
     """
     budget = _check_budget(budget, scale)
+    split_records = {str(k): _split_record(*v) for k, v in (splits or {}).items()}
     return {
         "experiment": NAME, "scale": scale, "seed": seed, "source": source,
         "budget": budget.to_dict(),
@@ -294,6 +313,7 @@ def build_payload(df: pd.DataFrame, ev: LatencyEvaluation, ev_nm: LatencyEvaluat
         "selection": {"time": _selection_dict(sel_time), "space": _selection_dict(sel_space)},
         "paper_gain": PAPER_GAIN,
         "whole_models": records(whole),
+        "splits": split_records,
     }
 
 
@@ -316,6 +336,12 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
     df, source = load_medn_data(scale, seed, out, device=device, budget=budget)
     ev = evaluate_latency_models(df, seed=seed, params=params)
     ev_nm = evaluate_latency_models(df, seed=seed, params=params, measurable=False)
+    splits: dict[LatencySplit, tuple[LatencyEvaluation, LatencyEvaluation]] = {}
+    for kind in budget.splits:  # the random split's evaluations are the headline ones
+        splits[kind] = (ev, ev_nm) if kind == "random" else (
+            evaluate_latency_models(df, seed=seed, params=params, split=kind),
+            evaluate_latency_models(df, seed=seed, params=params, split=kind,
+                                    measurable=False))
     sel_time = auto_select(ev.scores, prefer="time")
     sel_space = auto_select(ev.scores, prefer="space")
     chosen = {str(r["module_type"]): str(r["model"]) for r in records(sel_time.choices)}
@@ -328,7 +354,7 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
                                     warmup=budget.warmup, repeats=budget.repeats,
                                     device=where)
     payload = build_payload(df, ev, ev_nm, sel_time, sel_space, whole, scale=scale, seed=seed,
-                            source=source, budget=budget)
+                            source=source, budget=budget, splits=splits)
     payload["device"] = device
     payload["whole_models_note"] = why_not
     payload["time_s"] = time.perf_counter() - t0
@@ -347,6 +373,10 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
                                              "without": r["acc10 without"]}
                            for r in records(abl[abl["split"] == "test"])},
         "whole_model_error_pct": {str(r["model"]): r["error_pct"] for r in records(whole)},
+        "splits_acc10": {f"{r['split']}/{r['model']}": {
+            "with": r["acc@10% with"], "without": r["acc@10% without"],
+            "delta_points": r["Δ (points)"], "delta_ci": [r["Δ lo"], r["Δ hi"]]}
+            for r in records(split_table(payload))},
     }
     return make_summary(
         NAME, scale, seed, metrics=metrics,

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_choice, check_int, check_scale
-from effdl_kit.models import LATENCY_BUDGETS
+from effdl_kit.models import LATENCY_BUDGETS, LATENCY_SPLITS, LatencySplit
 
 __all__ = [
     "DEVICES",
@@ -32,6 +32,8 @@ TABLE_SCORES = "medn_scores"
 TABLE_SELECTION = "medn_selection"
 TABLE_ABLATION = "medn_ablation"
 TABLE_WHOLE = "medn_whole_models"
+FIGURE_SPLITS = "medn_splits"
+TABLE_SPLITS = "medn_splits"
 #: the paper's gain of auto-selection over MEDN alone (points of acc@10 and of R²)
 PAPER_GAIN = {"acc_points": 2.5, "r2_points": 0.39}
 #: model kind -> label in figures and tables
@@ -64,6 +66,13 @@ class Budget:
     model_params : mapping
         Model kind -> keyword arguments of the predictors (see
         :data:`~effdl_kit.models.LATENCY_BUDGETS`).
+    splits : tuple of LatencySplit
+        The splits every model and the measurable-parameter ablation are scored under
+        (:data:`~effdl_kit.models.LATENCY_SPLITS`: random, grouped by configuration,
+        time-blocked); the headline scores are the random split's.
+    n_boot : int
+        Bootstrap resamples of the test rows (stratified by module type) for the CIs of the
+        split table.
     """
 
     rows_per_type: int | None
@@ -71,6 +80,8 @@ class Budget:
     warmup: int
     repeats: int
     model_params: Mapping[str, Mapping[str, Any]]
+    splits: tuple[LatencySplit, ...] = LATENCY_SPLITS
+    n_boot: int = 1000
 
     def __post_init__(self) -> None:
         if self.rows_per_type is not None:
@@ -86,6 +97,13 @@ class Budget:
         if not isinstance(self.model_params, Mapping):
             raise ConfigError("model_params", self.model_params,
                               "a mapping model kind -> keyword arguments")
+        if isinstance(self.splits, str) or not isinstance(self.splits, tuple | list) or not (
+                self.splits):
+            raise ConfigError("splits", self.splits,
+                              f"a non-empty tuple of names out of {LATENCY_SPLITS}")
+        for split in self.splits:
+            check_choice("splits", split, LATENCY_SPLITS)
+        check_int("n_boot", self.n_boot, min_value=10)
 
     @classmethod
     def for_scale(cls, scale: str) -> Budget:
@@ -106,6 +124,7 @@ class Budget:
         """A JSON-able dict (the ``budget`` recorded in ``results.json``)."""
         d = dataclasses.asdict(self)
         d["whole_models"] = list(self.whole_models)
+        d["splits"] = list(self.splits)
         d["model_params"] = {k: dict(v) for k, v in self.model_params.items()}
         return d
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -14,16 +15,19 @@ import effdl_kit.experiments.medn._run as medn_run
 from effdl_kit.errors import ConfigError, DataError, DatasetNotFoundError
 from effdl_kit.experiments import get_experiment, list_experiments, run_experiment
 from effdl_kit.experiments.medn import (
+    MODEL_LABELS,
     PAPER_GAIN,
     RESULTS_FILE,
     Budget,
     ablation_table,
+    bootstrap_hits,
     load_medn_data,
     load_results,
     redraw,
     run_medn,
     scores_table,
     selection_table,
+    split_table,
     whole_model_zoo,
 )
 from effdl_kit.models import MODEL_KINDS
@@ -159,3 +163,61 @@ def test_a_missing_shipped_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert source == str(tmp_path / "work" / "latency_fallback.jsonl")
     assert len(df) > 0 and set(df["load_level"]) <= {"idle", "light"}
     assert df["module_type"].value_counts().max() <= ROWS
+
+
+def test_smoke_run_scores_every_model_under_three_splits(smoke: Path) -> None:
+    payload = load_results(smoke)
+    assert list(payload["splits"]) == ["random", "grouped", "time"]
+    # the random split's entry is the headline evaluation
+    assert payload["splits"]["random"]["scores"] == payload["scores"]
+    df, _ = load_medn_data("smoke", 0)
+    for kind in ("grouped", "time"):
+        rec = payload["splits"][kind]
+        assert {r["split_kind"] for r in rec["scores"] + rec["scores_no_measurable"]} == {kind}
+        pred = pd.DataFrame(rec["predictions"])
+        assert set(pred["model"]) == set(MODEL_KINDS)
+        for mt, g in pred[pred["model"] == "medn"].groupby("module_type"):
+            rows = df[df["module_type"] == mt]
+            test = rows.loc[g["row"].to_numpy()]
+            rest = rows[~rows.index.isin(g["row"].tolist())]
+            if kind == "time":  # held-out rows are the latest ones
+                assert test["timestamp"].min() > rest["timestamp"].max()
+            else:  # no configuration of the test rows is in the training or validation rows
+                cols = [c for c in ("batch", "channels", "hw", "kernel_size", "stride",
+                                    "padding", "out_channels", "in_features", "out_features",
+                                    "input_size", "hidden_size", "seq_len", "embed_dim",
+                                    "num_heads") if rows[c].notna().all()]
+                both = test.merge(rest, on=cols, how="inner")
+                assert both.empty, (mt, both)
+    t = split_table(payload)
+    assert len(t) == 3 * len(MODEL_KINDS) and list(dict.fromkeys(t["split"])) == [
+        "random", "grouped", "time"]
+    for tag in ("with", "without"):
+        assert (t[f"{tag} lo"] <= t[f"acc@10% {tag}"]).all()
+        assert (t[f"acc@10% {tag}"] <= t[f"{tag} hi"]).all()
+    assert (t["Δ lo"] <= t["Δ (points)"]).all() and (t["Δ (points)"] <= t["Δ hi"]).all()
+    assert t["Δ (points)"].to_numpy() == pytest.approx(
+        (t["acc@10% with"] - t["acc@10% without"]).to_numpy())
+    # the random rows agree with the headline ablation table
+    abl = ablation_table(payload)
+    abl = abl[abl["split"] == "test"]
+    with_acc = dict(zip(abl["model"], abl["acc10 with"], strict=True))
+    for r in t[t["split"] == "random"].to_dict(orient="records"):
+        kind = {v: k for k, v in MODEL_LABELS.items()}[r["model"]]
+        assert r["acc@10% with"] == pytest.approx(100 * with_acc[kind])
+    summary = json.loads((smoke / "summary.json").read_text())
+    assert set(summary["metrics"]["splits_acc10"]) == {
+        f"{s}/{MODEL_LABELS[m]}" for s in ("random", "grouped", "time") for m in MODEL_KINDS}
+    assert {"medn_splits.pdf", "medn_splits.png"} <= set(summary["figures"])
+    assert "medn_splits.csv" in summary["tables"]
+
+
+def test_stratified_bootstrap_keeps_each_stratum_share() -> None:
+    hits = np.column_stack([np.r_[np.ones(30), np.zeros(10)], np.r_[np.ones(30), np.ones(10)]])
+    strata = np.array(["a"] * 30 + ["b"] * 10)
+    boot = bootstrap_hits(hits, strata, n_boot=200, seed=0)
+    # within a stratum every row is alike, so each resample has the same mean
+    assert boot.shape == (200, 2)
+    assert np.all(boot[:, 0] == 0.75) and np.all(boot[:, 1] == 1.0)
+    mixed = bootstrap_hits(hits[:, :1], np.zeros(40), n_boot=200, seed=0)
+    assert mixed.std() > 0 and 0.6 < mixed.mean() < 0.9

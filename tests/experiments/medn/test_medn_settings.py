@@ -36,8 +36,10 @@ def test_budget_is_frozen_and_a_fresh_copy_per_call() -> None:
 
 def test_to_dict_is_the_recorded_budget() -> None:
     d = Budget.for_scale("smoke").to_dict()
-    assert list(d) == ["rows_per_type", "whole_models", "warmup", "repeats", "model_params"]
+    assert list(d) == ["rows_per_type", "whole_models", "warmup", "repeats", "model_params",
+                       "splits", "n_boot"]
     assert d["whole_models"] == ["cnn-small", "transformer-block"]
+    assert d["splits"] == ["random", "grouped", "time"] and d["n_boot"] == 1000
     assert json.loads(json.dumps(d)) == d
 
 
@@ -48,6 +50,10 @@ def test_to_dict_is_the_recorded_budget() -> None:
     ({"warmup": -1}, "warmup"),
     ({"repeats": 0}, "repeats"),
     ({"model_params": None}, "model_params"),
+    ({"splits": ()}, "splits"),
+    ({"splits": "time"}, "splits"),
+    ({"splits": ("random", "blocked")}, "splits"),
+    ({"n_boot": 5}, "n_boot"),
 ])
 def test_bad_overrides_name_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
