@@ -49,13 +49,15 @@ def default_replay_path() -> str:
 
 
 def replay_table(study: ReplayStudy, setting: str = "random") -> pd.DataFrame:
-    """TSBA and Top10HR (%, mean and 95 % CI), stop rate and verdict per task and rule."""
+    """TSBA and Top10HR (%, mean and 95 % CI), epochs saved, stop rate and verdict per task
+    and rule."""
     v = study.verdicts(setting)
     return pd.DataFrame({
         "task": v["task"], "rule": [RULE_LABELS.get(r, r) for r in v["rule"]],
         "TSBA %": v["tsba"], "TSBA lo": v["tsba_lo"], "TSBA hi": v["tsba_hi"],
         "Top10HR %": v["top10hr"], "Top10HR lo": v["top10hr_lo"],
-        "Top10HR hi": v["top10hr_hi"], "stopped %": 100 * v["stop_rate"],
+        "Top10HR hi": v["top10hr_hi"], "epochs saved %": 100 * v["epochs_saved"],
+        "stopped %": 100 * v["stop_rate"],
         "verdict": v["verdict"]})
 
 

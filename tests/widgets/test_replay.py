@@ -34,6 +34,7 @@ def test_view_shows_figure_and_table(replay_file: Path, tmp_path: Path) -> None:
     assert view.message.value == ""
     assert view.output.outputs[0]["data"]["image/png"]
     assert "BTTackler (kit)" in view.table.value and "cnn_digits" in view.table.value
+    assert "epochs saved %" in view.table.value
     view.setting.value = "injected"
     assert "within noise" in view.table.value or "saves time" in view.table.value \
         or "costs time" in view.table.value
