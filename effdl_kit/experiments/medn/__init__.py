@@ -19,7 +19,9 @@ concurrent GPU stream):
    one, one grouped by sampling configuration (a configuration timed twice never sits on both
    sides) and a time-blocked one (train on the earliest rows, test on the latest, so the
    device-state features cannot act as a clock), pooled test acc@10 with bootstrap 95 % CIs
-   over the test rows (:func:`split_table`, figure ``medn_splits``);
+   over the test rows (:func:`split_table`, figure ``medn_splits``), beside the noise
+   ceiling: stored idle-level rows re-timed now with the same protocol, scored as if the
+   re-measurement predicted the stored value (:func:`noise_ceiling`, ``Budget.noise_rows``);
 4. beyond the paper: whole-model latency of small CNNs and a Transformer block predicted as
    the sum of per-module predictions (the auto-selected model of each type, fitted on all
    rows, at the device state read now) against the measured latency — on the GPU dataset
@@ -62,6 +64,7 @@ from ._run import (
     build_payload,
     fit_selected,
     load_medn_data,
+    noise_ceiling,
     run_medn,
     whole_model_latency,
     whole_model_zoo,
@@ -94,6 +97,7 @@ __all__ = [
     "fit_selected",
     "load_medn_data",
     "load_results",
+    "noise_ceiling",
     "plot_ablation",
     "plot_accuracy",
     "plot_pred_vs_true",

@@ -125,10 +125,13 @@ def split_table(payload: Mapping[str, Any], *, level: float = 0.95) -> pd.DataFr
     """Per split (random, grouped, time-blocked) and model: pooled test acc@10 (%) with and
     without the measurable parameters and their difference (points), each with a bootstrap CI
     over the test rows (stratified by module type, paired; ``budget.n_boot`` resamples, the
-    run's seed), and the sample-weighted R² with and without. Empty without ``splits``."""
+    run's seed), and the sample-weighted R² with and without; beside them the noise ceiling
+    (acc@10 % of re-timed stored rows against their stored values) when the run has one.
+    Empty without ``splits``."""
     splits = payload.get("splits") or {}
     n_boot = int((payload.get("budget") or {}).get("n_boot", 1000))
     seed, q = int(payload.get("seed", 0)), [(1 - level) / 2, (1 + level) / 2]
+    noise = ((payload.get("noise") or {}).get("metrics") or {}).get("acc10")
     rows = []
     for kind, rec in splits.items():
         p = pd.DataFrame(rec["predictions"])
@@ -154,5 +157,6 @@ def split_table(payload: Mapping[str, Any], *, level: float = 0.95) -> pd.DataFr
                 "acc@10% with": 100 * est[0], "with lo": 100 * lo[0], "with hi": 100 * hi[0],
                 "acc@10% without": 100 * est[1], "without lo": 100 * lo[1],
                 "without hi": 100 * hi[1], "Δ (points)": 100 * est[2], "Δ lo": 100 * lo[2],
-                "Δ hi": 100 * hi[2], "R² with": r2["with"], "R² without": r2["without"]})
+                "Δ hi": 100 * hi[2], "R² with": r2["with"], "R² without": r2["without"],
+                **({"noise ceiling acc@10%": 100 * float(noise)} if noise is not None else {})})
     return pd.DataFrame(rows)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -24,7 +25,7 @@ from effdl_kit._core.rng import SEED_MAX, torch_seeded
 from effdl_kit._core.validate import check_choice, check_int, check_scale
 from effdl_kit.data import build_latency_dataset, latency_data_path, load_latency_dataset
 from effdl_kit.experiments._registry import ExperimentSummary, make_summary, output_files
-from effdl_kit.measure import LoadLevel, measure_latency
+from effdl_kit.measure import MODULE_PARAMS, LoadLevel, make_spec, measure_latency, measure_spec
 from effdl_kit.models import (
     AutoSelection,
     LatencyEvaluation,
@@ -32,6 +33,7 @@ from effdl_kit.models import (
     auto_select,
     evaluate_latency_models,
     fit_latency_models,
+    latency_metrics,
     predict_model_latency,
 )
 
@@ -39,7 +41,7 @@ from ._analysis import ablation_table, records, split_table
 from ._figures import redraw
 from ._settings import DEVICES, NAME, PAPER_GAIN, RESULTS_FILE, Budget, Device
 
-__all__ = ["build_payload", "fit_selected", "load_medn_data", "run_medn",
+__all__ = ["build_payload", "fit_selected", "load_medn_data", "noise_ceiling", "run_medn",
            "whole_model_latency", "whole_model_zoo"]
 
 
@@ -249,6 +251,48 @@ _WHOLE_MODEL_DEVICE: dict[Device, Callable[[], tuple[str | None, str]]] = {
 }
 
 
+def noise_ceiling(df: pd.DataFrame, *, n_rows: int, seed: int, device: str = "cpu",
+                  ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Re-time ``n_rows`` stored idle-level rows (sampled with ``seed``) with each row's own
+    protocol (warm-up and timed calls, threads) and score the re-measurement as if it were a
+    prediction of the stored value: the noise ceiling of any predictor on this data.
+
+    Only rows stored at the ``"idle"`` level are re-timed (no background load is created);
+    the device state is read again before each re-measurement.
+
+    Returns
+    -------
+    rows : DataFrame
+        row, module_type, stored_ms, remeasured_ms, ratio, utilization_pct, load_avg_1m.
+    metrics : dict
+        :func:`~effdl_kit.models.latency_metrics` of (stored, re-measured) plus ``n`` and the
+        median absolute relative difference ``median_rel_diff``; empty when no row.
+    """
+    check_int("n_rows", n_rows, min_value=0)
+    idle = df[df["load_level"] == "idle"] if "load_level" in df.columns else df
+    pick = idle.sample(n=min(n_rows, len(idle)), random_state=seed) if n_rows else idle[:0]
+    out = []
+    for idx, r in pick.iterrows():
+        mt = str(r["module_type"])
+        spec = make_spec(mt, **{k: int(r[k]) for k in MODULE_PARAMS[mt]})
+        res = measure_spec(spec, device=device, warmup=int(r.get("warmup", 5)),
+                           repeats=int(r.get("repeats", 25)), threads=int(r.get("threads", 1)),
+                           seed=seed)
+        out.append({"row": int(idx) if isinstance(idx, int | np.integer) else str(idx),
+                    "module_type": mt, "stored_ms": float(r["latency_ms"]),
+                    "remeasured_ms": res.median_ms,
+                    "ratio": res.median_ms / float(r["latency_ms"]),
+                    "utilization_pct": res.state.utilization_pct,
+                    "load_avg_1m": res.state.load_avg_1m})
+    rows = pd.DataFrame(out)
+    if not len(rows):
+        return rows, {}
+    stored, again = rows["stored_ms"].to_numpy(), rows["remeasured_ms"].to_numpy()
+    metrics = {"n": float(len(rows)), **latency_metrics(stored, again),
+               "median_rel_diff": float(np.median(np.abs(again - stored) / stored))}
+    return rows, metrics
+
+
 # ----------------------------------------------------------------------------- compute
 
 
@@ -346,6 +390,8 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
     sel_space = auto_select(ev.scores, prefer="space")
     chosen = {str(r["module_type"]): str(r["model"]) for r in records(sel_time.choices)}
     where, why_not = _WHOLE_MODEL_DEVICE[device]()
+    noise_rows, noise = (noise_ceiling(df, n_rows=budget.noise_rows, seed=seed, device=where)
+                         if where is not None else (pd.DataFrame(), {}))
     if where is None:
         whole = pd.DataFrame()
     else:
@@ -357,6 +403,9 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
                             source=source, budget=budget, splits=splits)
     payload["device"] = device
     payload["whole_models_note"] = why_not
+    payload["noise"] = {"metrics": noise, "rows": records(noise_rows),
+                        "note": "stored idle rows re-timed now, same protocol" if noise
+                        else why_not or "no row re-timed"}
     payload["time_s"] = time.perf_counter() - t0
     atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)
@@ -373,6 +422,7 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
                                              "without": r["acc10 without"]}
                            for r in records(abl[abl["split"] == "test"])},
         "whole_model_error_pct": {str(r["model"]): r["error_pct"] for r in records(whole)},
+        "noise_ceiling_acc10": noise.get("acc10"),
         "splits_acc10": {f"{r['split']}/{r['model']}": {
             "with": r["acc@10% with"], "without": r["acc@10% without"],
             "delta_points": r["Δ (points)"], "delta_ci": [r["Δ lo"], r["Δ hi"]]}

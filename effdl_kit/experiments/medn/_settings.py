@@ -73,6 +73,9 @@ class Budget:
     n_boot : int
         Bootstrap resamples of the test rows (stratified by module type) for the CIs of the
         split table.
+    noise_rows : int
+        Stored idle-level rows re-timed with the dataset's protocol for the noise ceiling
+        (acc@10 % of the re-measurement against the stored value; 0: none).
     """
 
     rows_per_type: int | None
@@ -82,6 +85,7 @@ class Budget:
     model_params: Mapping[str, Mapping[str, Any]]
     splits: tuple[LatencySplit, ...] = LATENCY_SPLITS
     n_boot: int = 1000
+    noise_rows: int = 0
 
     def __post_init__(self) -> None:
         if self.rows_per_type is not None:
@@ -104,6 +108,7 @@ class Budget:
         for split in self.splits:
             check_choice("splits", split, LATENCY_SPLITS)
         check_int("n_boot", self.n_boot, min_value=10)
+        check_int("noise_rows", self.noise_rows, min_value=0)
 
     @classmethod
     def for_scale(cls, scale: str) -> Budget:
@@ -132,7 +137,9 @@ class Budget:
 _ALL: tuple[WholeModel, ...] = ("cnn-small", "cnn-wide", "cnn-deep", "transformer-block")
 _PER_SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"rows_per_type": 30, "whole_models": ("cnn-small", "transformer-block"),
-              "warmup": 2, "repeats": 5},
-    "small": {"rows_per_type": None, "whole_models": _ALL, "warmup": 5, "repeats": 25},
-    "paper": {"rows_per_type": None, "whole_models": _ALL, "warmup": 10, "repeats": 50},
+              "warmup": 2, "repeats": 5, "noise_rows": 8},
+    "small": {"rows_per_type": None, "whole_models": _ALL, "warmup": 5, "repeats": 25,
+              "noise_rows": 160},
+    "paper": {"rows_per_type": None, "whole_models": _ALL, "warmup": 10, "repeats": 50,
+              "noise_rows": 400},
 }

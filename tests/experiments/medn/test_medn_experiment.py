@@ -23,6 +23,7 @@ from effdl_kit.experiments.medn import (
     bootstrap_hits,
     load_medn_data,
     load_results,
+    noise_ceiling,
     redraw,
     run_medn,
     scores_table,
@@ -221,3 +222,27 @@ def test_stratified_bootstrap_keeps_each_stratum_share() -> None:
     assert np.all(boot[:, 0] == 0.75) and np.all(boot[:, 1] == 1.0)
     mixed = bootstrap_hits(hits[:, :1], np.zeros(40), n_boot=200, seed=0)
     assert mixed.std() > 0 and 0.6 < mixed.mean() < 0.9
+
+
+def test_smoke_run_reports_the_noise_ceiling_beside_every_model(smoke: Path) -> None:
+    payload = load_results(smoke)
+    noise = payload["noise"]
+    rows = pd.DataFrame(noise["rows"])
+    assert len(rows) == noise["metrics"]["n"] == SMOKE.noise_rows
+    df, _ = load_medn_data("smoke", 0)
+    stored = df.loc[rows["row"].to_numpy()]
+    assert (stored["load_level"] == "idle").all()  # only idle rows are re-timed
+    assert rows["stored_ms"].to_numpy() == pytest.approx(stored["latency_ms"].to_numpy())
+    assert (rows["remeasured_ms"] > 0).all()
+    within = np.abs(rows["remeasured_ms"] / rows["stored_ms"] - 1) <= 0.1 + 1e-12
+    assert noise["metrics"]["acc10"] == pytest.approx(float(within.mean()))
+    t = split_table(payload)
+    assert (t["noise ceiling acc@10%"] == 100 * noise["metrics"]["acc10"]).all()
+
+
+def test_noise_ceiling_of_no_row_is_empty() -> None:
+    df, _ = load_medn_data("smoke", 0)
+    rows, metrics = noise_ceiling(df, n_rows=0, seed=0)
+    assert rows.empty and metrics == {}
+    with pytest.raises(ConfigError, match="n_rows"):
+        noise_ceiling(df, n_rows=-1, seed=0)

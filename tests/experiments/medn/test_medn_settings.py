@@ -19,6 +19,7 @@ def test_budgets_per_scale() -> None:
     assert small.rows_per_type is None and paper.rows_per_type is None
     assert small.whole_models == paper.whole_models == WHOLE_MODELS
     assert (small.warmup, small.repeats, paper.warmup, paper.repeats) == (5, 25, 10, 50)
+    assert (smoke.noise_rows, small.noise_rows, paper.noise_rows) == (8, 160, 400)
     for scale, b in (("smoke", smoke), ("small", small), ("paper", paper)):
         assert b.model_params == LATENCY_BUDGETS[scale]
     assert DEVICES == ("cpu", "gpu")
@@ -37,7 +38,7 @@ def test_budget_is_frozen_and_a_fresh_copy_per_call() -> None:
 def test_to_dict_is_the_recorded_budget() -> None:
     d = Budget.for_scale("smoke").to_dict()
     assert list(d) == ["rows_per_type", "whole_models", "warmup", "repeats", "model_params",
-                       "splits", "n_boot"]
+                       "splits", "n_boot", "noise_rows"]
     assert d["whole_models"] == ["cnn-small", "transformer-block"]
     assert d["splits"] == ["random", "grouped", "time"] and d["n_boot"] == 1000
     assert json.loads(json.dumps(d)) == d
@@ -54,6 +55,7 @@ def test_to_dict_is_the_recorded_budget() -> None:
     ({"splits": "time"}, "splits"),
     ({"splits": ("random", "blocked")}, "splits"),
     ({"n_boot": 5}, "n_boot"),
+    ({"noise_rows": -1}, "noise_rows"),
 ])
 def test_bad_overrides_name_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
