@@ -475,11 +475,9 @@ def place_on_roofline(df: pd.DataFrame, roofline: Roofline) -> pd.DataFrame:
 
     Raises
     ------
-    ConfigError
-        A row of an unknown dtype.
-    DataError
-        A row of a dtype the roofline has no peak or bandwidth for, or measured on another
-        device (names the field).
+    ConfigError, DataError
+        A row of an unknown dtype; of a dtype without a measured peak or bandwidth, or
+        measured on another device (each names the field).
     """
     out = df.copy()
     for dev in dict.fromkeys(out["device"]):
@@ -518,11 +516,9 @@ def op_sweep(
 
     Raises
     ------
-    ConfigError
-        Bad sizes or an unknown dtype.
-    DataError
-        The roofline lacks a dtype of ``dtypes`` or was measured on another device (checked
-        before anything is timed).
+    ConfigError, DataError
+        Bad sizes, an unknown dtype; a roofline lacking a dtype of ``dtypes`` or measured on
+        another device (all checked before anything is timed).
     """
     if not isinstance(sizes, dict) or not sizes:
         raise ConfigError("sizes", sizes, "a mapping op -> sizes, ops from " + ", ".join(OPS))
