@@ -16,6 +16,7 @@ import pytest
 from effdl_kit._core.errors import ConfigError
 from effdl_kit.diagnosis import DiagnosisConfig
 from effdl_kit.experiments.bttackler import (
+    LIVE_ARMS,
     LIVE_FILE,
     ArmSpec,
     LiveBudget,
@@ -110,8 +111,8 @@ def test_random_arms_are_paired_and_differ_only_in_the_stopping() -> None:
 def test_only_the_diagnosis_stops_trials() -> None:
     # 8 trials: past the startup of Optuna's default MedianPruner (5), which must not act
     budget = dataclasses.replace(SMOKE, epoch_budget=32)
-    for arm in ("plain", "bttackler"):
-        rec = run_arm(ArmSpec(arm, 0, 11, budget))  # type: ignore[arg-type]
+    for arm in LIVE_ARMS:
+        rec = run_arm(ArmSpec(arm, 0, 11, budget))
         assert len(rec["trials"]) >= 8
         for t in rec["trials"]:
             assert t["error"] is None and t["value"] is not None
