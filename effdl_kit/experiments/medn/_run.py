@@ -251,7 +251,13 @@ _WHOLE_MODEL_DEVICE: dict[Device, Callable[[], tuple[str | None, str]]] = {
 }
 
 
-def noise_ceiling(df: pd.DataFrame, *, n_rows: int, seed: int, device: str = "cpu",
+def _protocol(row: pd.Series, key: str, default: int) -> int:
+    """The row's recorded ``key`` (warmup, repeats, threads), ``default`` when not recorded."""
+    v = row.get(key)
+    return int(v) if v is not None and pd.notna(v) else default
+
+
+def noise_ceiling(df: pd.DataFrame, *, n_rows: int, seed: int, device: str = "cpu"
                   ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Re-time ``n_rows`` stored idle-level rows (sampled with ``seed``) with each row's own
     protocol (warm-up and timed calls, threads) and score the re-measurement as if it were a
@@ -275,9 +281,9 @@ def noise_ceiling(df: pd.DataFrame, *, n_rows: int, seed: int, device: str = "cp
     for idx, r in pick.iterrows():
         mt = str(r["module_type"])
         spec = make_spec(mt, **{k: int(r[k]) for k in MODULE_PARAMS[mt]})
-        res = measure_spec(spec, device=device, warmup=int(r.get("warmup", 5)),
-                           repeats=int(r.get("repeats", 25)), threads=int(r.get("threads", 1)),
-                           seed=seed)
+        res = measure_spec(spec, device=device, warmup=_protocol(r, "warmup", 5),
+                           repeats=_protocol(r, "repeats", 25),
+                           threads=_protocol(r, "threads", 1), seed=seed)
         out.append({"row": int(idx) if isinstance(idx, int | np.integer) else str(idx),
                     "module_type": mt, "stored_ms": float(r["latency_ms"]),
                     "remeasured_ms": res.median_ms,
