@@ -409,9 +409,11 @@ def run_medn(scale: str, seed: int, out: Path, *, device: Device = "cpu",
                             source=source, budget=budget, splits=splits)
     payload["device"] = device
     payload["whole_models_note"] = why_not
-    payload["noise"] = {"metrics": noise, "rows": records(noise_rows),
-                        "note": "stored idle rows re-timed now, same protocol" if noise
-                        else why_not or "no row re-timed"}
+    payload["noise"] = {
+        "metrics": noise, "rows": records(noise_rows),
+        "note": ("stored idle rows re-timed now, same protocol" if noise else
+                 f"skipped: re-timing {device} rows needs that device here" if where is None
+                 else "no row re-timed")}
     payload["time_s"] = time.perf_counter() - t0
     atomic_write_text(out / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
     paths = redraw(out)

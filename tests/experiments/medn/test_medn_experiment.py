@@ -135,6 +135,7 @@ def test_gpu_dataset_run(tmp_path: Path) -> None:
         assert payload["whole_models"] == [] and "no CUDA device" in payload[
             "whole_models_note"]
         assert summary.metrics["whole_model_error_pct"] == {}
+        assert payload["noise"]["rows"] == [] and "gpu rows" in payload["noise"]["note"]
     assert (tmp_path / "medn_ablation.pdf").stat().st_size > 0  # drawn with the note
     with pytest.raises(ConfigError, match="device"):
         run_medn("smoke", 0, tmp_path, device="tpu")  # type: ignore[arg-type]
