@@ -108,6 +108,13 @@ def test_non_finite_loss_stops_and_is_recorded() -> None:
     res = train(TrainConfig(**{**FAST, "epochs": 4}), hooks=[CallbackHook(after_loss=poison)])
     assert res.stopped_early and res.stop_reason == "non-finite training loss"
     assert res.epochs_run == 2 and math.isnan(res.history[-1].train_loss)
+    # a plain HPO run has no stop rule: the trace builder trains on to the last epoch
+    full = train(TrainConfig(**{**FAST, "epochs": 4}), hooks=[CallbackHook(after_loss=poison)],
+                 stop_on_nonfinite=False)
+    assert not full.stopped_early and full.epochs_run == 4
+    assert math.isnan(full.history[1].train_loss)
+    with pytest.raises(ConfigError, match="stop_on_nonfinite"):
+        train(TrainConfig(**FAST), stop_on_nonfinite="no")  # type: ignore[arg-type]
 
 
 def test_options_change_the_run() -> None:
