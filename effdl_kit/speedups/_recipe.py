@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,15 @@ from typing import Any
 import torch
 
 from effdl_kit._core.errors import ConfigError, DataError
-from effdl_kit.training import DataBundle, Hook, TrainConfig, TrainResult, TrainState, train
+from effdl_kit.training import (
+    DataBundle,
+    EpochRecord,
+    Hook,
+    TrainConfig,
+    TrainResult,
+    TrainState,
+    train,
+)
 
 from ._base import SpeedupMethod
 from ._mixing import CutMix, LabelSmoothing, MixUp
@@ -199,7 +208,7 @@ def save_checkpoint(state: TrainState, path: str | Path,
         "epoch": state.epoch,
         "step": state.step,
         "config": state.config.to_dict(),
-        "history": list(state.history),
+        "history": [dataclasses.asdict(r) for r in state.history],
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
@@ -224,10 +233,12 @@ def load_checkpoint(state: TrainState, path: str | Path,
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no checkpoint at {str(p)!r}")
-    try:
-        payload = torch.load(p, weights_only=False)
+    try:  # tensors and plain containers only: a crafted file cannot run code
+        payload = torch.load(p, weights_only=True)
     except Exception as exc:
         raise DataError(f"cannot read checkpoint {str(p)!r}: {exc}") from None
+    if not isinstance(payload, dict):
+        raise DataError(f"checkpoint {str(p)!r} is not a kit checkpoint (not a dict)")
     if payload.get("config") != state.config.to_dict():
         raise DataError(f"checkpoint {str(p)!r} was written by another TrainConfig")
     names = sorted(m.name for m in methods)
@@ -243,7 +254,10 @@ def load_checkpoint(state: TrainState, path: str | Path,
     torch.set_rng_state(payload["torch_rng"])
     for m in methods:
         m.load_state_dict(payload["methods"][m.name])
-    state.history[:] = list(payload["history"])
+    try:
+        state.history[:] = [EpochRecord(**r) for r in payload["history"]]
+    except (TypeError, KeyError) as exc:
+        raise DataError(f"checkpoint {str(p)!r}: malformed history: {exc}") from None
     state.step = int(payload["step"])
     state.start_epoch = int(payload["epoch"]) + 1
     return state.start_epoch

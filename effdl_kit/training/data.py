@@ -181,12 +181,36 @@ _CIFAR = {
 }
 
 
+#: The only globals a CIFAR batch may name: what numpy needs to rebuild an array (the
+#: python-pickle CIFAR files hold a dict of bytes keys, lists, bytes and one uint8 array), and
+#: ``_codecs.encode``, with which Python 3 writes ``bytes`` at pickle protocol 2.
+_CIFAR_GLOBALS: frozenset[tuple[str, str]] = frozenset({
+    ("_codecs", "encode"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+})
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR batch and nothing else: any other global (a callable a crafted file
+    would run, such as ``os.system``) is refused before it is looked up."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR "
+                                         "batch (only numpy arrays, bytes, lists and dicts)")
+        return super().find_class(module, name)
+
+
 def _read_cifar_file(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     try:
         with path.open("rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise DataError(f"cannot read CIFAR file {str(path)!r}: {exc}") from exc
+            d = _CifarUnpickler(fh, encoding="bytes").load()
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
+            AttributeError, IndexError, KeyError) as exc:
+        raise DataError(f"cannot read CIFAR file {str(path)!r}: {exc}") from None
     if not isinstance(d, dict) or b"data" not in d or label_key not in d:
         raise DataError(f"CIFAR file {str(path)!r} lacks the keys b'data' and {label_key!r}")
     data = np.asarray(d[b"data"], dtype=np.uint8)

@@ -134,3 +134,27 @@ def test_a_checkpoint_of_another_recipe_or_config_is_refused(tmp_path: Path) -> 
         train_with(["ema"], tiny(epochs=2), checkpoint=Checkpoint(ck, resume=True))
     with pytest.raises(ConfigError, match="every"):
         Checkpoint(ck, every=-1)
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_runs_no_code(tmp_path: Path) -> None:
+    """Checkpoints load with ``weights_only=True``: a file carrying a callable is refused with
+    a DataError and nothing runs; a real checkpoint still resumes (tested above)."""
+    ck = tmp_path / "ck.pt"
+    marker = tmp_path / "pwned"
+    torch.save({"config": {}, "exploit": _Exploit(marker)}, ck)
+    with pytest.raises(DataError, match="cannot read checkpoint"):
+        train_with(["ema"], tiny(epochs=1), checkpoint=Checkpoint(ck, resume=True))
+    assert not marker.exists()
+    torch.save([1, 2, 3], ck)
+    with pytest.raises(DataError, match="not a kit checkpoint"):
+        train_with(["ema"], tiny(epochs=1), checkpoint=Checkpoint(ck, resume=True))

@@ -123,3 +123,34 @@ def test_images_standardised_with_training_statistics() -> None:
     assert abs(float(b.x_train.std()) - 1) < 1e-3
     b2 = load_data("digits", seed=0, n_train=100)
     assert b2.sizes()["train"] == 100 and b2.sizes()["val"] == b.sizes()["val"]
+
+
+class _Exploit:
+    """Unpickling this object would run ``touch <marker>`` through ``os.system``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_cifar_batch_runs_no_code(tmp_path: Path) -> None:
+    """A batch file that names a callable (``os.system``) is refused with a DataError before
+    anything runs; a real batch (numpy array, bytes, lists) still loads."""
+    folder = _write_fake_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+    with (folder / "data_batch_3").open("wb") as fh:
+        pickle.dump({b"data": _Exploit(marker), b"labels": [0]}, fh)
+    with pytest.raises(DataError, match="data_batch_3.*os.*system.*not allowed"):
+        load_cifar(tmp_path)
+    assert not marker.exists()
+    # the same payload pickled at every protocol numpy supports is still refused / accepted
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        good = {b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [1, 2]}
+        with (folder / "data_batch_3").open("wb") as fh:
+            pickle.dump(good, fh, protocol=protocol)
+        x_tr, y_tr, _, _ = load_cifar(tmp_path)
+        assert x_tr.shape[0] == 82 and y_tr[40:42].tolist() == [1, 2]
