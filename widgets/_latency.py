@@ -3,10 +3,13 @@
 :class:`LatencyController` validates a module type and its parameters
 (:func:`effdl_kit.measure.make_spec`: a non-positive dimension, a kernel larger than the
 input, an unknown type fail before any work), fits the four predictors of that module type
-on the latency dataset (once per module type, cached), reads the device state now and
-predicts the module's latency with each; :meth:`LatencyController.measure_now` times the
+on the latency dataset (once per module type, cached), scores them on rows held out by the
+chosen split (``split``, one of :data:`effdl_kit.models.LATENCY_SPLITS`: at random, by
+sampling configuration or in time blocks), reads the device state now and predicts the
+module's latency with each; :meth:`LatencyController.measure_now` times the
 module on this machine for comparison. :class:`LatencyPanel` is its ipywidgets view: module
-type and parameter sliders (only the current type's parameters are shown), Run, "Measure
+type and parameter sliders (only the current type's parameters are shown), the held-out
+split, Run, "Measure
 now", a comparison table, the figure, errors, Export.
 """
 
@@ -22,7 +25,7 @@ from effdl_kit import models as latency_models
 
 # the latency models through their module: a test can stand in for fitting and scoring
 from effdl_kit._core import SEED_MAX
-from effdl_kit._core.validate import Scale, check_int
+from effdl_kit._core.validate import Scale, check_choice, check_int
 from effdl_kit.data import spec_feature_frame
 from effdl_kit.errors import ConfigError, EffdlError
 from effdl_kit.experiments.medn import load_medn_data
@@ -40,14 +43,20 @@ from ._base import Panel, PanelController, resolve_controller
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["LATENCY_DEFAULTS", "LatencyController", "LatencyPanel"]
+__all__ = ["LATENCY_DEFAULTS", "SPLIT_LABELS", "LatencyController", "LatencyPanel"]
 
 #: the parameters the panel shows, with their defaults (every module type's union)
 LATENCY_DEFAULTS: dict[str, Any] = {
     "module_type": "conv2d", "batch": 1, "channels": 16, "out_channels": 32, "hw": 32,
     "kernel_size": 3, "stride": 1, "padding": 1, "in_features": 256, "out_features": 256,
     "seq_len": 16, "input_size": 64, "hidden_size": 64, "embed_dim": 64, "num_heads": 4,
-    "seed": 0, "warmup": 5, "repeats": 25,
+    "split": "random", "seed": 0, "warmup": 5, "repeats": 25,
+}
+#: what each held-out split tests (the split selector's labels)
+SPLIT_LABELS: dict[str, str] = {
+    "random": "random rows (the paper's split)",
+    "grouped": "unseen configurations (grouped)",
+    "time": "later measurements (time-blocked)",
 }
 # slider ranges (min, max) of the integer parameters
 _RANGES: dict[str, tuple[int, int]] = {
@@ -68,7 +77,10 @@ class LatencyController(PanelController):
         per module type, and :data:`effdl_kit.models.LATENCY_BUDGETS`).
     **params
         Any of :data:`LATENCY_DEFAULTS`: ``module_type`` and the module parameters (only those
-        of the chosen type are used), ``seed``, and ``warmup`` / ``repeats`` of
+        of the chosen type are used), ``split`` (how the test rows that score the models are
+        held out, one of :data:`effdl_kit.models.LATENCY_SPLITS`: ``"random"`` rows,
+        ``"grouped"`` by sampling configuration so a test configuration is never seen in
+        training, ``"time"`` the latest-measured rows), ``seed``, and ``warmup`` / ``repeats`` of
         :meth:`measure_now`.
 
     Attributes
@@ -76,15 +88,16 @@ class LatencyController(PanelController):
     result : dict or None
         ``spec`` (:class:`~effdl_kit.measure.ModuleSpec`), ``state``
         (:class:`~effdl_kit.measure.DeviceState` read before predicting), ``predictions``
-        (model -> ms), ``scores`` (DataFrame: the test scores of the four models for this
-        module type), ``measured`` (a :class:`~effdl_kit.measure.LatencyResult` or None).
+        (model -> ms), ``split``, ``scores`` (DataFrame: the test scores of the four models
+        for this module type on that split's test rows), ``measured`` (a
+        :class:`~effdl_kit.measure.LatencyResult` or None).
     """
 
     defaults: ClassVar[Mapping[str, Any]] = LATENCY_DEFAULTS
     name: ClassVar[str] = "latency"
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
-        self._cache: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self._cache: dict[tuple[str, str, int, str], dict[str, Any]] = {}
         super().__init__(scale=scale, **params)
 
     def spec(self) -> Any:
@@ -99,23 +112,28 @@ class LatencyController(PanelController):
         return make_spec(mt, **{k: self.params[k] for k in MODULE_PARAMS[mt]})
 
     def prepare(self) -> dict[str, Any]:
-        """Validate the module, the seed and the timing counts (nothing is fitted yet)."""
+        """Validate the module, the split, the seed and the timing counts (nothing is fitted
+        yet)."""
         spec = self.spec()
+        split = check_choice("split", self.params["split"], latency_models.LATENCY_SPLITS)
         seed = check_int("seed", self.params["seed"], min_value=0, max_value=SEED_MAX)
         check_int("warmup", self.params["warmup"], min_value=0)
         check_int("repeats", self.params["repeats"], min_value=1)
-        return {"spec": spec, "seed": seed}
+        return {"spec": spec, "seed": seed, "split": split}
 
-    def models(self, module_type: str, seed: int) -> dict[str, Any]:
-        """Fitted predictors and their test scores for ``module_type`` (cached)."""
-        key = (module_type, self.scale, seed)
+    def models(self, module_type: str, seed: int,
+               split: latency_models.LatencySplit = "random") -> dict[str, Any]:
+        """Fitted predictors (on every row) and their test scores on ``split``'s held-out
+        rows for ``module_type`` (cached)."""
+        key = (module_type, self.scale, seed, split)
         if key not in self._cache:
             self.report_progress(0, 3, "loading the latency dataset")
             df, _ = load_medn_data(self.scale, seed)
             params = latency_models.LATENCY_BUDGETS[self.scale]
-            self.report_progress(1, 3, f"scoring LR / MLP / RF / MEDN on {module_type}")
-            ev = latency_models.evaluate_latency_models(df, module_types=[module_type], seed=seed,
-                                         params=params)
+            self.report_progress(1, 3, f"scoring LR / MLP / RF / MEDN on {module_type} "
+                                 f"({split} split)")
+            ev = latency_models.evaluate_latency_models(df, module_types=[module_type],
+                                                        split=split, seed=seed, params=params)
             self.report_progress(2, 3, f"fitting the predictors on every {module_type} row")
             fitted = latency_models.fit_latency_models(
                 df, module_types=[module_type], kinds=latency_models.MODEL_KINDS, seed=seed,
@@ -126,7 +144,7 @@ class LatencyController(PanelController):
     def compute(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """Predict the module's latency with each model at the device state read now."""
         spec = prepared["spec"]
-        entry = self.models(spec.module_type, prepared["seed"])
+        entry = self.models(spec.module_type, prepared["seed"], prepared["split"])
         state = read_device_state("cpu")
         X = spec_feature_frame([spec], mem_available_mib=state.mem_available_mib,
                                utilization_pct=state.utilization_pct,
@@ -134,7 +152,7 @@ class LatencyController(PanelController):
         preds = {k: float(m.predict(X)[0]) for k, m in entry["models"].items()}
         self.report_progress(3, 3, "predicted")
         return {"spec": spec, "state": state, "predictions": preds,
-                "scores": entry["scores"], "measured": None}
+                "split": prepared["split"], "scores": entry["scores"], "measured": None}
 
     def measure_now(self, *, raise_errors: bool = False) -> Any:
         """Time the current module on this machine (1 thread) and add it to the result.
@@ -209,7 +227,8 @@ class LatencyController(PanelController):
         ax_acc.bar(labels, table["acc@10% (%)"], color=[f"C{i}" for i in range(len(table))])
         ax_acc.set_ylim(0, 100)
         ax_acc.set_ylabel("acc@10% on test (%)")
-        ax_acc.set_title(f"{res['spec'].module_type}: held-out accuracy", fontsize="medium")
+        ax_acc.set_title(f"{res['spec'].module_type}: held-out accuracy ({res['split']} split)",
+                         fontsize="medium")
         return fig
 
     def summary(self) -> str:
@@ -266,6 +285,12 @@ class LatencyPanel(Panel):
         for name, (lo, hi) in _RANGES.items():
             controls[name] = W.IntSlider(min=lo, max=max(hi, int(controller.params[name])),
                                          value=lo, description=name, style=style)
+        controls["split"] = W.Dropdown(
+            options=[(SPLIT_LABELS[s], s) for s in latency_models.LATENCY_SPLITS],
+            description="test rows", style=style,
+            tooltip="How the rows that score the models are held out: at random, by sampling "
+                    "configuration (configurations never seen in training) or the latest "
+                    "measurements (time-blocked)")
         controls["seed"] = W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
                                             style=style)
         controls["warmup"] = W.BoundedIntText(min=0, max=1000, value=0, description="warm-up",
@@ -295,7 +320,7 @@ class LatencyPanel(Panel):
             mt = normalize_module_type(self.controls["module_type"].value)
         except ConfigError:
             return list(self.controls)
-        return ["module_type", *MODULE_PARAMS[mt], "seed", "warmup", "repeats"]
+        return ["module_type", *MODULE_PARAMS[mt], "split", "seed", "warmup", "repeats"]
 
     def _show_relevant(self) -> None:
         keep = set(self.relevant_controls())

@@ -12,9 +12,14 @@ from matplotlib.figure import Figure
 import effdl_kit.models
 from effdl_kit.errors import ConfigError
 from effdl_kit.measure import MODULE_PARAMS, LatencyResult
-from effdl_kit.models import MODEL_KINDS
+from effdl_kit.models import LATENCY_SPLITS, MODEL_KINDS
 from effdl_kit.widgets import ChangeEvent
-from effdl_kit.widgets._latency import LATENCY_DEFAULTS, LatencyController, LatencyPanel
+from effdl_kit.widgets._latency import (
+    LATENCY_DEFAULTS,
+    SPLIT_LABELS,
+    LatencyController,
+    LatencyPanel,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 FAST = {"warmup": 1, "repeats": 3}
@@ -34,6 +39,7 @@ def test_run_predicts_with_the_four_models(ran: LatencyController) -> None:
     assert set(res["predictions"]) == set(MODEL_KINDS)
     assert all(v > 0 and np.isfinite(v) for v in res["predictions"].values())
     assert res["measured"] is None and 0 <= res["state"].utilization_pct <= 100
+    assert res["split"] == "random" == LATENCY_DEFAULTS["split"]
     table = ran.comparison()
     assert list(table["model"]) == list(MODEL_KINDS)
     assert table["error %"].isna().all() and table["acc@10% (%)"].between(0, 100).all()
@@ -66,6 +72,29 @@ def test_models_are_cached_per_module_type(ran: LatencyController,
     assert ran.run(raise_errors=True) is not None
 
 
+def test_the_split_reaches_the_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = effdl_kit.models.evaluate_latency_models
+    seen: list[object] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("split"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(effdl_kit.models, "evaluate_latency_models", recording)
+    ctrl = LatencyController(scale="smoke", module_type="linear", batch=4, in_features=128,
+                             out_features=64, split="grouped", **FAST)
+    assert ctrl.run(raise_errors=True) is not None
+    assert seen == ["grouped"] and ctrl.result["split"] == "grouped"
+    assert "grouped split" in ctrl.figure().axes[1].get_title()
+    ctrl.set(split="time")
+    ctrl.run(raise_errors=True)
+    assert seen == ["grouped", "time"], "each split is scored on its own held-out rows"
+    assert ctrl.result["split"] == "time"
+    ctrl.set(split="grouped")
+    ctrl.run(raise_errors=True)
+    assert seen == ["grouped", "time"], "cached per split"
+
+
 def test_export(ran: LatencyController, tmp_path: Path) -> None:
     paths = ran.export(tmp_path / "latency", formats=("png",))
     assert [p.suffix for p in paths] == [".png"] and paths[0].is_file()
@@ -78,6 +107,8 @@ def test_export(ran: LatencyController, tmp_path: Path) -> None:
     ({"module_type": "mha", "embed_dim": 10, "num_heads": 4}, "num_heads"),
     ({"module_type": "linear", "batch": -1}, "batch"),
     ({"seed": -1}, "seed"),
+    ({"split": "shuffled"}, "split"),
+    ({"split": None}, "split"),
     ({"repeats": 0}, "repeats"),
 ])
 def test_bad_input_is_an_error_before_any_work(params: dict[str, Any], field: str,
@@ -100,7 +131,17 @@ def test_panel_shows_only_the_current_types_parameters(ran: LatencyController) -
     panel = LatencyPanel(ran)
     try:
         shown = {k for k, w in panel.controls.items() if w.layout.display != "none"}
-        assert shown == {"module_type", *MODULE_PARAMS["linear"], "seed", "warmup", "repeats"}
+        assert shown == {"module_type", *MODULE_PARAMS["linear"], "split", "seed", "warmup",
+                         "repeats"}
+        split = panel.controls["split"]
+        assert [v for _label, v in split.options] == list(LATENCY_SPLITS)
+        assert [label for label, _v in split.options] == [SPLIT_LABELS[s]
+                                                          for s in LATENCY_SPLITS]
+        assert split.value == "random" and split.description == "test rows"
+        split.value = "time"
+        panel.read_controls()
+        assert ran.params["split"] == "time"
+        split.value = "random"
         panel.controls["module_type"].value = "lstm"
         shown = {k for k, w in panel.controls.items() if w.layout.display != "none"}
         assert {"seq_len", "hidden_size"} <= shown and "in_features" not in shown
