@@ -3,7 +3,8 @@
 Compute once, draw twice: experiments return small result objects; this package draws them
 (``plot_*`` functions take an ``ax`` and return it) and exports them
 (:func:`save_figure` writes PDF/SVG/PNG with the provenance embedded, :func:`export_table`
-writes LaTeX/Markdown/CSV).
+writes LaTeX/Markdown/CSV); :func:`check_readme` and :func:`sync_readme` keep the README's
+marked tables equal to the committed result files they name.
 """
 
 from effdl_kit.reports._diagnosis_plots import (
@@ -22,6 +23,15 @@ from effdl_kit.reports._figures import (
     save_figure,
 )
 from effdl_kit.reports._plots import CURVE_METRICS, CURVE_SPLITS, plot_training_curves
+from effdl_kit.reports._readme import (
+    Problem,
+    ReadmeSyncError,
+    ResultsBlock,
+    check_readme,
+    find_blocks,
+    pipe_tables,
+    sync_readme,
+)
 from effdl_kit.reports._style import (
     CONTEXTS,
     DOUBLE_COLUMN_IN,
@@ -45,12 +55,18 @@ __all__ = [
     "STOP_COLOR",
     "TABLE_FORMATS",
     "IndicatorSeries",
+    "Problem",
+    "ReadmeSyncError",
+    "ResultsBlock",
+    "check_readme",
     "export_table",
     "figure",
+    "find_blocks",
     "markdown_table",
     "paper_rc",
     "paper_style",
     "paper_style_context",
+    "pipe_tables",
     "plot_indicator_curves",
     "plot_training_curves",
     "plot_trial_losses",
@@ -58,4 +74,5 @@ __all__ = [
     "read_pdf_info",
     "read_provenance",
     "save_figure",
+    "sync_readme",
 ]
