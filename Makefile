@@ -52,6 +52,11 @@ lint: dev-venv
 	$(VENV)/bin/mypy effdl_kit widgets
 	$(VENV)/bin/lint-imports --no-cache
 
+## results: rewrite the README's marked results blocks from docs/results/ (prints what changed)
+.PHONY: results
+results: venv
+	$(VENV)/bin/effdl figures --readme README.md
+
 lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 

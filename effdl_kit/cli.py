@@ -6,7 +6,7 @@
     effdl reproduce NAME --scale {smoke,small,paper} [--seed N] [--out DIR]
                          [--scheduler ADDRESS] [--storage URL] [--study-prefix P]
                          [--device {cpu,gpu}]
-    effdl figures [--out DIR]
+    effdl figures [--out DIR] [--readme [README] [--check]]
     effdl notebooks [--dir DIR] --scale {smoke,small,paper} [--seed N] [--out DIR]
     effdl build-components --n N --scale {smoke,small,paper} [--seed N] --out FILE
                            [--workers K | --scheduler ADDRESS]
@@ -21,6 +21,11 @@
 one shared Optuna storage (``pip install "effdl-kit[postgres]"``); ``--device gpu`` runs
 ``medn`` on the GPU latency dataset. An option the experiment does not take is refused (exit
 status 2), naming the experiments that take it.
+
+``effdl figures --readme`` rewrites the README's marked results blocks from the committed
+result files they name (:func:`effdl_kit.reports.sync_readme`; paths relative to the README's
+folder) and prints each block it changed; with ``--check`` it writes nothing and exits with
+status 1 when a block differs from its file.
 
 Bad arguments end with argparse's usage message (exit status 2); an error the kit raises on
 purpose (:class:`effdl_kit.errors.EffdlError`) ends with one ``error: ...`` line on stderr
@@ -99,6 +104,11 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
 
     p_fig = sub.add_parser("figures", help="redraw every experiment's figures from its results")
     p_fig.add_argument("--out", default=DEFAULT_OUT, help=f"results root ({DEFAULT_OUT})")
+    p_fig.add_argument("--readme", nargs="?", const="README.md", default=None, metavar="README",
+                       help="instead of redrawing, sync README's results blocks from the "
+                            "docs/results files they name (default README.md)")
+    p_fig.add_argument("--check", action="store_true",
+                       help="with --readme: only report differences (exit status 1 if any)")
 
     p_nb = sub.add_parser("notebooks", help="execute the notebooks with injected parameters")
     p_nb.add_argument("--dir", default=DEFAULT_NOTEBOOKS,
@@ -237,7 +247,34 @@ def _taking(option: str) -> list[str]:
     return [n for n in list_experiments() if option in experiment_options(n)]
 
 
+def _cmd_figures_readme(readme: Path, *, check: bool) -> int:
+    from effdl_kit.reports import ReadmeSyncError, check_readme, sync_readme
+
+    root = readme.resolve().parent
+    problems = check_readme(readme, root)
+    if check or not problems:
+        for p in problems:
+            print(p)
+        print(f"{readme}: {len(problems)} difference(s) from the result files")
+        return 1 if problems else 0
+    try:
+        sync_readme(readme, root)
+    except ReadmeSyncError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        return 1
+    for p in problems:
+        print(f"updated {p}")
+    print(f"{readme}: {len({p.ref for p in problems})} block(s) synced from the result files")
+    return 0
+
+
 def _cmd_figures(args: argparse.Namespace) -> int:
+    if args.check and args.readme is None:
+        print("error: --check needs --readme", file=sys.stderr)
+        return 2
+    if args.readme is not None:
+        return _cmd_figures_readme(Path(args.readme), check=args.check)
     from effdl_kit.experiments import redraw_experiments
 
     outcomes = redraw_experiments(args.out)

@@ -103,6 +103,28 @@ def test_figures_on_empty_results(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no experiment results" in capsys.readouterr().out
 
 
+def test_figures_readme_syncs_and_checks(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "docs" / "results" / "t.md").write_text("# t\n\n| a |\n|---|\n| 1.5 |\n")
+    readme = tmp_path / "README.md"
+    good = "x\n<!-- results: docs/results/t.md#1 -->\n| a |\n|---|\n| 1.5 |\n<!-- /results -->\n"
+    readme.write_text(good.replace("1.5", "1.6"))
+    assert main(["figures", "--readme", str(readme), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "README line 5 (docs/results/t.md#1)" in out and "1.6" in out
+    assert "1.6" in readme.read_text()  # --check writes nothing
+    assert main(["figures", "--readme", str(readme)]) == 0
+    assert "updated README line 5" in capsys.readouterr().out
+    assert readme.read_text() == good
+    assert main(["figures", "--readme", str(readme), "--check"]) == 0
+    assert "0 difference(s)" in capsys.readouterr().out
+    readme.write_text(good.replace("t.md", "gone.md"))
+    assert main(["figures", "--readme", str(readme)]) == 1
+    assert "gone.md is missing" in capsys.readouterr().err
+    assert main(["figures", "--check"]) == 2
+
+
 def test_notebooks_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     nbs = tmp_path / "nbs"
     nbs.mkdir()
