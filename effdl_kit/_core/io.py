@@ -3,6 +3,12 @@
 Every result file the kit writes — results JSON, summaries, tables, figures — goes through
 :func:`atomic_path`: the content is written to a temporary file in the same folder and moved
 over the target with :func:`os.replace`, which is atomic on POSIX and Windows file systems.
+
+What is written over (:func:`writable_target`): only a regular file or a new path. A
+directory, device, FIFO or socket at the path is refused with a ``ConfigError`` before anything
+is written (a rename would replace it: ``--out /dev/null`` run as root would replace the
+system's). A symbolic link is followed: its target is written and the link stays (an atomic
+rename over the link itself would replace the link and leave its target stale).
 """
 
 from __future__ import annotations
@@ -13,18 +19,50 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+from effdl_kit._core.errors import ConfigError
+
+__all__ = ["atomic_path", "atomic_write_text", "writable_target"]
+
+
+def writable_target(path: str | Path, field: str = "path") -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or a symlink's final target.
+
+    Raises
+    ------
+    ConfigError
+        (naming ``field``) Something other than a regular file is there.
+    """
+    p = Path(path)
+    if p.is_symlink():
+        p = Path(os.path.realpath(p))
+    if p.exists() and not p.is_file():
+        kind = ("a directory" if p.is_dir() else "a FIFO" if p.is_fifo() else
+                "a socket" if p.is_socket() else "a device" if p.is_char_device()
+                or p.is_block_device() else "not a regular file")
+        raise ConfigError(field, str(path), f"a regular file or a new path (it is {kind})")
+    return p
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception the temporary file is removed and ``path`` is left as it was. ``path``
+    must be a regular file or new (:func:`writable_target`; a symlink's target is written).
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is not a regular file, or its folder cannot be created or written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    target = writable_target(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                   dir=target.parent)
+    except OSError as exc:  # a file where a folder should be, no permission, read-only
+        raise ConfigError("path", str(path), f"a path whose folder can be written ({exc})"
+                          ) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -33,7 +33,7 @@ from typing import Any
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, DataError
-from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.io import atomic_write_text, writable_target
 
 __all__ = ["PROVENANCE_SUFFIX", "JsonlContent", "JsonlDataset", "provenance_path", "utc_now"]
 
@@ -131,11 +131,14 @@ class JsonlDataset:
 
         Raises
         ------
+        ConfigError
+            Something other than a regular file is at the path (a directory, FIFO, device).
         DataError
             A complete line that is not UTF-8 or not a JSON object, a first line without this
             dataset's ``format``, or a row without an integer ``index`` or an allowed
             ``status``.
         """
+        writable_target(self.path)  # never read (or later append to) a FIFO or a device
         if not self.path.exists():
             return JsonlContent(None)
         data = self.path.read_bytes()
