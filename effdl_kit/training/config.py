@@ -296,30 +296,36 @@ class TrainConfig:
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("model", self.model, MODELS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_float("lr", self.lr, min_value=0.0, min_inclusive=False, max_value=100.0)
-        check_float("weight_decay", self.weight_decay, min_value=0.0, max_value=10.0)
-        check_float("momentum", self.momentum, min_value=0.0, max_value=1.0, max_inclusive=False)
+
+        def set_(field: str, value: Any) -> None:  # the validated, converted value is kept
+            object.__setattr__(self, field, value)
+
+        f, i = check_float, check_int
+        set_("lr", f("lr", self.lr, min_value=0.0, min_inclusive=False, max_value=100.0))
+        set_("weight_decay", f("weight_decay", self.weight_decay, min_value=0.0, max_value=10.0))
+        set_("momentum", f("momentum", self.momentum, min_value=0.0, max_value=1.0,
+                           max_inclusive=False))
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_int("step_size", self.step_size, min_value=1)
-        check_float("gamma", self.gamma, min_value=0.0, max_value=1.0, min_inclusive=False)
-        check_int("batch_size", self.batch_size, min_value=1, max_value=1_000_000)
-        check_int("epochs", self.epochs, min_value=1, max_value=100_000)
+        set_("step_size", i("step_size", self.step_size, min_value=1))
+        set_("gamma", f("gamma", self.gamma, min_value=0.0, max_value=1.0, min_inclusive=False))
+        set_("batch_size", i("batch_size", self.batch_size, min_value=1, max_value=1_000_000))
+        set_("epochs", i("epochs", self.epochs, min_value=1, max_value=100_000))
         check_choice("augmentation", self.augmentation, AUGMENTATIONS)
-        check_float("label_smoothing", self.label_smoothing, min_value=0.0, max_value=1.0,
-                    max_inclusive=False)
+        set_("label_smoothing", f("label_smoothing", self.label_smoothing, min_value=0.0,
+                                  max_value=1.0, max_inclusive=False))
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("device", self.device, DEVICES)
         if self.threads is not None:
-            check_int("threads", self.threads, min_value=1, max_value=1024)
+            set_("threads", i("threads", self.threads, min_value=1, max_value=1024))
         if self.n_train is not None:
-            check_int("n_train", self.n_train, min_value=2)
-        check_float("val_fraction", self.val_fraction, min_value=0.0, max_value=0.5,
-                    min_inclusive=False)
-        check_float("test_fraction", self.test_fraction, min_value=0.0, max_value=0.5,
-                    min_inclusive=False)
-        check_int("seed", self.seed, min_value=0, max_value=SEED_MAX)
+            set_("n_train", i("n_train", self.n_train, min_value=2))
+        set_("val_fraction", f("val_fraction", self.val_fraction, min_value=0.0, max_value=0.5,
+                               min_inclusive=False))
+        set_("test_fraction", f("test_fraction", self.test_fraction, min_value=0.0,
+                                max_value=0.5, min_inclusive=False))
+        set_("seed", i("seed", self.seed, min_value=0, max_value=SEED_MAX))
         if self.grad_clip is not None:
-            check_float("grad_clip", self.grad_clip, min_value=0.0, min_inclusive=False)
+            set_("grad_clip", f("grad_clip", self.grad_clip, min_value=0.0, min_inclusive=False))
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))
         # cross-field rules

@@ -64,3 +64,20 @@ def test_json_round_trip_and_replace() -> None:
 def test_transformer_heads_must_divide_width() -> None:
     with pytest.raises(ConfigError, match="n_heads.*divisor of d_model=30"):
         model_spec("transformer", {"d_model": 30, "n_heads": 4})
+
+
+def test_validated_values_are_stored_converted() -> None:
+    """A number given as text or a numpy scalar is validated and stored as the float / int it
+    stands for (it used to be kept as given and failed later inside torch)."""
+    import numpy as np
+
+    cfg = TrainConfig(lr="0.1", momentum="0.9", weight_decay=np.float32(1e-4),
+                      label_smoothing="0.1", grad_clip="2", gamma="0.5", val_fraction="0.2",
+                      batch_size=np.int64(16), seed=np.int32(3))
+    assert cfg.lr == 0.1 and type(cfg.lr) is float
+    assert (cfg.momentum, cfg.label_smoothing, cfg.grad_clip, cfg.gamma, cfg.val_fraction) == (
+        0.9, 0.1, 2.0, 0.5, 0.2)
+    assert all(type(getattr(cfg, k)) is float for k in (
+        "momentum", "weight_decay", "label_smoothing", "grad_clip", "gamma", "val_fraction"))
+    assert type(cfg.batch_size) is int and type(cfg.seed) is int
+    assert json.loads(json.dumps(cfg.to_dict()))["lr"] == 0.1
