@@ -24,6 +24,19 @@ from effdl_kit._core.errors import ConfigError
 __all__ = ["atomic_path", "atomic_write_text", "writable_target"]
 
 
+def _new_file_mode() -> int:
+    """``0o666`` less the process umask (read once: ``os.umask`` sets it while reading)."""
+    global _NEW_MODE
+    if _NEW_MODE is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        _NEW_MODE = 0o666 & ~umask
+    return _NEW_MODE
+
+
+_NEW_MODE: int | None = None
+
+
 def writable_target(path: str | Path, field: str = "path") -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or a symlink's final target.
 
@@ -65,6 +78,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                           ) from None
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes the file 0600: give it the mode the target has (or a new file would get)
+    os.chmod(tmp_path, target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode())
     try:
         yield tmp_path
         os.replace(tmp_path, target)

@@ -73,3 +73,18 @@ def test_a_dataset_at_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="a FIFO"):
         ds.resume({"a": 1})
     assert fifo.is_fifo()
+
+
+def test_the_file_mode_is_kept_or_the_usual_default(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    kept = tmp_path / "kept.md"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    atomic_write_text(kept, "new")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    atomic_write_text(tmp_path / "new.md", "x")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.md").stat().st_mode) == 0o666 & ~umask
