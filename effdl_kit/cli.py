@@ -39,9 +39,10 @@ experiments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,23 +123,33 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
                           help="train sampled configurations into a component dataset "
                                "(resumable: rerun the same command to continue)")
     p_bc.add_argument("--n", type=int, required=True, help="rows wanted in total")
-    p_bc.add_argument("--scale", required=True, choices=SCALES)
-    p_bc.add_argument("--seed", type=_seed, default=0)
-    p_bc.add_argument("--out", required=True, help="dataset file (JSON lines)")
-    p_bc.add_argument("--workers", type=int, default=None, help="local worker processes")
-    p_bc.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                      help="train the rows on this Dask scheduler (tcp://host:8786)")
+    _add_build_args(p_bc, "dataset file (JSON lines)")
     p_bt = sub.add_parser("build-traces",
                           help="train BTTackler trace configurations to full length with the "
                                "diagnoser watching (resumable: rerun the same command)")
-    p_bt.add_argument("--scale", required=True, choices=SCALES)
-    p_bt.add_argument("--seed", type=_seed, default=0)
-    p_bt.add_argument("--out", required=True, help="trace file (JSON lines)")
-    p_bt.add_argument("--workers", type=int, default=None, help="local worker processes")
-    p_bt.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                      help="train the rows on this Dask scheduler (tcp://host:8786)")
+    _add_build_args(p_bt, "trace file (JSON lines)")
     _add_build_latency(sub)
     return parser
+
+
+def _add_build_args(p: argparse.ArgumentParser, out_help: str) -> None:
+    """The options every training dataset builder shares (scale, seed, file, where to train)."""
+    p.add_argument("--scale", required=True, choices=SCALES)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--workers", type=int, default=None, help="local worker processes")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="train the rows on this Dask scheduler (tcp://host:8786)")
+
+
+@contextlib.contextmanager
+def _build_executor(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask executor of ``--scheduler`` (None: local workers); refuses both at once."""
+    if args.scheduler is not None and args.workers is not None:
+        raise ConfigError("workers", args.workers, "left out with --scheduler (the cluster's "
+                          "workers train the rows)")
+    with dask_executor(args.scheduler) as executor:
+        yield executor
 
 
 def _add_build_latency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -168,10 +179,7 @@ def _add_build_latency(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def _cmd_build_components(args: argparse.Namespace) -> int:
     from effdl_kit.data import build_component_dataset
 
-    if args.scheduler is not None and args.workers is not None:
-        raise ConfigError("workers", args.workers, "left out with --scheduler (the cluster's "
-                          "workers train the rows)")
-    with dask_executor(args.scheduler) as executor:
+    with _build_executor(args) as executor:
         df = build_component_dataset(n=args.n, scale=args.scale, seed=args.seed,
                                      path=args.out, max_workers=args.workers,
                                      executor=executor, progress=True)
@@ -183,10 +191,7 @@ def _cmd_build_components(args: argparse.Namespace) -> int:
 def _cmd_build_traces(args: argparse.Namespace) -> int:
     from effdl_kit.experiments.bttackler import build_trace_dataset
 
-    if args.scheduler is not None and args.workers is not None:
-        raise ConfigError("workers", args.workers, "left out with --scheduler (the cluster's "
-                          "workers train the rows)")
-    with dask_executor(args.scheduler) as executor:
+    with _build_executor(args) as executor:
         rows = build_trace_dataset(scale=args.scale, seed=args.seed, path=args.out,
                                    max_workers=args.workers, executor=executor, progress=True)
     ok = sum(1 for r in rows if r.get("status") == "ok")
