@@ -163,6 +163,30 @@ def _check_traces(traces: Sequence[TrialTrace]) -> None:
         raise ConfigError("traces", "mixed directions", "one direction for all traces")
 
 
+def _setup(traces: Sequence[TrialTrace], rules: Sequence[StopRule] | None, budget: float,
+           seed: int, clock: str, n_boot: int
+           ) -> tuple[list[TrialTrace], list[StopRule], float, int, Clock, int, np.ndarray,
+                      float, list[np.ndarray]]:
+    """What both replays check and prepare: the traces, the rules (each :meth:`prepare`-d),
+    budget, seed, clock, resamples, the bad mask and threshold, and each trace's cumulative
+    cost per epoch on the clock."""
+    traces = list(traces)
+    _check_traces(traces)
+    rules = default_rules() if rules is None else list(rules)
+    _check_rules(rules)
+    budget = check_float("budget", budget, min_value=0.0, min_inclusive=False)
+    seed = check_int("seed", seed, min_value=0)
+    check_choice("clock", clock, ("epochs", "wall"))
+    n_boot = check_int("n_boot", n_boot, min_value=100)
+    clock_: Clock = "wall" if clock == "wall" else "epochs"
+    bad, thr = _bad_mask(traces)
+    cost = [np.cumsum([r.wall_s for r in t.records]) if clock_ == "wall"
+            else np.arange(1, t.max_epochs + 1, dtype=np.float64) for t in traces]
+    for r in rules:
+        r.prepare(traces)
+    return traces, rules, budget, seed, clock_, n_boot, bad, thr, cost
+
+
 def _check_rules(rules: Sequence[StopRule]) -> None:
     if not all(isinstance(r, StopRule) for r in rules):
         raise ConfigError("rules", [type(r).__name__ for r in rules], "StopRule objects")
@@ -257,24 +281,12 @@ def replay_stop_rules(
     -------
     ReplayResult
     """
-    traces = list(traces)
-    _check_traces(traces)
-    rules = default_rules() if rules is None else list(rules)
-    _check_rules(rules)
-    budget = check_float("budget", budget, min_value=0.0, min_inclusive=False)
     n_orderings = check_int("n_orderings", n_orderings, min_value=2)
-    seed = check_int("seed", seed, min_value=0)
-    check_choice("clock", clock, ("epochs", "wall"))
-    n_boot = check_int("n_boot", n_boot, min_value=100)
-    clock_: Clock = "wall" if clock == "wall" else "epochs"
+    traces, rules, budget, seed, clock_, n_boot, bad, thr, cost = _setup(
+        traces, rules, budget, seed, clock, n_boot)
     direction = traces[0].direction
-    bad, thr = _bad_mask(traces)
-    cost = [np.cumsum([r.wall_s for r in t.records]) if clock_ == "wall"
-            else np.arange(1, t.max_epochs + 1, dtype=np.float64) for t in traces]
     full_epochs = np.asarray([t.max_epochs for t in traces], dtype=np.int64)
     final = np.asarray([t.final_metric for t in traces], dtype=np.float64)
-    for r in rules:
-        r.prepare(traces)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     flagged: dict[tuple[str, str], list[int]] = {}
@@ -484,24 +496,12 @@ def replay_tpe(
     :func:`replay_stop_rules` (``ordering`` = run); precision and recall pool the trials the
     rule ran (recall: among the bad trials it ran); ``stop_rate`` counts those trials.
     """
-    traces = list(traces)
-    _check_traces(traces)
-    rules = default_rules() if rules is None else list(rules)
-    _check_rules(rules)
-    budget = check_float("budget", budget, min_value=0.0, min_inclusive=False)
     n_runs = check_int("n_runs", n_runs, min_value=2)
-    seed = check_int("seed", seed, min_value=0)
-    check_choice("clock", clock, ("epochs", "wall"))
     n_startup_trials = check_int("n_startup_trials", n_startup_trials, min_value=1)
-    n_boot = check_int("n_boot", n_boot, min_value=100)
-    clock_: Clock = "wall" if clock == "wall" else "epochs"
+    traces, rules, budget, seed, clock_, n_boot, bad, thr, cost = _setup(
+        traces, rules, budget, seed, clock, n_boot)
     direction = traces[0].direction
     near = _Nearest(traces, trace_space(traces))
-    bad, thr = _bad_mask(traces)
-    cost = [np.cumsum([r.wall_s for r in t.records]) if clock_ == "wall"
-            else np.arange(1, t.max_epochs + 1, dtype=np.float64) for t in traces]
-    for r in rules:
-        r.prepare(traces)
     rows: list[dict[str, Any]] = []
     flagged: dict[tuple[str, str], list[int]] = {}
     stop_counts: dict[tuple[str, int], int] = {}
