@@ -18,11 +18,15 @@ The build is resumable and parallel:
 * work runs on a local process pool by default, or on any ``concurrent.futures.Executor`` (a
   Dask ``distributed`` client's ``get_executor()`` works unchanged);
 * a training that raises is recorded as a failed row (``status="failed"``, ``error``) and the
-  build goes on.
+  build goes on; so is one whose training loss became non-finite (``error`` starts with
+  ``"non-finite loss"``; its measured values are kept), and
+  :func:`revalidate_component_rows` marks such rows in files built before that check.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -33,8 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from effdl_kit._core.errors import ConfigError
-from effdl_kit._core.jsonl import JsonlContent, JsonlDataset
+from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.jsonl import JsonlContent, JsonlDataset, utc_now
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.validate import check_int, check_scale
 from effdl_kit.training import TrainConfig, train
@@ -46,6 +51,7 @@ __all__ = [
     "component_config",
     "default_component_space",
     "load_component_dataset",
+    "revalidate_component_rows",
     "sample_components",
 ]
 
@@ -206,10 +212,91 @@ def _run_row(space_values: dict[str, list[Any]], scale: str, seed: int, index: i
             flops=res.flops, n_train_used=res.data_sizes.get("train"),
             torch_threads=res.env.torch_threads, cpu=res.env.cpu_model,
         )
+        if res.nonfinite_loss is not None:  # diverged: measured, but not a result to learn from
+            row.update(status="failed", error=res.nonfinite_loss)
     except Exception as exc:  # recorded, the build goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}", top1=float("nan"))
     row["wall_time_s"] = time.perf_counter() - t0
     return row
+
+
+#: Fields of a component row that must be finite when its status is ``"ok"``.
+_FINITE_FIELDS = ("train_loss", "top1", "val_top1")
+
+
+def _invalid_reason(row: Mapping[str, Any]) -> str | None:
+    """Why an ``"ok"`` row is not a valid result (a non-finite loss or score), or None."""
+    for name in _FINITE_FIELDS:
+        v = row.get(name)
+        if isinstance(v, int | float) and not isinstance(v, bool) and not math.isfinite(v):
+            return (f"non-finite loss: last training loss {v}" if name == "train_loss"
+                    else f"non-finite {name}: {v}")
+    return None
+
+
+def revalidate_component_rows(path: str | Path, *, command: str | None = None) -> list[int]:
+    """Mark the ``"ok"`` rows of a component dataset whose loss or score is non-finite as
+    failed, in place; returns their indices.
+
+    Builds before the divergence check in the row builder recorded a training whose loss
+    became NaN as ``status="ok"`` (its chance-level accuracy as ``top1``). Each such row gets
+    ``status="failed"`` and ``error="non-finite loss: last training loss nan"`` (or
+    ``"non-finite top1: nan"``); its measured values are kept and every other line is left
+    byte for byte. The file is rewritten atomically; the provenance sidecar, when present,
+    gets the new ``rows_ok`` / ``rows_failed`` and a run entry (``command``, ``revalidated``:
+    the indices, ``finished``). Run it only while no build writes the file.
+
+    Parameters
+    ----------
+    path : path
+        A dataset written by :func:`build_component_dataset`.
+    command : str, optional
+        How this step was run, recorded in the sidecar (default: the call itself).
+
+    Returns
+    -------
+    list of int
+        Indices of the rows marked failed (empty: the file is unchanged).
+
+    Raises
+    ------
+    DataError
+        Missing, empty, foreign or corrupt file, or one whose last line is torn (resume the
+        build first), or a sidecar that is not JSON.
+    """
+    ds = _dataset(path)
+    content = ds.load()
+    if content.torn:
+        raise DataError(f"{str(ds.path)!r} ends with a torn line; resume the build (it cuts "
+                        "the line off) before revalidating")
+    lines = ds.path.read_text(encoding="utf-8").split("\n")[:-1]
+    marked: list[int] = []
+    for i, line in enumerate(lines[1:], start=1):
+        row = json.loads(line)
+        reason = _invalid_reason(row) if row.get("status") == "ok" else None
+        if reason is not None:
+            row.update(status="failed", error=reason)
+            lines[i] = json.dumps(row)
+            marked.append(int(row["index"]))
+    if not marked:
+        return marked
+    atomic_write_text(ds.path, "\n".join(lines) + "\n")
+    side = ds.provenance
+    if side.is_file():
+        try:
+            doc = json.loads(side.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{str(side)!r} is not a JSON provenance file: {exc}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs", []), list):
+            raise DataError(f"{str(side)!r} is not a provenance file (no list of runs)")
+        rows = ds.load().rows
+        ok = sum(1 for r in rows if r.get("status") == "ok")
+        doc.update(rows=len(rows), rows_ok=ok, rows_failed=len(rows) - ok)
+        doc["runs"] = [*doc.get("runs", []), {
+            "command": command or f"revalidate_component_rows({str(path)!r})",
+            "revalidated": marked, "finished": utc_now()}]
+        atomic_write_text(side, json.dumps(doc, indent=1, default=str) + "\n")
+    return marked
 
 
 def _dataset(path: str | Path) -> JsonlDataset:
@@ -296,16 +383,39 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def load_component_dataset(path: str | Path, *, only_ok: bool = True) -> pd.DataFrame:
     """Read a dataset written by :func:`build_component_dataset` (sorted by ``index``).
 
-    A torn last line (a build killed mid-write) is left out.
+    What a kill or an unlocked second build can leave is kept or left out, warned
+    (:class:`~effdl_kit._core.jsonl.DataWarning`) and recorded in
+    ``df.attrs["load_report"]`` (a :class:`~effdl_kit._core.jsonl.JsonlLoadReport`): a torn
+    last line is left out, a complete last row without its newline is kept, a row repeating
+    an earlier row's ``index`` is left out. What no build writes is an error naming the file,
+    the line and the column, checked on the ``"ok"`` rows: a component whose values in the
+    header's ``space`` are all text (all numbers) holding anything else (a list, a dict,
+    ``"fast"``), or a ``top1`` that is not a finite number in [0, 1] (``NaN``, ``Infinity``,
+    text, -3).
 
     Raises
     ------
     DataError
-        Missing, empty, foreign or corrupt file.
+        Missing, empty, foreign or corrupt file (naming the line), or a value above.
     """
-    content = _dataset(path).load()
+    from effdl_kit._core.jsonl import JsonlLoadReport, check_rows  # (kept local to this loader)
+
+    ds = _dataset(path)
+    content = ds.load()
+    space = (content.header or {}).get("space")
+    lists = {c: vs for c, vs in (space.items() if isinstance(space, dict) else ())
+             if isinstance(vs, list) and vs}
+    text = [c for c, vs in lists.items() if all(isinstance(v, str) for v in vs)]
+    numeric = [c for c, vs in lists.items()
+               if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vs)]
+    check_rows(content, str(ds.path), text=[*text, "error", "cpu"],
+               numeric=[*numeric, "val_top1", "train_loss", "epochs_run", "train_time_s",
+                        "n_params", "flops"],
+               target="top1", target_ok=lambda v: 0.0 <= v <= 1.0,
+               target_allowed="a finite number in [0, 1]")
     df = _frame(content.rows)
     if only_ok and len(df):
         df = df[df["status"] == "ok"].reset_index(drop=True)
     df.attrs["header"] = content.header
+    df.attrs["load_report"] = JsonlLoadReport.of(str(ds.path), content)
     return df

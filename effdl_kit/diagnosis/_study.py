@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.errors import ConfigError, TrainingError
 from effdl_kit._core.jsonable import param_value
 from effdl_kit._core.study import ATTR_FAIL_REASON, TrialOutcome, quiet_optuna, run_trial
 from effdl_kit._core.types import ProgressFn
@@ -198,6 +198,8 @@ class _Runner:
         res = train(cfg, hooks=[_LiveHook(self, rec, trial, inner)], data=self.data)
         if res.stop_reason and not rec.reason and opt.variant != "bttackler":
             rec.reason = str(res.stop_reason)
+        if res.nonfinite_loss is not None:  # diverged: a failed trial, not a chance-level result
+            raise TrainingError(res.nonfinite_loss)
         return float(res.history[-1].val_metric)
 
     def peers(self, number: int) -> Callable[[int], list[float]]:

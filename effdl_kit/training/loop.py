@@ -158,6 +158,19 @@ class TrainResult:
     def higher_is_better(self) -> bool:
         return self.metric_name == "accuracy"
 
+    @property
+    def nonfinite_loss(self) -> str | None:
+        """Why the run diverged (``"non-finite loss: training loss nan at epoch 1"``: its first
+        epoch with a NaN or infinite training loss), or None when every loss is finite.
+
+        Later metrics of such a run are those of a broken model (chance level), so studies and
+        builders record it as failed with this reason rather than as a result.
+        """
+        bad = next((r for r in self.history if not math.isfinite(r.train_loss)), None)
+        if bad is None:
+            return None
+        return f"non-finite loss: training loss {bad.train_loss} at epoch {bad.epoch}"
+
     def best_val_metric(self) -> float:
         vals = [r.val_metric for r in self.history if math.isfinite(r.val_metric)]
         if not vals:

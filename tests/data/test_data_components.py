@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from effdl_kit.data import (
     load_component_dataset,
     sample_components,
 )
+from effdl_kit.data._components import revalidate_component_rows
 from effdl_kit.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +133,65 @@ def test_failed_rows_are_recorded_and_the_build_goes_on(tmp_path: Path) -> None:
     assert len(load_component_dataset(tmp_path / "d.jsonl")) == len(df) - len(failed)
 
 
+def test_a_diverged_training_is_a_failed_row_with_its_reason(tmp_path: Path) -> None:
+    # SGD at lr 100 in batches of 8: the CNN's training loss is NaN in its first epoch
+    space = ComponentSpace({"optimizer": ["sgd"], "lr": [100.0], "batch_size": [8],
+                            "dataset": ["digits"], "threads": [1]})
+    path = tmp_path / "d.jsonl"
+    with ThreadPoolExecutor(1) as ex:
+        df = build_component_dataset(space, n=1, scale="smoke", path=path, executor=ex,
+                                     progress=False)
+    row = load_component_dataset(path, only_ok=False).iloc[0]
+    assert row["status"] == "failed" and row["error"].startswith("non-finite loss")
+    assert "epoch 0" in row["error"] and row["epochs_run"] == 1  # measured values kept
+    assert len(load_component_dataset(path)) == 0 and len(df) == 1
+    side = json.loads((tmp_path / "d.provenance.json").read_text())
+    assert (side["rows_ok"], side["rows_failed"]) == (0, 1)
+
+
+def _nan_rows(tmp_path: Path) -> Path:
+    """The shipped header and rows 0..5, row 2 an "ok" row with a NaN loss (as shipped)."""
+    lines = (ROOT / "data" / "components_cpu.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [{**json.loads(line), "index": i} for i, line in enumerate(lines[1:7])]
+    rows[2].update(status="ok", error=None, train_loss=float("nan"), top1=0.1)
+    rows[4].update(status="failed", error="RuntimeError: boom", top1=float("nan"))
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join([lines[0], *map(json.dumps, rows)]) + "\n", encoding="utf-8")
+    (tmp_path / "c.provenance.json").write_text(json.dumps(
+        {"rows": 6, "rows_ok": 5, "rows_failed": 1, "runs": [{"command": "build"}]}))
+    return path
+
+
+def test_revalidate_marks_nonfinite_ok_rows_failed(tmp_path: Path) -> None:
+    path = _nan_rows(tmp_path)
+    before = path.read_text(encoding="utf-8").splitlines()
+    assert len(load_component_dataset(path)) == 5
+    assert revalidate_component_rows(path) == [2]
+    after = path.read_text(encoding="utf-8").splitlines()
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert changed == [3]  # only the NaN row's line (header is line 0)
+    row = json.loads(after[3])
+    assert row["status"] == "failed" and row["error"] == "non-finite loss: last training loss nan"
+    assert row["top1"] == 0.1  # measured values kept
+    assert json.loads(after[5])["error"] == "RuntimeError: boom"  # a failed row left alone
+    assert load_component_dataset(path)["index"].tolist() == [0, 1, 3, 5]
+    side = json.loads((tmp_path / "c.provenance.json").read_text())
+    assert (side["rows"], side["rows_ok"], side["rows_failed"]) == (6, 4, 2)
+    assert side["runs"][-1]["revalidated"] == [2] and len(side["runs"]) == 2
+    assert revalidate_component_rows(path) == []  # idempotent: nothing left to mark
+    assert path.read_text(encoding="utf-8").splitlines() == after
+
+
+def test_revalidate_refuses_a_torn_file(tmp_path: Path) -> None:
+    path = _nan_rows(tmp_path)
+    with path.open("a") as fh:
+        fh.write('{"index": 9, "status": "ok", "top1": 0.')
+    with pytest.raises(DataError, match="torn"):
+        revalidate_component_rows(path)
+    with pytest.raises(DataError, match="no component dataset"):
+        revalidate_component_rows(tmp_path / "missing.jsonl")
+
+
 def test_sigkill_mid_build_loses_and_repeats_nothing(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     script = tmp_path / "build.py"
@@ -179,6 +240,13 @@ def test_shipped_dataset_meets_the_spec() -> None:
     assert len(df) >= 1500
     assert df["dataset"].nunique() >= 2
     assert df["top1"].between(0, 1).all()
+    for col in ("train_loss", "val_top1"):  # no diverged training among the ok rows
+        assert df[col].notna().all() and df[col].map(math.isfinite).all()
+    everything = load_component_dataset(path, only_ok=False)
+    failed = everything[everything["status"] == "failed"]
+    assert failed["index"].tolist() == [154, 445]  # the two NaN trainings, marked
+    assert failed["error"].str.startswith("non-finite loss").all()
+    assert revalidate_component_rows.__name__ in (ROOT / "data" / "README.md").read_text()
     side = json.loads((ROOT / "data" / "components_cpu.provenance.json").read_text())
     assert side["rows_ok"] == len(df) and side["seed"] == 0 and side["scale"] == "small"
     assert side["machine"]["cpu_model"] and side["machine"]["packages"]["torch"]

@@ -160,6 +160,26 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(data: DataBundle) -> 
     assert "FAIL" in run.table.iloc[0]["state"] and len(run.points()) == 2
 
 
+@pytest.mark.parametrize("variant", ["bttackler", "plain"])
+def test_a_diverged_training_is_a_failed_trial_with_its_reason(data: DataBundle,
+                                                               variant: str) -> None:
+    def diverging(trial: optuna.Trial) -> TrainConfig:
+        lr = trial.suggest_float("lr", 1e-3, 100.0, log=True)
+        # SGD at lr 100 in batches of 8: the MLP's training loss is NaN in its first epoch
+        return TrainConfig(dataset="digits", model="mlp", n_train=240, epochs=EPOCHS,
+                           batch_size=8, lr=lr, optimizer="sgd", threads=1, seed=0)
+
+    run = run_diagnosed_study(diverging, data, options(variant=variant, n_trials=2,
+                                                       enqueue=({"lr": 100.0}, {"lr": 0.01})))
+    bad, good = run.trials
+    assert bad.state == "FAIL" and bad.epochs_run == 1
+    assert str(bad.fail_reason).startswith("TrainingError: non-finite loss: training loss nan")
+    assert run.study is not None and run.study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert run.study.trials[0].user_attrs["fail_reason"] == bad.fail_reason
+    assert good.state == "COMPLETE" and good.fail_reason is None  # the study went on
+    assert run.best() == (good.number, good.metric)
+
+
 def test_an_interrupt_closes_the_trial_and_goes_on_up(data: DataBundle) -> None:
     def interrupted(trial: optuna.Trial) -> TrainConfig:
         if trial.number == 1:
