@@ -9,9 +9,29 @@ depend only on ``(seed, i)``; draws whose FLOPs exceed ``flops_limit`` are redra
 ``status="failed"``. Rows run in a shuffled order, in chunks; within a chunk the rows of one
 load level run together under one :class:`~effdl_kit.measure.BackgroundLoad`, so the load
 processes start once per level per chunk. Each row gets ``warmup`` untimed and ``repeats``
-timed calls, reduced for slow modules so one row takes about ``row_budget_s`` (never fewer
-than ``min_repeats`` timed calls; the counts used are recorded). The intra-op thread count is
-fixed for the whole build and recorded.
+timed samples, reduced for slow modules so one row takes about ``row_budget_s`` (never fewer
+than ``min_repeats`` timed samples; the counts used are recorded). The intra-op thread count
+is fixed for the whole build and recorded.
+
+Fast modules are timed in batches: a probe (:func:`~effdl_kit.measure.probe_call_s`: one
+cold call, then warm calls for about 1 ms) estimates a warm call, and a module whose call is
+under ``sample_min_s`` (100 µs) gets ``calls_per_sample = ceil(sample_min_s / call)``
+back-to-back calls per sample (at most ``max_calls_per_sample``), so a sample lasts at least
+``sample_min_s``; slower modules keep 1. The row's latency columns are per call (a sample's
+duration over its calls) and ``calls_per_sample`` is recorded; ``warmup`` counts warm-up
+samples, the probe counting as one. ``sample_min_s=0`` times every call on its own.
+
+Outside load: every measured row records the machine's CPU use over its window, from before
+its module is built to after its timed calls and at least ``load_window_s`` long (the row
+waits out the rest): ``window_util_pct`` (all processes), ``outside_util_pct`` (all but the
+process doing the timing), ``steal_pct``, ``load_per_core`` (1-minute load average over the
+logical cores, ``n_cores``), ``load_window_s``; and ``outside_load``, True for a row of an
+idle level whose machine was not idle: other processes above 25 % of all cores
+(:data:`~effdl_kit.data._latency_quality.OUTSIDE_UTIL_PCT_MAX`) or a load average besides the
+row's own threads above 0.5 per core
+(:data:`~effdl_kit.data._latency_quality.OUTSIDE_LOAD_PER_CORE_MAX`); see
+:mod:`effdl_kit.data._latency_quality` for the rule, its caveats, and
+:func:`~effdl_kit.data._latency_quality.outside_load_mask` to re-apply it.
 
 The file is JSON lines (:class:`effdl_kit._core.jsonl.JsonlDataset`): a header with the
 build's arguments, then one row per line, appended with one write and fsynced as it is
@@ -65,6 +85,11 @@ from effdl_kit.data._latency import (
     sample_module_spec,
     sampling_ranges,
 )
+from effdl_kit.data._latency_quality import (
+    OUTSIDE_LOAD_PER_CORE_MAX,
+    OUTSIDE_UTIL_PCT_MAX,
+    outside_load_flags,
+)
 from effdl_kit.measure import (
     MODULE_TYPES,
     BackgroundLoad,
@@ -77,6 +102,13 @@ from effdl_kit.measure import (
     is_out_of_memory,
     measure_latency,
     normalize_module_type,
+)
+from effdl_kit.measure._device import load_window, read_cpu_counters
+from effdl_kit.measure._timing import (
+    MAX_CALLS_PER_SAMPLE,
+    SAMPLE_MIN_S,
+    choose_calls_per_sample,
+    probe_call_s,
 )
 
 __all__ = ["build_latency_dataset"]
@@ -92,22 +124,30 @@ def _row_plan(seed: int, index: int, module_types: Sequence[str], n_levels: int
 
 
 def _measure_row(spec: ModuleSpec, *, device: str, warmup: int, repeats: int,
-                 min_repeats: int, row_budget_s: float, window_s: float, seed: int
-                 ) -> dict[str, Any]:
+                 min_repeats: int, row_budget_s: float, window_s: float, seed: int,
+                 idle: bool = False, sample_min_s: float = SAMPLE_MIN_S,
+                 max_calls_per_sample: int = MAX_CALLS_PER_SAMPLE,
+                 load_window_s: float = 0.0) -> dict[str, Any]:
+    """Time one module (probe, batch size, warm-up, samples) and read its load window."""
+    start = read_cpu_counters()
     with torch_seeded(seed):
         module = spec.build().to(device)
     x = torch.randn(*spec.input_shape, generator=torch.Generator().manual_seed(seed)).to(device)
-    with torch.inference_mode():  # one probe call sizes the repeats (it counts as warm-up)
-        t0 = time.perf_counter()
-        module(x)
-        if device.startswith("cuda"):  # pragma: no cover - needs a GPU
-            torch.cuda.synchronize(device)
-        probe = max(time.perf_counter() - t0, 1e-7)
+    with torch.inference_mode():  # the probe sizes the batch and the repeats (one warm-up)
+        call_s, _ = probe_call_s(module, x, device=device)
     del x
-    n_rep = int(min(repeats, max(min_repeats, row_budget_s * 0.8 / probe)))
-    n_warm = int(min(max(warmup - 1, 0), max(1, row_budget_s * 0.2 / probe)))
+    k = choose_calls_per_sample(call_s, sample_min_s=sample_min_s,
+                                max_calls=max_calls_per_sample)
+    sample_s = k * call_s
+    n_rep = int(min(repeats, max(min_repeats, row_budget_s * 0.8 / sample_s)))
+    n_warm = int(min(max(warmup - 1, 0), max(1, row_budget_s * 0.2 / sample_s)))
     res = measure_latency(module, spec.input_shape, device=device, warmup=n_warm,
-                          repeats=n_rep, threads=None, state_window_s=window_s, seed=seed)
+                          repeats=n_rep, threads=None, state_window_s=window_s, seed=seed,
+                          calls_per_sample=k)
+    rest = load_window_s - (time.monotonic() - start.t)
+    if rest > 0:
+        time.sleep(rest)
+    win = load_window(start, read_cpu_counters())
     st = res.state
     return {
         "mem_available_mib": st.mem_available_mib, "utilization_pct": st.utilization_pct,
@@ -115,7 +155,12 @@ def _measure_row(spec: ModuleSpec, *, device: str, warmup: int, repeats: int,
         "state_window_s": st.window_s,
         LATENCY_TARGET: res.median_ms, "iqr_ms": res.iqr_ms, "mean_ms": res.mean_ms,
         "min_ms": res.min_ms, "max_ms": max(res.samples_ms), "warmup": n_warm + 1,
-        "repeats": n_rep, "threads": res.threads, "timer": res.timer,
+        "repeats": n_rep, "calls_per_sample": k, "threads": res.threads, "timer": res.timer,
+        "window_util_pct": win.cpu_pct, "outside_util_pct": win.outside_pct,
+        "steal_pct": win.steal_pct, "load_per_core": win.load_per_core,
+        "n_cores": win.n_cores, "load_window_s": win.window_s,
+        "outside_load": bool(outside_load_flags(idle, win.outside_pct, win.load_avg_1m,
+                                                res.threads, win.n_cores)),
     }
 
 
@@ -151,7 +196,8 @@ def _measure_job(
     """
     with fixed_threads(threads), BackgroundLoad(level, device=row_kwargs["device"]):
         for i, module_type, start in rows:
-            yield _row(i, module_type, level.name, start=start, **row_kwargs)
+            yield _row(i, module_type, level.name, start=start, idle=level.is_idle,
+                       **row_kwargs)
 
 
 def _run_job(
@@ -208,6 +254,9 @@ def build_latency_dataset(
     window_s: float = 0.05,
     progress: bool = True,
     executor: Executor | None = None,
+    sample_min_s: float = SAMPLE_MIN_S,
+    max_calls_per_sample: int = MAX_CALLS_PER_SAMPLE,
+    load_window_s: float = 0.05,
 ) -> pd.DataFrame:
     """Measure ``n`` sampled modules and append them to ``path`` (JSON lines; resumable).
 
@@ -228,9 +277,9 @@ def build_latency_dataset(
     path : path
         The dataset file; the sidecar ``<stem>.provenance.json`` is written beside it.
     warmup, repeats : int
-        Untimed and timed calls per row (reduced for slow modules, see ``row_budget_s``).
+        Untimed and timed samples per row (reduced for slow modules, see ``row_budget_s``).
     min_repeats : int
-        Fewest timed calls of a row.
+        Fewest timed samples of a row.
     row_budget_s : float
         Target seconds of calls per row.
     threads : int
@@ -253,6 +302,15 @@ def build_latency_dataset(
         (flushed, fsynced) as the job completes. A Dask ``distributed`` client's
         ``get_executor()`` works unchanged. A job that raises is not retried (Dask already
         reruns tasks of lost workers); see Raises.
+    sample_min_s : float
+        Shortest sample, seconds (>= 0): a module whose warm call is shorter is timed in
+        batches of back-to-back calls per sample (recorded as ``calls_per_sample``); 0 times
+        every call on its own.
+    max_calls_per_sample : int
+        Most calls in one sample.
+    load_window_s : float
+        Shortest outside-load window of a row, seconds (>= 0; the CPU counters tick every
+        10 ms, so shorter windows read coarsely).
 
     Returns
     -------
@@ -301,6 +359,9 @@ def build_latency_dataset(
     check_int("threads", threads, min_value=1)
     check_int("block", block, min_value=1)
     check_float("window_s", window_s, min_value=0.0)
+    check_float("sample_min_s", sample_min_s, min_value=0.0)
+    check_int("max_calls_per_sample", max_calls_per_sample, min_value=1)
+    check_float("load_window_s", load_window_s, min_value=0.0)
     check_executor(executor)
     kind = "cuda" if dev.startswith("cuda") else "cpu"
     flops_limit = float(_DEVICE_LIMITS[kind]["flops_limit"] if flops_limit is None
@@ -315,7 +376,8 @@ def build_latency_dataset(
             "load_levels": [lv.to_dict() for lv in levels], "seed": seed, "warmup": warmup,
             "repeats": repeats, "min_repeats": min_repeats, "row_budget_s": row_budget_s,
             "threads": threads, "flops_limit": flops_limit,
-            "memory_limit_mib": memory_limit_mib, "ranges": ranges}
+            "memory_limit_mib": memory_limit_mib, "ranges": ranges,
+            "sample_min_s": sample_min_s, "max_calls_per_sample": max_calls_per_sample}
     state = ds.resume(args)
     rows = state.rows
     done = {int(r["index"]) for r in rows if r.get("status") in ("ok", "failed")}
@@ -345,6 +407,9 @@ def build_latency_dataset(
         "min_repeats": min_repeats,
         "row_budget_s": row_budget_s,
         "window_s": window_s,
+        "sample_min_s": sample_min_s,
+        "max_calls_per_sample": max_calls_per_sample,
+        "load_window_s": load_window_s,
     }
     # each job: its load level and its rows as (row index, module type, first attempt)
     plans = [(levels[li], [(i, module_type, attempts.get(i, 0)) for i, module_type in idx])
@@ -417,8 +482,13 @@ def build_latency_dataset(
 
 def _row(index: int, module_type: str, level: str, *, seed: int, start: int, device: str,
          ranges: Mapping[str, Mapping[str, Range]], flops_limit: float,
-         memory_limit_mib: float, **timing: Any) -> list[dict[str, Any]]:
-    """Measure row ``index``: oom attempts (recorded, redrawn) then an ok or failed row."""
+         memory_limit_mib: float, idle: bool = False, **timing: Any) -> list[dict[str, Any]]:
+    """Measure row ``index``: oom attempts (recorded, redrawn) then an ok or failed row.
+
+    Any exception of a measurement is recorded in the row (``status`` "oom" or "failed",
+    ``error`` its type and message) and does not stop the build; KeyboardInterrupt and other
+    non-``Exception`` errors propagate.
+    """
     out: list[dict[str, Any]] = []
     host = socket.gethostname()  # where the row is measured (an executor's worker, or here)
     for attempt in range(start, start + _MAX_ATTEMPTS):
@@ -434,7 +504,7 @@ def _row(index: int, module_type: str, level: str, *, seed: int, start: int, dev
             if spec.memory_bytes > memory_limit_mib * 2**20:
                 raise MemoryError(f"estimated {spec.memory_bytes / 2**20:.0f} MiB > budget "
                                   f"{memory_limit_mib:.0f} MiB")
-            row.update(_measure_row(spec, device=device,
+            row.update(_measure_row(spec, device=device, idle=idle,
                                     seed=(seed * 1_000_003 + index) % 2**31, **timing))
             row.update(status="ok", error=None)
         except Exception as exc:
@@ -477,11 +547,18 @@ def _write_provenance(
                               for c in (*MEASURABLE_COLUMNS, "total_utilization_pct") if ok},
         "latency_ms_range": ([_round(min(r[LATENCY_TARGET] for r in ok)),
                               _round(max(r[LATENCY_TARGET] for r in ok))] if ok else None),
-        "protocol": ("warm-up then timed calls in eval + inference mode; median stored; device "
-                     "state read just before the timed calls; thread count fixed; shuffled "
-                     "order; background load by level (busy workers + memory ballast); other "
-                     "engineers' jobs were running on this machine too, which shows in the "
-                     "utilisation columns"),
+        "rows_batched": sum(1 for r in ok if int(r.get("calls_per_sample") or 1) > 1),
+        "rows_outside_load": sum(1 for r in ok if r.get("outside_load") is True),
+        "outside_load_rule": {"outside_util_pct_max": OUTSIDE_UTIL_PCT_MAX,
+                              "load_per_core_max": OUTSIDE_LOAD_PER_CORE_MAX,
+                              "applies_to": "rows of idle load levels"},
+        "protocol": ("warm-up then timed samples in eval + inference mode; a sample is "
+                     "calls_per_sample back-to-back calls (several for modules whose call is "
+                     "under sample_min_s), latencies per call; median stored; device state "
+                     "read just before the timed calls; thread count fixed; shuffled order; "
+                     "background load by level (busy workers + memory ballast); outside load "
+                     "over each row's window recorded, idle rows above the rule flagged "
+                     "outside_load"),
     }
     run = {"n_requested": n, "rows_measured": measured, "executor": executor,
            "hosts": sorted(set(hosts)), "seconds": round(seconds, 1),

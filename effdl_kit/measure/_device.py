@@ -6,6 +6,12 @@ The *measurable parameters* of the MEDN framework are read here, just before eac
   processes since the previous reading (this process's own CPU time subtracted, so the timed
   runs themselves do not count), plus the total utilisation and the 1-minute load average;
 * GPU (NVML through nvidia-ml-py): free memory (MiB) and the utilisation rate (%).
+
+Outside load over a window (:func:`read_cpu_counters` at its start and end, then
+:func:`load_window`): the system-wide CPU utilisation (all processes, and all but this one),
+the steal time (CPU time the hypervisor gave to other virtual machines) and the 1-minute load
+average relative to the machine's logical cores. :func:`~effdl_kit.measure.measure_latency`
+records it over the timed calls, so a row can say whether its machine was quiet while it ran.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from typing import Any
 from effdl_kit._core.errors import ConfigError, DeviceNotAvailableError
 
 __all__ = [
+    "CpuCounters",
     "DeviceState",
+    "LoadWindow",
     "available_devices",
     "check_device",
+    "load_window",
+    "read_cpu_counters",
     "read_device_state",
 ]
 
@@ -126,13 +136,8 @@ _MAX_GAP_S = 5.0
 
 
 def _cpu_snapshot() -> tuple[float, float, float, float]:
-    import psutil
-
-    ct = psutil.cpu_times()
-    total = float(sum(ct))
-    idle = float(ct.idle + getattr(ct, "iowait", 0.0))
-    pt = psutil.Process().cpu_times()
-    return time.monotonic(), total - idle, total, float(pt.user + pt.system)
+    c = read_cpu_counters()
+    return c.t, c.busy, c.total, c.own
 
 
 def _cpu_state(window_s: float) -> DeviceState:
@@ -155,6 +160,113 @@ def _cpu_state(window_s: float) -> DeviceState:
     mem = psutil.virtual_memory().available / 2**20
     return DeviceState("cpu", float(mem), float(other), float(util), _load_avg(),
                        float(window), time.time())
+
+
+@dataclass(frozen=True)
+class CpuCounters:
+    """Cumulative CPU-time counters of the machine and of this process at one instant.
+
+    Attributes
+    ----------
+    t : float
+        ``time.monotonic()`` of the reading, seconds.
+    busy : float
+        CPU seconds of all cores not idle and not waiting for I/O (steal included).
+    total : float
+        CPU seconds of all cores.
+    own : float
+        User + system CPU seconds of this process (all its threads).
+    steal : float
+        CPU seconds of all cores stolen by the hypervisor (0 where the OS has no such count).
+    """
+
+    t: float
+    busy: float
+    total: float
+    own: float
+    steal: float
+
+
+def read_cpu_counters() -> CpuCounters:
+    """The machine's and this process's CPU-time counters now (psutil; no wait)."""
+    import psutil
+
+    ct = psutil.cpu_times()
+    total = float(sum(ct))
+    idle = float(ct.idle + getattr(ct, "iowait", 0.0))
+    pt = psutil.Process().cpu_times()
+    return CpuCounters(time.monotonic(), total - idle, total, float(pt.user + pt.system),
+                       float(getattr(ct, "steal", 0.0)))
+
+
+def _n_cores() -> int:
+    import psutil
+
+    return int(psutil.cpu_count(logical=True) or os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class LoadWindow:
+    """CPU use of the whole machine over a window, e.g. a row's timed calls.
+
+    Attributes
+    ----------
+    window_s : float
+        Length of the window, seconds.
+    cpu_pct : float
+        Utilisation of all cores by all processes over the window, 0-100.
+    outside_pct : float
+        The same without this process (the one doing the timing), 0-100: what else ran.
+    steal_pct : float
+        Share of all cores' time stolen by the hypervisor over the window, 0-100 (counted in
+        ``cpu_pct`` and ``outside_pct`` too).
+    load_avg_1m : float
+        1-minute load average at the end of the window (NaN where the OS has none).
+    n_cores : int
+        Logical cores of the machine (what the load average and utilisation are shared by).
+    """
+
+    window_s: float
+    cpu_pct: float
+    outside_pct: float
+    steal_pct: float
+    load_avg_1m: float
+    n_cores: int
+
+    @property
+    def load_per_core(self) -> float:
+        """``load_avg_1m / n_cores``."""
+        return self.load_avg_1m / self.n_cores
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "load_per_core": self.load_per_core}
+
+
+def load_window(start: CpuCounters, end: CpuCounters) -> LoadWindow:
+    """The machine's CPU use between two :func:`read_cpu_counters` readings.
+
+    Percentages are of all cores' time in the window (clipped to 0-100); a window whose
+    counters did not advance (shorter than the OS's clock tick) reads 0 %. The load average
+    is read now, i.e. at the end of the window when called right after ``end``.
+    """
+    if not isinstance(start, CpuCounters) or not isinstance(end, CpuCounters):
+        raise ConfigError("counters", (type(start).__name__, type(end).__name__),
+                          "two CpuCounters from read_cpu_counters")
+    d_total = end.total - start.total
+    if d_total <= 0:
+        cpu = outside = steal = 0.0
+    else:
+        d_busy = max(end.busy - start.busy, 0.0)
+        d_own = max(end.own - start.own, 0.0)
+        cpu = 100.0 * d_busy / d_total
+        outside = 100.0 * (d_busy - d_own) / d_total
+        steal = 100.0 * max(end.steal - start.steal, 0.0) / d_total
+
+    def clip(v: float) -> float:
+        return float(min(100.0, max(0.0, v)))
+
+    return LoadWindow(float(max(end.t - start.t, 0.0)), clip(cpu), clip(outside), clip(steal),
+                      _load_avg(), _n_cores())
 
 
 def _gpu_state(device: str) -> DeviceState:  # pragma: no cover - needs a GPU

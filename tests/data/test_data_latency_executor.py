@@ -51,6 +51,13 @@ VOLATILE = {
     "max_ms",
     "warmup",
     "repeats",
+    "calls_per_sample",
+    "window_util_pct",
+    "outside_util_pct",
+    "steal_pct",
+    "load_per_core",
+    "load_window_s",
+    "outside_load",
     "wall_s",
     "timestamp",
 }
