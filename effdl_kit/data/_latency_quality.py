@@ -24,8 +24,9 @@ NVML utilisation in ``utilization_pct`` includes the kit's own kernels and is no
 
 Rows written before these columns existed have no window: :func:`outside_load_mask` judges
 them on the state read just before their timed calls (``utilization_pct``: other processes,
-``load_avg_1m``), with the core count given by the caller. They were also timed one call per
-sample: :func:`with_protocol_defaults` fills ``calls_per_sample = 1`` there.
+``load_avg_1m``), with the core count given by the caller; on older GPU rows
+``utilization_pct`` is NVML's, so only their load average is judged. They were also timed
+one call per sample: :func:`with_protocol_defaults` fills ``calls_per_sample = 1`` there.
 """
 
 from __future__ import annotations
@@ -106,10 +107,11 @@ def outside_load_mask(
 ) -> pd.Series:
     """Rows of ``df`` (a latency frame) that ran under outside load, by the module's rule.
 
-    Rows with a load window are judged on it; older rows on ``utilization_pct`` and
-    ``load_avg_1m`` read before their timed calls. Idle levels are read from the frame's
-    header (``df.attrs["header"]``, as :func:`~effdl_kit.data.load_latency_dataset` sets
-    it), else the level named ``"idle"``. ``df[~outside_load_mask(df)]`` drops them.
+    Rows with a load window are judged on it; older rows on ``utilization_pct`` (CPU rows
+    only: a GPU row's is NVML's) and ``load_avg_1m`` read before their timed calls. Idle
+    levels are read from the frame's header (``df.attrs["header"]``, as
+    :func:`~effdl_kit.data.load_latency_dataset` sets it), else the level named
+    ``"idle"``. ``df[~outside_load_mask(df)]`` drops them.
 
     Parameters
     ----------
@@ -141,8 +143,10 @@ def outside_load_mask(
     def col(name: str) -> pd.Series:
         return _column(df, name)
 
-    window = col("outside_util_pct")
-    util = window.fillna(col("utilization_pct"))
+    before = col("utilization_pct")
+    if "device" in df.columns:  # a GPU row's utilization_pct is NVML's, not the host CPU's
+        before = before.mask(df["device"].astype(str).str.startswith("cuda"))
+    util = col("outside_util_pct").fillna(before)
     cores = col("n_cores")
     if cores.isna().any():
         if n_cores is None:

@@ -198,6 +198,8 @@ def test_old_rows_are_judged_on_their_pre_run_reading_and_get_one_call_per_sampl
     quiet = old_frame().assign(load_level=["quiet"] * 4)
     quiet.attrs["header"] = {"load_levels": [{"name": "quiet", "workers": 0}]}
     assert outside_load_mask(quiet, n_cores=2).tolist() == [True, False, True, True]
+    gpu = old_frame().assign(device="cuda:0")  # utilization_pct is NVML's there: not used
+    assert outside_load_mask(gpu, n_cores=2).tolist() == [False, False, False, True]
     bare = old_frame()
     bare.attrs = {}
     assert outside_load_mask(bare, n_cores=2).tolist() == [True, False, False, True]
