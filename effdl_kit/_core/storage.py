@@ -17,7 +17,11 @@ until the study holds ``n_trials`` finished trials. Every trial is one
 kit's one study runner: :class:`TrialOutcome`, :func:`trial_loop`, :class:`RunClock`,
 :func:`wait_for_workers`, :func:`fail_stale_trials`): trials that raise or return a non-finite
 value are recorded as failed (with the reason in ``user_attrs["fail_reason"]``) and the study
-goes on.
+goes on. Workers are checked too: an executor job that raised or was lost, or a worker process
+with a non-zero exit code, is recorded (:attr:`StudyRun.worker_errors`, the study's
+``"worker_errors"`` user attribute); when every worker of a round failed before any trial
+started, :func:`run_study` raises a :class:`~effdl_kit.errors.TrainingError` naming them rather
+than returning an empty study.
 
 :func:`dask_executor` turns a scheduler address into such an executor (the CLI's
 ``--scheduler``); :func:`release_stale_journal_lock` breaks the lock a killed writer left on a
@@ -26,21 +30,24 @@ journal file, so a resumed run does not wait Optuna's grace period.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
-from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.errors import ConfigError, TrainingError
 from effdl_kit._core.study import (
     ATTR_FAIL_REASON,
     STALE_REASON,
@@ -134,6 +141,11 @@ class StudyRun:
         Finished trials by state.
     fail_reasons : list of str
         ``user_attrs["fail_reason"]`` of the failed trials (the exception or "nan").
+    worker_errors : list of str
+        Workers of this call that did not end cleanly: ``"round r, worker k: ..."`` with the
+        exception an executor job raised or a process's exit code (a worker killed mid-trial,
+        out of memory, or dead at start-up). Also kept in the study's user attribute
+        ``"worker_errors"``.
     """
 
     study_name: str
@@ -141,6 +153,7 @@ class StudyRun:
     n_failed: int
     n_pruned: int
     fail_reasons: list[str]
+    worker_errors: list[str] = field(default_factory=list)
 
 
 _FINISHED = tuple(optuna.trial.TrialState[n] for n in ("COMPLETE", "PRUNED", "FAIL"))
@@ -189,10 +202,79 @@ def _cap_memory(cap_mb: float) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _process_entry(args: tuple[Any, ...], memory_cap_mb: float | None) -> None:
-    if memory_cap_mb is not None:
-        _cap_memory(memory_cap_mb)
-    _worker(*args)
+def _process_entry(args: tuple[Any, ...], memory_cap_mb: float | None,
+                   report: Connection | None = None) -> None:
+    """A spawned worker: run :func:`_worker`; an exception is sent through ``report`` (the
+    parent records it) and raised again (exit code 1)."""
+    try:
+        if memory_cap_mb is not None:
+            _cap_memory(memory_cap_mb)
+        _worker(*args)
+    except BaseException as exc:
+        if report is not None:
+            with contextlib.suppress(OSError, ValueError):
+                report.send(f"{type(exc).__name__}: {exc}"[:500])
+        raise
+
+
+#: What a worker process that died before running anything usually means.
+_STARTUP_HINT = ("a worker that dies at start-up under the 'spawn' start method is often a "
+                 "script that calls run_study without an `if __name__ == \"__main__\":` guard "
+                 "(each worker re-runs the script); the worker's stderr has its traceback")
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "still running after join"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _run_processes(args: list[tuple[Any, ...]], memory_cap_mb: float | None) -> list[str]:
+    """Run one spawned process per worker; returns ``"worker k: ..."`` for each that did
+    not exit cleanly (its exception when it could report one, else its exit code)."""
+    ctx = mp.get_context("spawn")
+    pipes = [ctx.Pipe(duplex=False) for _ in args]
+    procs = [ctx.Process(target=_process_entry, args=(a, memory_cap_mb, w))
+             for a, (_, w) in zip(args, pipes, strict=True)]
+    errors: list[str] = []
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    finally:  # an interrupt (KeyboardInterrupt, SystemExit from SIGTERM): no orphans
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join(5.0)
+    for k, (p, (r, w)) in enumerate(zip(procs, pipes, strict=True)):
+        w.close()
+        if p.exitcode != 0:
+            sent = None
+            with contextlib.suppress(EOFError, OSError):  # EOF: it died without a word
+                sent = r.recv() if r.poll() else None
+            errors.append(f"worker {k}: {_exit_reason(p.exitcode)}"
+                          + (f" ({sent})" if sent else ""))
+        r.close()
+    return errors
+
+
+def _run_jobs(executor: Executor, args: list[tuple[Any, ...]]) -> list[str]:
+    """Run one executor job per worker; returns ``"worker k: Exc: msg"`` for each job that
+    raised or was lost (a Dask worker gone, a broken process pool)."""
+    futures = [executor.submit(_worker, *a) for a in args]
+    errors: list[str] = []
+    for k, f in enumerate(futures):
+        try:
+            f.result()
+        except Exception as exc:  # recorded below and in the study; the next round retries
+            errors.append(f"worker {k}: {type(exc).__name__}: {exc}"[:500])
+    return errors
 
 
 def release_stale_journal_lock(path: str | os.PathLike[str]) -> bool:
@@ -255,6 +337,17 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
     Returns
     -------
     StudyRun
+        With ``worker_errors``: the workers that raised, were lost or exited with a non-zero
+        code (a :class:`RuntimeWarning` too when the study is not full at the end).
+
+    Raises
+    ------
+    ConfigError
+        Bad arguments, before any worker starts.
+    TrainingError
+        Every worker of a round failed before any trial started (no trial ran): the message
+        names each worker's exception or exit code, e.g. a script that starts workers under
+        the spawn method without an ``if __name__ == "__main__":`` guard.
     """
     n_trials = check_int("n_trials", n_trials, min_value=1)
     n_workers = check_int("n_workers", n_workers, min_value=1)
@@ -275,33 +368,44 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
                                 direction="minimize" if direction == "minimize" else "maximize",
                                 load_if_exists=True)
     shared = storage if not isinstance(storage, optuna.storages.BaseStorage) else st
-    for _ in range(max_rounds):
+
+    def full() -> bool:
+        return (_count(study, _FINISHED) - _n_stale(study) >= n_trials
+                and _count(study, _WAITING) == 0)
+
+    worker_errors: list[str] = []
+    for rnd in range(max_rounds):
         if journal is not None:
             release_stale_journal_lock(journal)  # left by a worker killed mid-write
         # no worker of ours runs now: trials left RUNNING are failed and queued again
         fail_stale_trials(st, study_name, requeue=True)
-        if (_count(study, _FINISHED) - _n_stale(study) >= n_trials
-                and _count(study, _WAITING) == 0):
+        if full():
             break
         round_id = uuid.uuid4().hex
         args = [(shared, study_name, objective, sampler_factory, seed + k, n_trials, kw,
                  round_id) for k in range(n_workers)]
+        n_before = len(study.get_trials(deepcopy=False))
         if executor is not None:
-            futures = [executor.submit(_worker, *a) for a in args]
-            for f in futures:
-                try:
-                    f.result()
-                except Exception:  # a lost worker: the next round picks up its trials
-                    continue
+            lost = _run_jobs(executor, args)
         elif n_workers == 1 and memory_cap_mb is None:
-            _worker(*args[0])
+            _worker(*args[0])  # in this process: an error goes straight to the caller
+            lost = []
         else:
-            ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_process_entry, args=(a, memory_cap_mb)) for a in args]
-            for p in procs:
-                p.start()
-            for p in procs:
-                p.join()
+            lost = _run_processes(args, memory_cap_mb)
+        if not lost:
+            continue
+        worker_errors += [f"round {rnd}, {e}" for e in lost]
+        study.set_user_attr("worker_errors", [*study.user_attrs.get("worker_errors", []),
+                                              *worker_errors[-len(lost):]])
+        if len(lost) == n_workers and len(study.get_trials(deepcopy=False)) == n_before:
+            # every worker failed before starting a trial: another round would fail alike
+            hint = "" if executor is not None else f" ({_STARTUP_HINT})"
+            raise TrainingError(f"study {study_name!r}: no trial ran, every worker failed "
+                                f"before starting one: {'; '.join(lost)}{hint}")
+    if worker_errors and not full():
+        warnings.warn(f"study {study_name!r} holds fewer finished trials than the "
+                      f"{n_trials} asked after {max_rounds} rounds; lost workers: "
+                      f"{'; '.join(worker_errors)}", RuntimeWarning, stacklevel=2)
     study = optuna.load_study(study_name=study_name, storage=st)
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
@@ -312,6 +416,7 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
         n_pruned=states.count(ts.PRUNED),
         fail_reasons=[str(t.user_attrs.get(ATTR_FAIL_REASON, "")) for t in trials
                       if t.state == ts.FAIL],
+        worker_errors=worker_errors,
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from effdl_kit._core.faults import FaultyObjective
 from effdl_kit._core.storage import STALE_REASON, make_storage, run_study
-from effdl_kit.errors import ConfigError
+from effdl_kit.errors import ConfigError, TrainingError
 
 TS = optuna.trial.TrialState
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +63,20 @@ def test_a_worker_killed_mid_trial_does_not_stop_the_study(tmp_path: Path) -> No
     assert len(retries) == 1 and retries[0].state == TS.COMPLETE
     assert retries[0].params == t3.params
     assert run.n_complete >= 9
+    # the dead worker is recorded with its exit, in the result and in the study
+    assert len(run.worker_errors) == 1 and "killed by SIGKILL" in run.worker_errors[0]
+    assert study.user_attrs["worker_errors"] == run.worker_errors
+
+
+def test_a_worker_process_that_raises_reports_its_error(tmp_path: Path) -> None:
+    # every spawned worker raises while setting up (its sampler): the parent names the error
+    with pytest.raises(TrainingError, match=r"worker 1: exit code 1 \(KeyError: .*'no sampler"):
+        run_study("broken", FaultyObjective(), storage=tmp_path / "s.log", n_trials=2,
+                  n_workers=2, sampler_factory=_broken_sampler)
+
+
+def _broken_sampler(seed: int) -> optuna.samplers.BaseSampler:
+    raise KeyError("no sampler here")
 
 
 def test_sigkill_of_the_whole_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import optuna
 import torch
 
-from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.errors import ConfigError, TrainingError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.jsonable import json_float, param_value, records
 from effdl_kit._core.rng import SEED_MAX
@@ -145,14 +145,17 @@ def _objective(trial: optuna.Trial, spec: RunSpec, data: DataBundle, clock: RunC
     try:
         cfg = suggest_config(trial, spec)
         hooks: list[Hook] = [_DeadlineHook(clock), VARIANT_HOOKS[spec.variant](trial)]
-        value = float(train(cfg, hooks=hooks, data=data).history[-1].val_metric)
+        res = train(cfg, hooks=hooks, data=data)
+        if res.nonfinite_loss is not None:  # diverged: failed, not a chance-level result
+            raise TrainingError(res.nonfinite_loss)
+        value = float(res.history[-1].val_metric)
     except optuna.TrialPruned:
         trial.set_user_attr(ATTR_OUTCOME, spec.variant)
         raise
     except DeadlineExceeded:
         trial.set_user_attr(ATTR_OUTCOME, "over_budget")
         raise
-    except Exception:
+    except Exception:  # labelled here; run_trial records the reason and fails the trial
         trial.set_user_attr(ATTR_OUTCOME, "failed")
         raise
     except BaseException:
@@ -300,8 +303,9 @@ def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None =
     ConfigError
         The study holds a run made with a different task / method / variant / seed / space
         (use another directory or study name).
-    RuntimeError
-        Every worker of the run raised (the first error is chained).
+    TrainingError
+        Every worker of the run raised or was lost (each one's error in the message, the
+        first chained); they are also kept in the study's ``worker_errors``.
     """
     run_dir = Path(run_dir)
     if storage is None:
@@ -352,8 +356,10 @@ def run_study(spec: RunSpec, run_dir: str | Path, *, executor: Executor | None =
                         *(f"segment {segment}, worker {w}: {type(e).__name__}: {e}"[:500]
                           for w, e in errors)])
                 if not ends:
-                    raise RuntimeError(f"every worker of run {study_name!r} failed; first "
-                                       f"error: {errors[0][1]!r}") from errors[0][1]
+                    raise TrainingError(
+                        f"every worker of run {study_name!r} failed: " + "; ".join(
+                            f"worker {w}: {type(e).__name__}: {e}"[:300] for w, e in errors)
+                    ) from errors[0][1]
             study.set_user_attr("elapsed_s", max(ends))
         records = [_trial_record(t) for t in study.get_trials(deepcopy=False)]
         attrs = study.user_attrs
