@@ -13,13 +13,14 @@ timed samples, reduced for slow modules so one row takes about ``row_budget_s`` 
 than ``min_repeats`` timed samples; the counts used are recorded). The intra-op thread count
 is fixed for the whole build and recorded.
 
-Fast modules are timed in batches: a probe (:func:`~effdl_kit.measure.probe_call_s`: one
-cold call, then warm calls for about 1 ms) estimates a warm call, and a module whose call is
-under ``sample_min_s`` (100 µs) gets ``calls_per_sample = ceil(sample_min_s / call)``
-back-to-back calls per sample (at most ``max_calls_per_sample``), so a sample lasts at least
-``sample_min_s``; slower modules keep 1. The row's latency columns are per call (a sample's
-duration over its calls) and ``calls_per_sample`` is recorded; ``warmup`` counts warm-up
-samples, the probe counting as one. ``sample_min_s=0`` times every call on its own.
+Fast modules are timed in batches: a probe (:func:`effdl_kit.measure._timing.probe_call_s`:
+one cold call, then at least five warm calls over about 1 ms, their median) estimates a warm
+call, and a module whose call is under ``sample_min_s`` (100 µs) gets
+``calls_per_sample = ceil(sample_min_s / call)`` back-to-back calls per sample (at most
+``max_calls_per_sample``), so a sample lasts at least ``sample_min_s``; slower modules
+keep 1. The row's latency columns are per call (a sample's duration over its calls) and
+``calls_per_sample`` is recorded; ``warmup`` counts warm-up samples, the probe counting as
+one. ``sample_min_s=0`` times every call on its own.
 
 Outside load: every measured row records the machine's CPU use over its window, from before
 its module is built to after its timed calls and at least ``load_window_s`` long (the row

@@ -294,8 +294,8 @@ def probe_call_s(module: Any, x: Any, *, device: str = "cpu", probe_s: float = _
     ``max_calls``; a module whose fastest warm call took ``probe_s`` or longer stops there);
     the estimate is their median, so a call slowed down by another process (a preemption
     lasts milliseconds) does not decide. On a GPU each call is synchronised before the clock
-    is read. Run it under the same mode as the
-    timing (``torch.inference_mode``, eval); its calls count as warm-up.
+    is read. Run it under the same mode as the timing (``torch.inference_mode``, eval); its
+    calls count as warm-up.
 
     Parameters
     ----------
