@@ -2,6 +2,7 @@
 
 ::
 
+    effdl [--debug] COMMAND ...
     effdl env [--json]
     effdl reproduce NAME --scale {smoke,small,paper} [--seed N] [--out DIR]
                          [--scheduler ADDRESS] [--storage URL] [--study-prefix P]
@@ -27,9 +28,21 @@ result files they name (:func:`effdl_kit.reports.sync_readme`; paths relative to
 folder) and prints each block it changed; with ``--check`` it writes nothing and exits with
 status 1 when a block differs from its file.
 
-Bad arguments end with argparse's usage message (exit status 2); an error the kit raises on
-purpose (:class:`effdl_kit.errors.EffdlError`) ends with one ``error: ...`` line on stderr
-(exit status 2), without a traceback.
+Bad arguments end with argparse's usage message (exit status 2). Every other failure ends
+with one ``effdl: error: ...`` line on stderr and no traceback
+(:func:`effdl_kit._cli_guard.describe_error`): exit status 2 for an error the kit raises on
+purpose (:class:`effdl_kit.errors.EffdlError`; a library parameter is shown with its flag,
+``'path' (--out)``), an operating-system error (permission, not a directory, a directory
+where a file is wanted, disk full; the flag whose path it concerns is named), a database
+that cannot be reached or refuses the credentials, a missing module (a storage URL's driver),
+``MemoryError`` or a worker process that died; exit status 1, with the exception's type, for
+anything unexpected. ``--debug`` (before or after the command) re-raises instead, so the
+full traceback shows. Passwords in ``--storage`` / ``--scheduler`` URLs are printed as
+``***``.
+
+Checked before any work starts: ``--storage`` (an RDB URL's driver, server and credentials,
+by connecting; a journal path's folder and permissions, by probing) and ``--n`` of the
+dataset builders (its bookkeeping must fit in half the memory available now).
 
 Each subcommand imports the library parts it uses when it runs (not a cycle: the CLI is the
 top layer), so ``effdl --help`` and ``effdl env`` start without loading torch and the
@@ -40,13 +53,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from effdl_kit._core.errors import ConfigError, EffdlError
+from effdl_kit._cli_guard import check_rows_fit, check_storage, describe_error, redact
+from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.storage import dask_executor
 from effdl_kit._core.validate import SCALES
@@ -55,6 +70,30 @@ __all__ = ["build_parser", "dask_executor", "main"]
 
 DEFAULT_OUT = "results"
 DEFAULT_NOTEBOOKS = "notebooks"
+
+# Memory a builder holds per requested row before its first row starts, rounded up from
+# tracemalloc peaks at n = 2e4..2e5 (components: 2,960 B of call tuples + 2,130 B of process
+# pool futures; latency: 178-200 B of plans); --n is refused when it would not fit.
+COMPONENT_ROW_BYTES = 6_000
+LATENCY_ROW_BYTES = 256
+
+# Library parameter -> the flag that sets it, per command: a ConfigError about the parameter
+# is printed with its flag ("invalid value for 'path' (--out): ...").
+_BUILD_FLAGS = {"n": "--n", "scale": "--scale", "seed": "--seed", "path": "--out",
+                "max_workers": "--workers", "executor": "--scheduler", "scheduler": "--scheduler"}
+_FIELD_FLAGS: dict[str, dict[str, str]] = {
+    "reproduce": {"scale": "--scale", "seed": "--seed", "out": "--out", "storage": "--storage",
+                  "study_prefix": "--study-prefix", "executor": "--scheduler",
+                  "scheduler": "--scheduler", "device": "--device"},
+    "figures": {"out": "--out", "readme": "--readme"},
+    "notebooks": {"notebooks_dir": "--dir", "scale": "--scale", "seed": "--seed",
+                  "out": "--out", "timeout": "--timeout"},
+    "build-components": _BUILD_FLAGS,
+    "build-traces": _BUILD_FLAGS,
+    "build-latency": {**_BUILD_FLAGS, "device": "--device", "module_types": "--module-types",
+                      "warmup": "--warmup", "repeats": "--repeats", "threads": "--threads",
+                      "block": "--block"},
+}
 
 
 def _seed(text: str) -> int:
@@ -83,7 +122,8 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=prog, description="effdl-kit: reproduce, tune and plot efficient-DL papers.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    sub = _Subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
 
     p_env = sub.add_parser("env", help="describe this machine (CPU, memory, GPUs, versions)")
     p_env.add_argument("--json", action="store_true", help="print the record as JSON")
@@ -132,6 +172,22 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
     return parser
 
 
+_DEBUG_HELP = "on an error, show the full traceback instead of one line"
+
+
+class _Subcommands:
+    """``add_subparsers()`` whose every subcommand also takes ``--debug`` (after its name)."""
+
+    def __init__(self, action: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        self.action = action
+        self.debug = argparse.ArgumentParser(add_help=False)
+        self.debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                help=_DEBUG_HELP)
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self.action.add_parser(name, parents=[self.debug], **kwargs)
+
+
 def _add_build_args(p: argparse.ArgumentParser, out_help: str) -> None:
     """The options every training dataset builder shares (scale, seed, file, where to train)."""
     p.add_argument("--scale", required=True, choices=SCALES)
@@ -146,13 +202,13 @@ def _add_build_args(p: argparse.ArgumentParser, out_help: str) -> None:
 def _build_executor(args: argparse.Namespace) -> Iterator[Any]:
     """The Dask executor of ``--scheduler`` (None: local workers); refuses both at once."""
     if args.scheduler is not None and args.workers is not None:
-        raise ConfigError("workers", args.workers, "left out with --scheduler (the cluster's "
+        raise ConfigError("--workers", args.workers, "left out with --scheduler (the cluster's "
                           "workers train the rows)")
     with dask_executor(args.scheduler) as executor:
         yield executor
 
 
-def _add_build_latency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_build_latency(sub: _Subcommands) -> None:
     """The ``build-latency`` subcommand (the options of :func:`build_latency_dataset`)."""
     from effdl_kit.measure import MODULE_TYPES
 
@@ -179,6 +235,7 @@ def _add_build_latency(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def _cmd_build_components(args: argparse.Namespace) -> int:
     from effdl_kit.data import build_component_dataset
 
+    check_rows_fit("--n", args.n, COMPONENT_ROW_BYTES)
     with _build_executor(args) as executor:
         df = build_component_dataset(n=args.n, scale=args.scale, seed=args.seed,
                                      path=args.out, max_workers=args.workers,
@@ -202,10 +259,15 @@ def _cmd_build_traces(args: argparse.Namespace) -> int:
 def _cmd_build_latency(args: argparse.Namespace) -> int:
     from effdl_kit.data import build_latency_dataset
 
+    check_rows_fit("--n", args.n, LATENCY_ROW_BYTES)
+    # the builder's floor of timed calls (for slow modules) follows a smaller --repeats, so
+    # "--repeats 3" is not refused for a parameter the command line does not have
+    floor = inspect.signature(build_latency_dataset).parameters["min_repeats"].default
     with dask_executor(args.scheduler) as executor:
         df = build_latency_dataset(
             [m for m in args.module_types.split(",") if m], n=args.n, device=args.device,
             seed=args.seed, path=args.out, warmup=args.warmup, repeats=args.repeats,
+            min_repeats=max(1, min(args.repeats, floor)),
             threads=args.threads, block=args.block, progress=not args.no_progress,
             executor=executor)
     ok = int((df["status"] == "ok").sum()) if len(df) else 0
@@ -234,6 +296,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         if options.get(key) is not None and key not in allowed:
             raise ConfigError(flag, options[key], f"left out: {args.name!r} does not take it "
                               f"(experiments that do: {', '.join(_taking(key)) or 'none'})")
+    if args.storage is not None:
+        check_storage(args.storage)  # driver, server, credentials, folder: before any work
     with dask_executor(args.scheduler) as executor:
         options["executor"] = executor
         summary = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out,
@@ -327,8 +391,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "effdl") -> int:
     Returns
     -------
     int
-        0 on success, 2 on bad arguments or a kit error (``error: ...`` printed on stderr),
-        130 when interrupted.
+        0 on success; 2 on bad arguments, a kit, system, storage or memory error (one
+        ``error: ...`` line printed on stderr); 1 on an unexpected exception (one line too);
+        130 when interrupted. With ``--debug`` an exception is re-raised instead.
     """
     parser = build_parser(prog)
     try:
@@ -337,13 +402,22 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "effdl") -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return _COMMANDS[args.command](args)
-    except EffdlError as exc:
-        one_line = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"{prog}: error: {one_line}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        urls = [getattr(args, "storage", None), getattr(args, "scheduler", None)]
+        storage = getattr(args, "storage", None)
+        paths = {flag: getattr(args, attr, None) for flag, attr in
+                 (("--out", "out"), ("--storage", "storage"), ("--dir", "dir"),
+                  ("--readme", "readme"))}
+        line, status = describe_error(exc, flags=_FIELD_FLAGS.get(args.command, {}),
+                                      paths=paths,
+                                      storage=redact(storage, urls) if storage else None)
+        print(f"{prog}: error: {redact(line, urls)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from effdl_kit import cli
 from effdl_kit._core.env import collect_env
 from effdl_kit.cli import main
 from effdl_kit.experiments import ExperimentSummary
@@ -169,7 +174,7 @@ def test_engine_flags_of_an_experiment_that_takes_none_exit_2(
     # a worker count and a cluster at once
     assert main(["build-components", "--n", "2", "--scale", "smoke", "--out",
                  str(tmp_path / "c.jsonl"), "--workers", "2", "--scheduler", "tcp://h:1"]) == 2
-    assert "invalid value for 'workers'" in capsys.readouterr().err
+    assert "invalid value for '--workers'" in capsys.readouterr().err
 
 
 def test_a_scheduler_that_does_not_answer_is_a_clean_error() -> None:
@@ -293,10 +298,169 @@ def test_build_traces(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         "smoke", 4, str(out), 1)
     assert main(["build-traces", "--scale", "smoke", "--out", str(out), "--workers", "2",
                  "--scheduler", "tcp://h:1"]) == 2
-    assert "invalid value for 'workers'" in capsys.readouterr().err
+    assert "invalid value for '--workers'" in capsys.readouterr().err
     monkeypatch.undo()
     foreign = tmp_path / "foreign.jsonl"
     foreign.write_text('{"format": "something-else"}\n')
     assert main(["build-traces", "--scale", "smoke", "--out", str(foreign)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a BTTackler trace dataset" in err[0]
+
+
+# --- every failure is one line and exit status 2, --debug shows the traceback (issue 17) ---
+
+
+@pytest.fixture
+def unwritable(tmp_path: Path) -> Iterator[Path]:
+    """A folder in which this process cannot create anything: a 0555 folder, or, as root
+    (who ignores permission bits), /sys (sysfs refuses new files to everyone)."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    try:
+        (Path("/sys") / "effdl-probe").open("w").close()
+    except PermissionError:
+        yield Path("/sys")
+        return
+    pytest.skip("/sys is writable here and permission bits do not stop root")
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("effdl: error: ") and "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_build_components_out_a_directory(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build-components", "--n", "2", "--scale", "smoke",
+                 "--out", str(tmp_path)]) == 2
+    _one_line_error(capsys, "invalid value for 'path' (--out)", "directory")
+
+
+def test_build_components_out_in_an_unwritable_folder(
+        unwritable: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = unwritable / "c.jsonl"
+    assert main(["build-components", "--n", "2", "--scale", "smoke", "--out", str(out)]) == 2
+    _one_line_error(capsys, "--out", str(out), "Permission denied")
+
+
+def test_reproduce_out_in_an_unwritable_folder(
+        unwritable: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = unwritable / "res"
+    assert main(["reproduce", "tour", "--scale", "smoke", "--out", str(out)]) == 2
+    _one_line_error(capsys, f"--out {str(out)!r}: PermissionError")
+
+
+def test_reproduce_out_below_a_file(tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / "res"
+    assert main(["reproduce", "tour", "--scale", "smoke", "--out", str(out)]) == 2
+    _one_line_error(capsys, f"--out {str(out)!r}: NotADirectoryError")
+
+
+def test_figures_readme_a_directory(tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["figures", "--readme", str(tmp_path)]) == 2
+    _one_line_error(capsys, f"--readme {str(tmp_path)!r}: IsADirectoryError")
+
+
+def test_storage_on_an_unreachable_postgresql(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"postgresql+psycopg://effdl:hunter2@127.0.0.1:{_free_port()}/optuna"
+    assert main(["reproduce", "bttackler", "--scale", "smoke", "--out", str(tmp_path),
+                 "--storage", url]) == 2
+    err = _one_line_error(capsys, "invalid value for '--storage'", "effdl:***@127.0.0.1",
+                          "Connection refused")
+    assert "hunter2" not in err
+    assert not (tmp_path / "bttackler").exists()  # refused before any work
+
+
+def test_storage_mysql_url_without_its_driver(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    if importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("the MySQL driver is installed here")
+    assert main(["reproduce", "bttackler", "--scale", "smoke", "--out", str(tmp_path),
+                 "--storage", "mysql://u:pw@127.0.0.1/optuna"]) == 2
+    err = _one_line_error(capsys, "invalid value for '--storage'", "'MySQLdb' is missing")
+    assert ":pw@" not in err
+    assert not (tmp_path / "bttackler").exists()
+
+
+def test_storage_journal_in_an_unwritable_folder(
+        unwritable: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = unwritable / "j.log"
+    assert main(["reproduce", "bttackler", "--scale", "smoke", "--out", str(tmp_path),
+                 "--storage", str(journal)]) == 2
+    _one_line_error(capsys, "invalid value for '--storage'", str(journal), "PermissionError")
+    assert not (tmp_path / "bttackler").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["build-components", "--scale", "smoke"],
+    ["build-latency"],
+])
+def test_a_row_count_beyond_memory_is_refused_up_front(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "big.jsonl"
+    assert main([*command, "--n", "100000000000", "--out", str(out)]) == 2
+    _one_line_error(capsys, "invalid value for '--n': 100000000000", "rows on this machine")
+    assert not out.exists()
+
+
+def test_build_latency_repeats_below_the_builders_floor(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--repeats 3`` (under the builder's default floor of 5 timed calls) is taken, not
+    refused for ``min_repeats``, a parameter the command line does not have."""
+    out = tmp_path / "l.jsonl"
+    assert main(["build-latency", "--n", "1", "--out", str(out), "--repeats", "3",
+                 "--warmup", "1", "--module-types", "Linear", "--no-progress"]) == 0, \
+        capsys.readouterr().err
+    assert "1 ok rows of 1" in capsys.readouterr().out
+    assert main(["build-latency", "--n", "1", "--out", str(out), "--repeats", "0"]) == 2
+    _one_line_error(capsys, "invalid value for 'repeats' (--repeats): 0")
+
+
+def test_debug_shows_the_traceback(unwritable: Path) -> None:
+    out = str(unwritable / "res")
+    with pytest.raises(PermissionError):
+        main(["--debug", "reproduce", "tour", "--scale", "smoke", "--out", out])
+    with pytest.raises(PermissionError):  # also after the command's name
+        main(["reproduce", "tour", "--scale", "smoke", "--out", out, "--debug"])
+    with pytest.raises(ValueError, match="'n'"):
+        main(["--debug", "build-components", "--n", "0", "--scale", "smoke", "--out", out])
+
+
+def test_an_unexpected_exception_is_one_line_with_status_1(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(args: object) -> int:
+        raise TypeError("boom\nsecond line")
+
+    monkeypatch.setitem(cli._COMMANDS, "env", broken)
+    assert main(["env"]) == 1
+    _one_line_error(capsys, "unexpected TypeError: boom | second line", "--debug")
+    with pytest.raises(TypeError, match="boom"):
+        main(["env", "--debug"])
+
+
+def test_console_script_debug_prints_the_traceback(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("effdl")
+    run = subprocess.run([str(exe), "--debug", "figures", "--readme", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 1
+    assert "Traceback (most recent call last)" in run.stderr
+    assert run.stderr.rstrip().splitlines()[-1].startswith("IsADirectoryError")
