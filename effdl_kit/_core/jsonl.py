@@ -10,8 +10,24 @@ implemented once here by :class:`JsonlDataset`:
   allowed statuses, appended with one ``write`` of the whole line, then fsynced, so a killed
   build leaves every finished row on disk and at most one torn (newline-less) last line;
 * a reader leaves a torn last line out and reports it (:attr:`JsonlContent.torn`); a resumed
-  build cuts it off before appending; a corrupt *complete* line is a
-  :class:`~effdl_kit.errors.DataError` (a kill cannot produce one, so it is never skipped);
+  build cuts it off before appending. A last line that is a whole JSON object but lacks its
+  newline is kept (:attr:`JsonlContent.unterminated`; a resumed build adds the newline). The
+  loaders (:meth:`JsonlDataset.load`) warn about both with a :class:`DataWarning` naming the
+  file and line, and record them in the :class:`JsonlLoadReport`;
+* a corrupt *complete* line is a :class:`~effdl_kit.errors.DataError` naming the file and the
+  line (a kill cannot produce one, so it is never skipped): not UTF-8, not JSON, nested too
+  deeply, an integer outside the 64-bit range (:mod:`effdl_kit._core.strict_json`), not an
+  object, or a row without an integer ``index`` and an allowed ``status``;
+* a row repeating the key (``index``, or the dataset's ``key`` columns) of an earlier row is
+  dropped and recorded (:attr:`JsonlContent.duplicates`; the first one is kept): two builds
+  of one file before it was locked could write both;
+* a build holds an exclusive lock on the file (:class:`~effdl_kit._core.filelock.BuildLock`,
+  ``<file>.lock``) from :meth:`JsonlDataset.resume` until :meth:`JsonlDataset.write_provenance`
+  (or :meth:`JsonlDataset.release`, an exception in :meth:`JsonlDataset.build_rows`, the
+  object's collection, the process's end): a second build of the same file gets a
+  :class:`~effdl_kit._core.filelock.FileLockedError` naming the holder, before any work;
+* :meth:`JsonlDataset.build_rows`' own process pool leaves no orphaned workers on SIGTERM,
+  SIGINT, an exception or the builder's death (:func:`effdl_kit._core.pool.process_pool`);
 * the provenance sidecar of ``<dir>/<stem>.<ext>`` is ``<dir>/<stem>.provenance.json``
   (:func:`provenance_path`), written atomically with :func:`~effdl_kit._core.io.atomic_write_text`;
   it records the machine and, in ``runs``, every build call (command, date, the builder's
@@ -25,24 +41,31 @@ import datetime as _dt
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future, as_completed
 from pathlib import Path
 from typing import Any
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.filelock import BuildLock
 from effdl_kit._core.io import atomic_write_text, writable_target
+from effdl_kit._core.jsonl_content import (
+    DataWarning,
+    JsonlContent,
+    JsonlLoadReport,
+    Row,
+    check_rows,
+)
+from effdl_kit._core.pool import process_pool
+from effdl_kit._core.strict_json import decode_utf8, loads
 
-__all__ = ["PROVENANCE_SUFFIX", "JsonlContent", "JsonlDataset", "provenance_path", "utc_now"]
+__all__ = ["PROVENANCE_SUFFIX", "DataWarning", "JsonlContent", "JsonlDataset",
+           "JsonlLoadReport", "check_rows", "provenance_path", "utc_now"]
 
 #: Suffix of a dataset's provenance sidecar (it replaces the dataset file's own suffix).
 PROVENANCE_SUFFIX = ".provenance.json"
-
-#: One appended row (a JSON object).
-Row = dict[str, Any]
-
 
 def provenance_path(path: str | Path) -> Path:
     """The provenance sidecar of a dataset file: its suffix replaced by ``.provenance.json``.
@@ -71,25 +94,6 @@ def utc_now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
-class JsonlContent:
-    """What a dataset file holds.
-
-    Attributes
-    ----------
-    header : dict or None
-        The header line (``None``: the file is missing or has no complete line).
-    rows : list of dict
-        The complete rows, in file order.
-    torn : bytes
-        The torn last line left out (what follows the last newline; ``b""`` when none).
-    """
-
-    header: dict[str, Any] | None
-    rows: list[Row] = field(default_factory=list)
-    torn: bytes = b""
-
-
 class JsonlDataset:
     """One resumable JSON-lines dataset file (see the module docstring for the rules).
 
@@ -103,6 +107,9 @@ class JsonlDataset:
         What the file holds, for messages (e.g. ``"latency dataset"``).
     statuses : sequence of str
         The allowed values of a row's ``status``.
+    key : sequence of str
+        The columns that identify a row; a later row repeating an earlier row's key is a
+        duplicate, left out and recorded.
 
     Raises
     ------
@@ -110,14 +117,21 @@ class JsonlDataset:
         ``path`` is not a (non-blank) path.
     """
 
-    def __init__(self, path: str | Path, *, fmt: str, kind: str, statuses: Sequence[str]
-                 ) -> None:
+    def __init__(self, path: str | Path, *, fmt: str, kind: str, statuses: Sequence[str],
+                 key: Sequence[str] = ("index",)) -> None:
         if not isinstance(path, str | Path) or not str(path).strip():
             raise ConfigError("path", path, "a file path")
         self.path = Path(path)
         self.fmt = fmt
         self.kind = kind
         self.statuses = tuple(statuses)
+        self.key = tuple(key)
+        self._lock: BuildLock | None = None
+
+    def release(self) -> None:
+        """Release the build lock taken by :meth:`resume` (a no-op when not held)."""
+        if self._lock is not None:
+            self._lock.release()
 
     @property
     def provenance(self) -> Path:
@@ -127,49 +141,65 @@ class JsonlDataset:
     def read(self) -> JsonlContent:
         """Header and complete rows; a torn last line is left out and returned as ``torn``.
 
-        A missing file reads as no header and no rows.
+        A missing file reads as no header and no rows. A last line without its newline that
+        is a whole JSON object is kept (``unterminated``); one that is not is torn. A row
+        repeating an earlier row's key is left out (``duplicates``).
 
         Raises
         ------
         ConfigError
             Something other than a regular file is at the path (a directory, FIFO, device).
         DataError
-            A complete line that is not UTF-8 or not a JSON object, a first line without this
-            dataset's ``format``, or a row without an integer ``index`` or an allowed
-            ``status``.
+            Naming the file and the line: a complete line that is not UTF-8, not JSON
+            (:func:`effdl_kit._core.strict_json.loads`) or not a JSON object, a first line
+            without this dataset's ``format``, or a row without an integer ``index`` or an
+            allowed ``status``.
         """
         writable_target(self.path)  # never read (or later append to) a FIFO or a device
         if not self.path.exists():
             return JsonlContent(None)
         data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1  # every complete line ends with "\n"
-        try:
-            text = data[:end].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{str(self.path)!r} is not UTF-8 text: {exc}") from None
+        src = str(self.path)
+        parts = data.split(b"\n")
+        tail = parts.pop()  # what follows the last newline: b"" when the file ends with one
+        objs: list[tuple[int, Any]] = [
+            (n, loads(decode_utf8(raw, source=src, first_line=n), source=src, line=n))
+            for n, raw in enumerate(parts, start=1)]
+        torn, unterminated = tail, None
+        if tail:
+            with contextlib.suppress(DataError):
+                obj = loads(decode_utf8(tail, source=src), source=src, line=len(parts) + 1)
+                if isinstance(obj, dict):  # a whole object: only its newline is missing
+                    objs.append((len(parts) + 1, obj))
+                    torn, unterminated = b"", len(parts) + 1
         header: dict[str, Any] | None = None
         rows: list[Row] = []
-        for lineno, line in enumerate(text.split("\n")[:-1], start=1):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{str(self.path)!r}: corrupt line {lineno}: {exc}") from None
+        lines: list[int] = []
+        first: dict[tuple[Any, ...], int] = {}
+        duplicates: list[tuple[int, int]] = []
+        for lineno, obj in objs:
             if not isinstance(obj, dict):
-                raise DataError(f"{str(self.path)!r}: line {lineno} is not a JSON object")
+                raise DataError(f"{src!r}: line {lineno} is not a JSON object")
             if header is None:
                 if obj.get("format") != self.fmt:
-                    raise DataError(f"{str(self.path)!r} is not a {self.kind} (first line "
+                    raise DataError(f"{src!r} is not a {self.kind} (first line "
                                     f"lacks format {self.fmt!r})")
                 header = obj
                 continue
             index = obj.get("index")
             if not isinstance(index, int) or isinstance(index, bool) or (
                     obj.get("status") not in self.statuses):
-                raise DataError(f"{str(self.path)!r}: row {len(rows) + 1} (line {lineno}) of the "
+                raise DataError(f"{src!r}: row {len(rows) + 1} (line {lineno}) of the "
                                 f"{self.kind} lacks an integer 'index' or a 'status' in "
                                 f"{self.statuses}")
+            key = tuple(_hashable(obj.get(k)) for k in self.key)
+            if key in first:
+                duplicates.append((lineno, first[key]))
+                continue
+            first[key] = lineno
             rows.append(obj)
-        return JsonlContent(header, rows, data[end:])
+            lines.append(lineno)
+        return JsonlContent(header, rows, torn, lines, unterminated, duplicates, len(objs))
 
     def load(self, *, hint: str = "") -> JsonlContent:
         """:meth:`read` an existing dataset.
@@ -178,6 +208,13 @@ class JsonlDataset:
         ----------
         hint : str
             Appended to the message of a missing file (how to build one).
+
+        Warns
+        -----
+        DataWarning
+            A torn last line left out, a newline-less last row kept, duplicate rows left out
+            (each message names the file and the line; :class:`JsonlLoadReport` records
+            them).
 
         Raises
         ------
@@ -189,6 +226,8 @@ class JsonlDataset:
         content = self.read()
         if content.header is None:
             raise DataError(f"{str(self.path)!r} is empty")
+        for message in JsonlLoadReport.of(str(self.path), content).messages():
+            warnings.warn(message, DataWarning, stacklevel=3)
         return content
 
     def resume(self, args: Mapping[str, Any]) -> JsonlContent:
@@ -196,7 +235,11 @@ class JsonlDataset:
 
         A missing (or header-less) file gets a header: the format tag, ``args`` and the
         ``created`` date. An existing one must carry the same ``args``; its torn last line,
-        if any, is cut off (and reported in the returned ``torn``).
+        if any, is cut off (and reported in the returned ``torn``); a complete last row
+        without its newline gets one.
+
+        Takes the build lock first (held until :meth:`write_provenance` or :meth:`release`;
+        released here if this raises).
 
         Parameters
         ----------
@@ -210,11 +253,24 @@ class JsonlDataset:
 
         Raises
         ------
+        FileLockedError
+            (a ``ConfigError``, field ``path``) Another build holds the file's lock; the
+            message names its pid and host.
         ConfigError
             (field ``path``) The file holds a dataset built with other arguments.
         DataError
             What :meth:`read` raises.
         """
+        if self._lock is None:
+            self._lock = BuildLock(writable_target(self.path))
+        self._lock.acquire()
+        try:
+            return self._resume(args)
+        except BaseException:
+            self.release()
+            raise
+
+    def _resume(self, args: Mapping[str, Any]) -> JsonlContent:
         content = self.read()
         want = {"format": self.fmt, **json.loads(json.dumps(dict(args)))}
         if content.header is None:
@@ -228,6 +284,10 @@ class JsonlDataset:
         if content.torn:
             with self.path.open("r+b") as fh:
                 fh.truncate(self.path.stat().st_size - len(content.torn))
+                os.fsync(fh.fileno())
+        elif content.unterminated is not None:
+            with self.path.open("ab") as fh:
+                fh.write(b"\n")
                 os.fsync(fh.fileno())
         return content
 
@@ -263,7 +323,9 @@ class JsonlDataset:
         executor : concurrent.futures.Executor, optional
             Where the calls run (a Dask cluster's ``client.get_executor()``, a thread pool).
             Default: a local process pool of ``max_workers`` (else all cores) with
-            ``initializer``, shut down at the end.
+            ``initializer``, shut down at the end; its workers are killed on SIGTERM, SIGINT
+            or an exception here, and die with this process
+            (:func:`effdl_kit._core.pool.process_pool`).
         progress : (desc, unit, total), optional
             A ``tqdm.auto`` bar over ``total`` rows, ``total - len(calls)`` already done.
 
@@ -271,13 +333,15 @@ class JsonlDataset:
         -------
         list of dict
             The new rows, in the order they finished.
+
+        Notes
+        -----
+        An exception (or a signal) here releases the build lock; the rows appended so far
+        stay in the file for a resumed build.
         """
         rows: list[Row] = []
         if not calls:
             return rows
-        own = executor is None
-        pool = executor or ProcessPoolExecutor(max_workers=max_workers or os.cpu_count() or 1,
-                                               initializer=initializer)
         bar = None
         if progress is not None:  # imported here: tqdm.auto may import ipywidgets
             from tqdm.auto import tqdm
@@ -285,19 +349,23 @@ class JsonlDataset:
             desc, unit, total = progress
             bar = tqdm(total=total, initial=total - len(calls), desc=desc, unit=unit)
         try:
-            futures: list[Future[Row]] = [pool.submit(fn, *args) for args in calls]
-            with self.appender() as append:
-                for fut in as_completed(futures):
-                    row = fut.result()
-                    append(row)
-                    rows.append(row)
-                    if bar is not None:
-                        bar.update(1)
+            with contextlib.ExitStack() as stack:
+                pool = executor if executor is not None else stack.enter_context(
+                    process_pool(max_workers or os.cpu_count() or 1, initializer))
+                futures: list[Future[Row]] = [pool.submit(fn, *args) for args in calls]
+                with self.appender() as append:
+                    for fut in as_completed(futures):
+                        row = fut.result()
+                        append(row)
+                        rows.append(row)
+                        if bar is not None:
+                            bar.update(1)
+        except BaseException:
+            self.release()
+            raise
         finally:
             if bar is not None:
                 bar.close()
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
         return rows
 
     def write_provenance(self, info: Mapping[str, Any], run: Mapping[str, Any]) -> Path:
@@ -321,7 +389,17 @@ class JsonlDataset:
         ------
         DataError
             An existing sidecar is not JSON.
+
+        Notes
+        -----
+        Releases the build lock (the build is over), whether the write succeeds or not.
         """
+        try:
+            return self._write_provenance(info, run)
+        finally:
+            self.release()
+
+    def _write_provenance(self, info: Mapping[str, Any], run: Mapping[str, Any]) -> Path:
         side = self.provenance
         old: dict[str, Any] = {}
         if side.exists():
@@ -336,3 +414,12 @@ class JsonlDataset:
         doc = {"dataset": self.path.name, "format": self.fmt, **info,
                "machine": collect_env().to_dict(), "runs": runs}
         return atomic_write_text(side, json.dumps(doc, indent=1, default=str) + "\n")
+
+
+def _hashable(v: Any) -> Any:
+    """A hashable stand-in for a key value (lists and dicts as their JSON text)."""
+    try:
+        hash(v)
+    except TypeError:
+        return json.dumps(v, sort_keys=True, default=str)
+    return v

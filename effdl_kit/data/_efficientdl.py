@@ -31,7 +31,22 @@ Target ``Top-1 accuracy``
     "0.1 (cosine)" -> 0.1); text without a number ("triangular learning rate schedule")
     becomes ``NaN``. Both outcomes are reported.
 Other numeric columns
-    Coerced to float; cells that are not numbers become ``NaN`` and are reported.
+    Coerced to float; cells that are not finite numbers (text, lists, ``Infinity``) become
+    ``NaN`` and are reported (:attr:`LoadReport.numeric_coerced`, counted in
+    :meth:`LoadReport.summary`).
+Text cells (keyword, categorical and identifier columns)
+    A list or a dict where text is expected is a :class:`~effdl_kit.errors.DataError` naming
+    the column and the record (the authors' cells are strings, numbers or missing; turning a
+    list into its ``repr`` would invent tokens).
+Duplicate records
+    Records equal in every key are reported (:attr:`LoadReport.duplicate_records`; the
+    authors' file holds 7) and kept, as the paper's 1,658 records include them;
+    ``load_efficientdl(path, drop_duplicates=True)`` drops them instead (each recorded as a
+    dropped row).
+The file
+    Read as strict JSON (:func:`effdl_kit._core.strict_json.loads`): not UTF-8, not JSON
+    (a truncated file), nested too deeply or an integer outside the 64-bit range is a
+    ``DataError`` naming the file and the line.
 ``Architecture`` (the group label for grouped cross-validation)
     Missing labels are filled with :data:`UNKNOWN_GROUP`, so those rows form one group.
 ``Model`` is kept for reference; both identifiers are excluded from the features
@@ -40,7 +55,6 @@ Other numeric columns
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -52,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import DataError, DatasetNotFoundError
+from effdl_kit._core.strict_json import decode_utf8, loads
 from effdl_kit.data._efficientdl_parse import (
     _NONE_TOKENS,
     _SPLIT_RE,
@@ -60,6 +75,7 @@ from effdl_kit.data._efficientdl_parse import (
     _clean_text,
     _fix_accuracy,
     _is_missing,
+    _to_float,
     normalize_keywords,
     parse_learning_rate,
 )
@@ -239,7 +255,9 @@ class LoadReport:
     learning_rates_unparsed : list of (int, str)
         ``(index, text)`` for learning-rate cells set to ``NaN``.
     numeric_coerced : dict of str to list of int
-        Other numeric columns: indices of cells that were not numbers (now ``NaN``).
+        Other numeric columns: indices of cells that were not finite numbers (now ``NaN``).
+    duplicate_records : list of (int, int)
+        ``(index, first_index)`` of records equal in every key to an earlier one.
     groups_filled : list of int
         Indices whose missing ``Architecture`` became :data:`UNKNOWN_GROUP`.
     synonyms_applied : dict of str to dict of str to str
@@ -266,6 +284,7 @@ class LoadReport:
     case_folded: dict[str, int] = field(default_factory=dict)
     n_repeated_pairs: int = 0
     missing: dict[str, int] = field(default_factory=dict)
+    duplicate_records: list[tuple[int, int]] = field(default_factory=list)
 
     def dropped_frame(self) -> pd.DataFrame:
         """Return the dropped rows as a frame with columns ``index, model, reason``."""
@@ -290,8 +309,13 @@ class LoadReport:
         )
         n_syn = sum(len(v) for v in self.synonyms_applied.values())
         lines.append(f"  synonym replacements (distinct variants): {n_syn}")
+        n_nan = sum(len(v) for v in self.numeric_coerced.values())
+        per_col = ", ".join(f"{c}: {len(v)}" for c, v in sorted(self.numeric_coerced.items()))
+        lines.append(f"  numeric cells not finite numbers -> NaN: {n_nan}"
+                     + (f" ({per_col})" if per_col else ""))
         lines.append(f"  missing Architecture -> {UNKNOWN_GROUP!r}: {len(self.groups_filled)}")
         lines.append(f"  repeated (Model, Dataset) pairs: {self.n_repeated_pairs}")
+        lines.append(f"  duplicate records (equal in every key): {len(self.duplicate_records)}")
         return "\n".join(lines)
 
 
@@ -306,7 +330,31 @@ def _check_columns(columns: Sequence[Any]) -> None:
         raise DataError(f"required columns missing from the EfficientDL data: {missing!r}")
 
 
-def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame:
+def _check_text(df: pd.DataFrame, source: str) -> None:
+    """A list or dict in a text column is an error naming the column and the record."""
+    for col in (*EFFICIENTDL_ID_COLUMNS, *EFFICIENTDL_KEYWORD_COLUMNS,
+                *EFFICIENTDL_CATEGORICAL_COLUMNS):
+        for i, raw in enumerate(df[col].tolist()):
+            if isinstance(raw, list | dict | tuple | set):
+                text = repr(raw)
+                raise DataError(f"{source!r}: record {i}: column {col!r} holds a "
+                                f"{type(raw).__name__} ({text[:40]}); allowed: text or null")
+
+
+def _duplicates(records: Sequence[dict[Any, Any]]) -> list[tuple[int, int]]:
+    first: dict[str, int] = {}
+    out = []
+    for i, rec in enumerate(records):
+        key = repr(sorted((str(k), repr(v)) for k, v in rec.items()))
+        if key in first:
+            out.append((i, first[key]))
+        else:
+            first[key] = i
+    return out
+
+
+def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>",
+                          drop_duplicates: bool = False) -> pd.DataFrame:
     """Clean a raw frame of the authors' records (see the module docstring for the rules).
 
     Parameters
@@ -315,6 +363,9 @@ def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>") -> pd
         One row per JSON record, the authors' 31 columns (extra columns are kept untouched).
     source : str
         Name recorded in the report.
+    drop_duplicates : bool
+        Drop records equal in every column to an earlier one (recorded as dropped rows);
+        default: keep them (recorded in ``duplicate_records``).
 
     Returns
     -------
@@ -326,7 +377,8 @@ def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>") -> pd
     Raises
     ------
     DataError
-        Empty frame or a required column missing (the target is named first).
+        Empty frame, a required column missing (the target is named first), or a list or
+        dict in a text column (naming it).
     """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame of records, got {type(frame).__name__}")
@@ -336,14 +388,22 @@ def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>") -> pd
     report = LoadReport(source=source, n_records=len(frame))
     df = frame.copy().reset_index(drop=True)
     df.index.name = "record"
+    _check_text(df, source)
     models = df["Model"].map(lambda m: None if _is_missing(m) else str(m))
+    report.duplicate_records = _duplicates(df.to_dict("records"))
 
     # target
     keep = np.ones(len(df), dtype=bool)
+    if drop_duplicates:
+        for i, j in report.duplicate_records:
+            keep[i] = False
+            report.dropped.append(DroppedRow(i, models.iloc[i], f"duplicate of record {j}"))
     target = np.empty(len(df), dtype=np.float64)
     for i, raw in enumerate(df[EFFICIENTDL_TARGET].tolist()):
         v, reason = _fix_accuracy(raw)
         target[i] = v
+        if not keep[i]:
+            continue
         if reason is not None:
             keep[i] = False
             report.dropped.append(DroppedRow(i, models.iloc[i], reason))
@@ -370,7 +430,8 @@ def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>") -> pd
         if col == "learning rate":
             continue
         raw_col = df[col]
-        num = pd.to_numeric(raw_col, errors="coerce").astype(np.float64)
+        num = pd.Series([_to_float(v) for v in raw_col.tolist()], index=df.index,
+                        dtype=np.float64)
         bad = num.isna() & ~raw_col.map(_is_missing)
         if bad.any():
             report.numeric_coerced[col] = [int(i) for i in np.flatnonzero(bad.to_numpy())]
@@ -434,13 +495,16 @@ def normalize_efficientdl(frame: pd.DataFrame, *, source: str = "<frame>") -> pd
     return df
 
 
-def load_efficientdl(path: str | Path) -> pd.DataFrame:
+def load_efficientdl(path: str | Path, *, drop_duplicates: bool = False) -> pd.DataFrame:
     """Read and clean the EfficientDL authors' ``dataset.json``.
 
     Parameters
     ----------
     path : str or Path
         The JSON file: a list of objects with the authors' 31 keys.
+    drop_duplicates : bool
+        Drop records equal in every key to an earlier one (see
+        :func:`normalize_efficientdl`).
 
     Returns
     -------
@@ -453,17 +517,20 @@ def load_efficientdl(path: str | Path) -> pd.DataFrame:
     DatasetNotFoundError
         The file does not exist.
     DataError
-        Not JSON, not a list of objects, empty, a required column missing, or no usable row.
+        Not UTF-8, not JSON (a truncated file), nested too deeply or an integer outside the
+        64-bit range (each naming the file and the line), not a list of objects, empty, a
+        required column missing, a list or dict in a text column, or no usable row.
     """
     p = Path(path)
     if not p.is_file():
         raise DatasetNotFoundError(
             "efficientdl", p, "pass the path of the authors' dataset.json (it is not shipped)"
         )
+    source = str(p)
     try:
-        records = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{str(p)!r} is not valid JSON: {exc}") from exc
+        records = loads(decode_utf8(p.read_bytes(), source=source), source=source)
+    except DataError as exc:
+        raise DataError(f"{exc} (not valid JSON text)") from None
     if not isinstance(records, list):
         raise DataError(
             f"{str(p)!r} must hold a JSON list of objects, got {type(records).__name__}"
@@ -473,7 +540,8 @@ def load_efficientdl(path: str | Path) -> pd.DataFrame:
     bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
     if bad:
         raise DataError(f"{str(p)!r}: records {bad[:5]!r} are not JSON objects")
-    return normalize_efficientdl(pd.DataFrame.from_records(records), source=str(p))
+    return normalize_efficientdl(pd.DataFrame.from_records(records), source=source,
+                                 drop_duplicates=drop_duplicates)
 
 
 def efficientdl_xy(

@@ -193,7 +193,10 @@ def parse_learning_rate(value: Any) -> float:
     if isinstance(value, bool) or _is_missing(value):
         return math.nan
     if isinstance(value, int | float | np.integer | np.floating):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an integer beyond the float range
+            return math.nan
     elif isinstance(value, str):
         text = value.strip()
         m = _RANGE_RE.search(text)
@@ -218,10 +221,14 @@ def _fix_accuracy(value: Any) -> tuple[float, str | None]:
     """
     if isinstance(value, bool) or _is_missing(value):
         return math.nan, "target missing"
+    if isinstance(value, list | dict | tuple | set):
+        return math.nan, "target is not a number"
     try:
         v = float(value)
     except (TypeError, ValueError):
         return math.nan, "target is not a number"
+    except OverflowError:  # an integer beyond the float range
+        return math.nan, "target is not finite"
     if not math.isfinite(v):
         return math.nan, "target is not finite"
     if 0.0 <= v <= 1.0:
@@ -231,3 +238,24 @@ def _fix_accuracy(value: Any) -> tuple[float, str | None]:
     if 10.0 < v <= 100.0:
         return v / 100.0, None
     return math.nan, f"target {v!r} outside [0, 100]"
+
+
+def _to_float(value: Any) -> float:
+    """One numeric cell as a float; ``NaN`` for a missing cell and anything that is not a
+    finite number or a string holding one (a list, a dict, ``True``, ``"fast"``,
+    ``Infinity``, an integer beyond the float range)."""
+    if isinstance(value, bool | np.bool_) or _is_missing(value):
+        return math.nan
+    if isinstance(value, str):
+        try:
+            v = float(value.strip())
+        except ValueError:
+            return math.nan
+    elif isinstance(value, int | float | np.integer | np.floating):
+        try:
+            v = float(value)
+        except OverflowError:
+            return math.nan
+    else:
+        return math.nan
+    return v if math.isfinite(v) else math.nan

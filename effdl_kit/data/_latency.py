@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
-from effdl_kit._core.jsonl import JsonlDataset
+from effdl_kit._core.jsonl import JsonlDataset, JsonlLoadReport, check_rows
 from effdl_kit._core.validate import check_float
 from effdl_kit.measure import (
     MODULE_PARAMS,
@@ -165,8 +165,17 @@ def sample_module_spec(
 _STATUSES = ("ok", "oom", "failed")
 
 
+#: columns of a measured row that hold text, and numbers (besides the module parameters)
+_TEXT_COLUMNS = ("module_type", "load_level", "device", "host", "timer", "error")
+_NUMERIC_COLUMNS = (*MEASURABLE_COLUMNS, *INFERABLE_COLUMNS, "memory_bytes",
+                    "total_utilization_pct", "state_window_s", "iqr_ms", "mean_ms", "min_ms",
+                    "max_ms", "warmup", "repeats", "threads", "wall_s", "timestamp")
+
+
 def _dataset(path: str | Path) -> JsonlDataset:
-    return JsonlDataset(path, fmt=LATENCY_FORMAT, kind="latency dataset", statuses=_STATUSES)
+    # a module is redrawn after an out-of-memory attempt: (index, attempt) identifies a row
+    return JsonlDataset(path, fmt=LATENCY_FORMAT, kind="latency dataset", statuses=_STATUSES,
+                        key=("index", "attempt"))
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -194,17 +203,45 @@ def load_latency_dataset(path: str | Path | None = None, *, only_ok: bool = True
     only_ok : bool
         Keep the measured rows only (drop ``oom`` and ``failed`` rows).
 
+    Returns
+    -------
+    DataFrame
+        One row per line; ``df.attrs["header"]`` is the header line and
+        ``df.attrs["load_report"]`` a :class:`~effdl_kit._core.jsonl.JsonlLoadReport`.
+
+    Warns
+    -----
+    DataWarning
+        What a kill or an unlocked second build can leave is kept or left out, warned and
+        recorded in the load report: a torn last line (a truncated file) is left out, a
+        complete last row without its newline is kept, a row repeating an earlier row's
+        ``(index, attempt)`` is left out (the first is kept).
+
     Raises
     ------
     DataError
-        Missing, empty, foreign or corrupt file (a torn last line is left out).
+        Missing, empty, foreign or corrupt file (naming the line: not UTF-8, not JSON, nested
+        too deeply, an integer outside the 64-bit range, not an object); and what no build
+        writes, naming the file, the line and the column: an ``attempt`` that is not a
+        number, or in a measured (``"ok"``) row, a ``latency_ms`` that is not a finite number
+        > 0 (``"fast"``, -3, ``NaN``, ``Infinity``), a module parameter or another numeric
+        column holding text, a list or a dict, or a text column (``module_type``, ...)
+        holding a list, a dict or a number.
     """
-    content = _dataset(latency_data_path() if path is None else path).load(
+    ds = _dataset(latency_data_path() if path is None else path)
+    content = ds.load(
         hint=" (build one with effdl_kit.data.build_latency_dataset or effdl build-latency)")
+    source = str(ds.path)
+    check_rows(content, source, numeric=("attempt",), statuses=_STATUSES)
+    params = sorted({p for names in MODULE_PARAMS.values() for p in names})
+    check_rows(content, source, text=_TEXT_COLUMNS, numeric=(*params, *_NUMERIC_COLUMNS),
+               target=LATENCY_TARGET, target_ok=lambda v: v > 0,
+               target_allowed="a finite number of milliseconds > 0")
     df = _frame(content.rows)
     if only_ok and len(df):
         df = df[df["status"] == "ok"].reset_index(drop=True)
     df.attrs["header"] = content.header
+    df.attrs["load_report"] = JsonlLoadReport.of(source, content)
     return df
 
 

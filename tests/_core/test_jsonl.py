@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from effdl_kit._core.jsonl import PROVENANCE_SUFFIX, JsonlDataset, provenance_path
+from effdl_kit._core.jsonl import (
+    PROVENANCE_SUFFIX,
+    DataWarning,
+    JsonlDataset,
+    JsonlLoadReport,
+    check_rows,
+    provenance_path,
+)
 from effdl_kit.errors import ConfigError, DataError
 
 FMT = "test-dataset/1"
@@ -63,7 +70,9 @@ def test_a_torn_last_line_is_left_out_reported_and_cut_on_resume(tmp_path: Path)
         fh.write(torn)
     content = ds.read()
     assert [r["index"] for r in content.rows] == [0] and content.torn == torn
-    assert ds.load().torn == torn
+    assert content.torn_line == 3 and content.unterminated is None
+    with pytest.warns(DataWarning, match=r"d\.jsonl': line 3 is torn .* 39 bytes are left out"):
+        assert ds.load().torn == torn
     assert ds.path.read_bytes() == complete + torn, "reading changes nothing"
     resumed = ds.resume({"seed": 0})
     assert resumed.torn == torn and [r["index"] for r in resumed.rows] == [0]
@@ -91,6 +100,15 @@ def test_resume_with_other_arguments_is_refused(tmp_path: Path) -> None:
     (f'{{"format": "{FMT}"}}\n{{"index": "0", "status": "ok"}}\n', "integer 'index'"),
     (f'{{"format": "{FMT}"}}\n{{"index": true, "status": "ok"}}\n', "integer 'index'"),
     (f'{{"format": "{FMT}"}}\n{{"index": 0, "status": "done"}}\n', "'status' in"),
+    ("null\n", "line 1 is not a JSON object"),
+    ("[1, 2, 3]\n", "line 1 is not a JSON object"),
+    (f'{{"format": "{FMT}"}}\nnull\n', "line 2 is not a JSON object"),
+    (f'{{"format": "{FMT}"}}\n' + "[" * 100_000 + "\n", "line 2: JSON nested too deeply"),
+    (f'{{"format": "{FMT}"}}\n{{"index": 1{"0" * 400}, "status": "ok"}}\n',
+     "line 2: an integer of 401 digits"),
+    (f'{{"format": "{FMT}"}}\n{{"index": 0, "status": "ok", "x": -{"9" * 19}}}\n',
+     "line 2: an integer of 19 digits"),
+    (f'{{"format": "{FMT}"}}\n\n{{"index": 0, "status": "ok"}}\n', "corrupt line 2"),
 ])
 def test_corrupt_complete_lines_are_errors(tmp_path: Path, text: str, match: str) -> None:
     path = tmp_path / "d.jsonl"
@@ -109,8 +127,13 @@ def test_load_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="is empty"):
         dataset(empty).load()
     (tmp_path / "bytes.jsonl").write_bytes(b"\xff\xfe\n")
-    with pytest.raises(DataError, match="not UTF-8"):
+    with pytest.raises(DataError, match="line 1 is not UTF-8"):
         dataset(tmp_path / "bytes.jsonl").load()
+    text = (f'{{"format": "{FMT}"}}\n{{"index": 0, "status": "ok"}}\n'
+            '{"index": 1, "name": "\xe9"}\n')
+    (tmp_path / "row.jsonl").write_bytes(text.encode("latin-1"))
+    with pytest.raises(DataError, match=r"row\.jsonl': line 3 is not UTF-8 .* byte 22 of"):
+        dataset(tmp_path / "row.jsonl").load()
     with pytest.raises(ConfigError, match="'path'"):
         dataset("  ")  # type: ignore[arg-type]
 
@@ -133,3 +156,82 @@ def test_provenance_keeps_every_run(tmp_path: Path) -> None:
     side.write_text('{"runs": 3}')
     with pytest.raises(DataError, match="no list of runs"):
         ds.write_provenance({}, {})
+
+
+def test_a_complete_last_row_without_newline_is_kept_warned_and_terminated(
+        tmp_path: Path) -> None:
+    ds = dataset(tmp_path / "d.jsonl")
+    ds.resume({"seed": 0})
+    with ds.appender() as append:
+        append({"index": 0, "status": "ok"})
+    with ds.path.open("ab") as fh:
+        fh.write(b'{"index": 1, "status": "ok", "x": [1, {"y": 2}]}')
+    ds.release()
+    content = ds.read()
+    assert [r["index"] for r in content.rows] == [0, 1] and content.torn == b""
+    assert content.unterminated == 3 and content.lines == [2, 3]
+    with pytest.warns(DataWarning, match="line 3 lacks its final newline; the row is complete"):
+        ds.load()
+    report = JsonlLoadReport.of(str(ds.path), content)
+    assert report.unterminated_line == 3 and "lacks its final newline" in report.summary()
+    resumed = ds.resume({"seed": 0})
+    assert [r["index"] for r in resumed.rows] == [0, 1]
+    assert ds.path.read_bytes().endswith(b'2}]}\n'), "the resumed build added the newline"
+    with ds.appender() as append:
+        append({"index": 2, "status": "ok"})
+    ds.release()
+    assert [r["index"] for r in ds.read().rows] == [0, 1, 2]
+    assert ds.read().unterminated is None
+
+
+def test_duplicate_rows_are_left_out_recorded_and_warned(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    rows = [{"index": 0, "status": "ok", "v": 1}, {"index": 1, "status": "ok"},
+            {"index": 0, "status": "failed", "v": 2}, {"index": 1, "status": "ok"}]
+    path.write_text("\n".join(json.dumps(r) for r in [{"format": FMT}, *rows]) + "\n")
+    content = dataset(path).read()
+    assert content.rows == rows[:2] and content.duplicates == [(4, 2), (5, 3)]
+    with pytest.warns(DataWarning, match=r"2 duplicate rows left out: line 4 \(repeats line 2\)"):
+        dataset(path).load()
+    keyed = JsonlDataset(path, fmt=FMT, kind="test dataset", statuses=("ok", "failed"),
+                         key=("index", "status"))
+    assert keyed.read().duplicates == [(5, 3)], "the key columns decide what repeats"
+    report = JsonlLoadReport.of(str(path), content)
+    assert report.n_rows == 2 and "duplicate rows left out" in report.summary()
+
+
+def test_a_clean_file_loads_without_a_warning(tmp_path: Path, recwarn: pytest.WarningsRecorder
+                                              ) -> None:
+    ds = dataset(tmp_path / "d.jsonl")
+    ds.resume({})
+    with ds.appender() as append:
+        append({"index": 0, "status": "ok"})
+    ds.release()
+    content = ds.load()
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+    assert JsonlLoadReport.of("d", content).messages() == []
+
+
+@pytest.mark.parametrize(("row", "match"), [
+    ({"name": ["a"]}, "column 'name' holds list \\['a'\\]; allowed: text"),
+    ({"name": {"a": 1}}, "column 'name' holds dict"),
+    ({"size": "fast"}, "column 'size' holds str 'fast'; allowed: a number"),
+    ({"size": True}, "column 'size' holds bool True; allowed: a number"),
+    ({"y": "fast"}, "target 'y' of a 'ok' row holds str 'fast'; allowed: y > 0"),
+    ({"y": -3}, "target 'y' .* holds int -3"),
+    ({"y": float("nan")}, "target .y. .* holds float nan"),
+    ({"y": float("inf")}, "target .y. .* holds float inf"),
+    ({"y": None}, "target .y. .* holds NoneType None"),
+])
+def test_check_rows_names_file_line_and_column(tmp_path: Path, row: dict[str, object],
+                                               match: str) -> None:
+    path = tmp_path / "d.jsonl"
+    good = {"index": 0, "status": "ok", "name": "a", "size": 3, "y": 1.5}
+    lines = [{"format": FMT}, good, {**good, "index": 1, **row}]
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    content = dataset(path).read()
+    kw = {"text": ["name"], "numeric": ["size"], "target": "y", "target_ok": lambda v: v > 0,
+          "target_allowed": "y > 0"}
+    with pytest.raises(DataError, match=f"d\\.jsonl': line 3: {match}"):
+        check_rows(content, str(path), **kw)  # type: ignore[arg-type]
+    check_rows(content, str(path), statuses=("failed",), **kw)  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from effdl_kit.data import (
     LoadReport,
     efficientdl_xy,
     load_efficientdl,
+    normalize_efficientdl,
     normalize_keywords,
     parse_learning_rate,
 )
@@ -289,3 +290,81 @@ def test_xy_bad_input() -> None:
         efficientdl_xy(pd.DataFrame({"a": [1.0]}), target="y")
     with pytest.raises(DataError, match="missing or non-numeric"):
         efficientdl_xy(pd.DataFrame({"a": [1.0, 2.0], "y": [0.5, np.nan]}), target="y")
+
+
+# ----------------------------------------------------------------------------- loader abuse
+
+
+@pytest.mark.parametrize("value", [["BN", "LN"], {"a": "BN"}])
+@pytest.mark.parametrize("col", ["Normalization layer", "Dataset", "Model"])
+def test_a_list_or_dict_in_a_text_column_names_the_column(tmp_path: Path, col: str,
+                                                          value: Any) -> None:
+    recs = [_record(i) for i in range(3)]
+    recs[2][col] = value
+    with pytest.raises(DataError, match=f"record 2: column {col!r} holds a "
+                       f"{type(value).__name__}.*allowed: text or null"):
+        load_efficientdl(_write(tmp_path, recs))
+
+
+def test_non_finite_and_non_numeric_cells_are_reported(tmp_path: Path) -> None:
+    recs = [_record(i) for i in range(6)]
+    recs[0]["epochs"] = "fast"
+    recs[1]["epochs"] = [1, 2]
+    recs[2]["batch size"] = math.inf
+    recs[3][EFFICIENTDL_TARGET] = math.inf
+    recs[4][EFFICIENTDL_TARGET] = math.nan
+    recs[5]["Number of GPU"] = True
+    df = load_efficientdl(_write(tmp_path, recs))  # json.dumps writes Infinity and NaN
+    rep = df.attrs["load_report"]
+    assert rep.numeric_coerced == {"epochs": [0, 1], "batch size": [2], "Number of GPU": [5]}
+    assert df[["epochs", "batch size", "Number of GPU"]].isna().sum().sum() == 4
+    assert {d.index: d.reason for d in rep.dropped} == {3: "target is not finite",
+                                                        4: "target missing"}
+    summary = rep.summary()
+    assert "numeric cells not finite numbers -> NaN: 4 (Number of GPU: 1, batch size: 1, " \
+           "epochs: 2)" in summary
+
+
+def test_duplicate_records_are_reported_and_dropped_on_request(tmp_path: Path) -> None:
+    recs = [_record(i) for i in range(4)]
+    recs += [dict(recs[1]), dict(recs[1]), dict(recs[3])]
+    path = _write(tmp_path, recs)
+    df = load_efficientdl(path)
+    rep = df.attrs["load_report"]
+    assert len(df) == 7 and rep.duplicate_records == [(4, 1), (5, 1), (6, 3)]
+    assert "duplicate records (equal in every key): 3" in rep.summary()
+    df = load_efficientdl(path, drop_duplicates=True)
+    rep = df.attrs["load_report"]
+    assert list(df.index) == [0, 1, 2, 3]
+    assert [(d.index, d.reason) for d in rep.dropped] == [
+        (4, "duplicate of record 1"), (5, "duplicate of record 1"), (6, "duplicate of record 3")]
+
+
+@pytest.mark.parametrize(("raw", "match"), [
+    (b'[{"a": 1},\n {"b": ' + b"[" * 100_000 + b"\n]", "line 2: JSON nested too deeply"),
+    (b'[{"a": 1},\n\n {"Top-1 accuracy": 1' + b"0" * 399 + b"}]",
+     "line 3: an integer of 400 digits"),
+    (b'[{"a": 1},\n {"Model": "\xff"}]', "line 2 is not UTF-8"),
+    (b'[{"a": 1},\n {"b": 2},\n {"c": ', "corrupt line 3: Expecting value"),  # truncated
+])
+def test_pathological_files_are_data_errors_naming_the_line(tmp_path: Path, raw: bytes,
+                                                            match: str) -> None:
+    path = tmp_path / "dataset.json"
+    path.write_bytes(raw)
+    with pytest.raises(DataError, match=f"dataset\\.json': {match}"):
+        load_efficientdl(path)
+
+
+def test_cells_beyond_the_float_range_in_a_frame_are_coerced_or_dropped() -> None:
+    frame = pd.DataFrame([_record(i) for i in range(3)])
+    frame[EFFICIENTDL_TARGET] = frame[EFFICIENTDL_TARGET].astype(object)
+    frame.loc[0, EFFICIENTDL_TARGET] = 10**400
+    frame["learning rate"] = frame["learning rate"].astype(object)
+    frame.loc[1, "learning rate"] = 10**400
+    frame["epochs"] = frame["epochs"].astype(object)
+    frame.loc[2, "epochs"] = -(10**400)
+    df = normalize_efficientdl(frame)
+    rep = df.attrs["load_report"]
+    assert [(d.index, d.reason) for d in rep.dropped] == [(0, "target is not finite")]
+    assert rep.learning_rates_unparsed == [(1, repr(10**400))]
+    assert rep.numeric_coerced == {"epochs": [2]}

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 import effdl_kit.data._latency_build as latb
+from effdl_kit._core.jsonl import DataWarning
 from effdl_kit.data import (
     INFERABLE_COLUMNS,
     LATENCY_FORMAT,
@@ -287,3 +288,87 @@ def test_shipped_gpu_dataset() -> None:
     assert prov["rows_ok"] == len(ok) and prov["machine"]["gpus"][0]["name"] == "NVIDIA H200"
     assert [r["rows_measured"] for r in prov["runs"]] and all(
         "--device cuda" in r["command"] for r in prov["runs"])
+
+
+# ----------------------------------------------------------------------------- loader abuse
+
+
+def _lat_file(tmp_path: Path, n: int = 4, **last: Any) -> tuple[Path, list[str]]:
+    """A small file of real shipped lines (header + ``n`` ok rows), the last row changed."""
+    src = latency_data_path("cpu").read_text(encoding="utf-8").splitlines()
+    lines = [src[0], *[ln for ln in src[1:] if '"status": "ok"' in ln][:n]]
+    if last:
+        lines[-1] = json.dumps({**json.loads(lines[-1]), **last})
+    path = tmp_path / "lat.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, lines
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({LATENCY_TARGET: "fast"}, "line 5: target 'latency_ms' of a 'ok' row holds str 'fast'; "
+     "allowed: a finite number of milliseconds > 0"),
+    ({LATENCY_TARGET: -3}, "line 5: target 'latency_ms' .* holds int -3"),
+    ({LATENCY_TARGET: 0.0}, "line 5: target 'latency_ms' .* holds float 0.0"),
+    ({LATENCY_TARGET: float("inf")}, "line 5: target 'latency_ms' .* holds float inf"),
+    ({LATENCY_TARGET: float("nan")}, "line 5: target 'latency_ms' .* holds float nan"),
+    ({"module_type": ["mha"]}, "line 5: column 'module_type' holds list"),
+    ({"load_level": {"name": "idle"}}, "line 5: column 'load_level' holds dict"),
+    ({"batch": "fast"}, "line 5: column 'batch' holds str 'fast'; allowed: a number"),
+    ({"flops": [1, 2, 3]}, "line 5: column 'flops' holds list"),
+    ({"attempt": "0"}, "line 5: column 'attempt' holds str"),
+])
+def test_bad_values_are_errors_naming_file_line_and_column(tmp_path: Path,
+                                                           change: dict[str, Any],
+                                                           match: str) -> None:
+    path, _ = _lat_file(tmp_path, **change)
+    with pytest.raises(DataError, match=f"lat\\.jsonl': {match}"):
+        load_latency_dataset(path)
+
+
+def test_an_oom_row_may_lack_a_latency(tmp_path: Path) -> None:
+    path, _ = _lat_file(tmp_path, status="oom", latency_ms=None)
+    assert len(load_latency_dataset(path, only_ok=False)) == 4
+
+
+def test_truncated_unterminated_and_duplicate_rows_are_reported(tmp_path: Path) -> None:
+    path, lines = _lat_file(tmp_path, n=6)
+    path.write_text("\n".join(lines) + "\n" + lines[3][: len(lines[3]) * 3 // 5])  # cut at 60 %
+    with pytest.warns(DataWarning, match="line 8 is torn"):
+        df = load_latency_dataset(path)
+    report = df.attrs["load_report"]
+    assert len(df) == 6 and report.torn_line == 8 and report.torn_bytes > 0
+    assert "line 8 is torn" in report.summary()
+
+    path.write_text("\n".join(lines), encoding="utf-8")  # no final newline: the row is kept
+    with pytest.warns(DataWarning, match="line 7 lacks its final newline"):
+        df = load_latency_dataset(path)
+    assert len(df) == 6 and df.attrs["load_report"].unterminated_line == 7
+
+    path.write_text("\n".join([*lines, lines[2], lines[2]]) + "\n", encoding="utf-8")
+    with pytest.warns(DataWarning, match="2 duplicate rows left out: line 8 .repeats line 3."):
+        df = load_latency_dataset(path)
+    assert len(df) == 6 and df.attrs["load_report"].duplicates == [(8, 3), (9, 3)]
+    assert df.attrs["header"]["format"] == LATENCY_FORMAT
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("null\n", "line 1 is not a JSON object"),
+    ("[1,2,3]\n", "line 1 is not a JSON object"),
+    ("[" * 50_000 + "\n", "line 1: JSON nested too deeply"),
+])
+def test_pathological_headers_are_data_errors(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "lat.jsonl"
+    path.write_text(text)
+    with pytest.raises(DataError, match=f"lat\\.jsonl': {match}"):
+        load_latency_dataset(path)
+
+
+def test_a_non_utf8_row_and_a_huge_integer_name_their_line(tmp_path: Path) -> None:
+    path, lines = _lat_file(tmp_path)
+    path.write_bytes(("\n".join(lines[:3]) + "\n").encode() + b'{"index": 9, "x": "\xff"}\n')
+    with pytest.raises(DataError, match="lat\\.jsonl': line 4 is not UTF-8"):
+        load_latency_dataset(path)
+    row = lines[2].replace('"latency_ms": ', '"latency_ms": 1' + "0" * 399 + ', "was": ')
+    path.write_text("\n".join([lines[0], lines[1], row]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="lat\\.jsonl': line 3: an integer of 400 digits"):
+        load_latency_dataset(path)
