@@ -55,14 +55,18 @@ def direct_per_call_ms(module: nn.Module, shape: tuple[int, ...], calls: int = 3
 
 def test_a_fast_module_is_timed_in_batches_per_call() -> None:
     spec = make_spec("relu", batch=1, channels=2, hw=4)
-    with fixed_threads(1):
-        row = latb._measure_row(spec, idle=True, **ROW)
-        direct = direct_per_call_ms(nn.ReLU(), spec.input_shape)
-    k = int(row["calls_per_sample"])
-    assert 1 < k <= latb.MAX_CALLS_PER_SAMPLE
-    ratio = row["latency_ms"] / direct
-    assert 0.25 < ratio < 4.0, (row["latency_ms"], direct, k)
-    # the latency columns are per call: a sample is k calls, its mean is what is stored
+    tries = []
+    for _ in range(3):  # other jobs share this machine: a try may be slowed, not all three
+        with fixed_threads(1):
+            row = latb._measure_row(spec, idle=True, **ROW)
+            direct = direct_per_call_ms(nn.ReLU(), spec.input_shape)
+        tries.append((int(row["calls_per_sample"]), row["latency_ms"] / direct))
+        if tries[-1][0] > 1 and 0.25 < tries[-1][1] < 4.0:
+            break
+    k, ratio = tries[-1]
+    assert 1 < k <= latb.MAX_CALLS_PER_SAMPLE, tries
+    # per call: a sample's total (k calls) would be k times the direct timing
+    assert 0.25 < ratio < 4.0, tries
     assert row["min_ms"] <= row["latency_ms"] <= row["max_ms"]
     assert row["latency_ms"] < latb.SAMPLE_MIN_S * 1e3, "a sub-100 µs call stays per call"
     assert row["repeats"] == 15 and row["warmup"] == 3
