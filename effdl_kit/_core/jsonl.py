@@ -295,7 +295,8 @@ class JsonlDataset:
     def appender(self) -> Iterator[Callable[[Mapping[str, Any]], None]]:
         """Yield ``append(row)``: one ``write`` of the row's whole JSON line, then fsync.
 
-        Call :meth:`resume` first (it writes the header and cuts a torn line off).
+        Call :meth:`resume` first (it writes the header and cuts a torn line off). An
+        exception (or a signal) inside releases the build lock: the build is over.
         """
         with self.path.open("ab", buffering=0) as fh:
 
@@ -305,7 +306,11 @@ class JsonlDataset:
                     view = view[fh.write(view):]
                 os.fsync(fh.fileno())
 
-            yield append
+            try:
+                yield append
+            except BaseException:
+                self.release()
+                raise
 
     def build_rows(self, fn: Callable[..., Row], calls: Sequence[tuple[Any, ...]], *,
                    executor: Executor | None = None, max_workers: int | None = None,

@@ -105,3 +105,15 @@ def test_a_collected_holder_releases_and_an_unwritable_folder_is_a_config_error(
     with pytest.raises(ConfigError, match="folder can be written"):
         BuildLock(tmp_path / "file" / "d.jsonl").acquire()
 
+
+
+def test_an_error_while_appending_releases_the_lock(tmp_path: Path) -> None:
+    ds = dataset(tmp_path / "d.jsonl")
+    ds.resume({})
+    with pytest.raises(KeyboardInterrupt), ds.appender() as append:
+        append({"index": 0, "status": "ok"})
+        raise KeyboardInterrupt
+    assert not Path(str(ds.path) + ".lock").exists()
+    other = dataset(ds.path)
+    assert [r["index"] for r in other.resume({}).rows] == [0]
+    other.release()
