@@ -62,6 +62,11 @@ def _watch_parent(owner: int, parent: int) -> None:
 def worker_init(owner: int, initializer: Callable[[], None] | None = None) -> None:
     """A pool worker's initializer: die with the parent, then run ``initializer``.
 
+    A worker forked from the owner inherits the owner's SIGTERM/SIGINT handlers of
+    :func:`process_pool` (which kill the pool's workers); they are set back to the handlers the
+    owner had before, so a signal to a worker (Ctrl-C reaches the whole process group) acts
+    on that worker alone.
+
     Parameters
     ----------
     owner : int
@@ -69,6 +74,11 @@ def worker_init(owner: int, initializer: Callable[[], None] | None = None) -> No
     initializer : callable, optional
         The caller's own initializer, run afterwards.
     """
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a forked worker inherits the owner's handlers
+        handler = signal.getsignal(sig)
+        if isinstance(handler, functools.partial) and handler.func is _on_signal:
+            prev = handler.args[1]
+            signal.signal(sig, signal.SIG_DFL if prev is None else prev)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)

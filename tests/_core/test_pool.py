@@ -120,6 +120,14 @@ def test_the_signal_handlers_are_restored_and_the_pool_works(tmp_path: Path) -> 
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
 
 
+def test_workers_do_not_inherit_the_owners_pool_handlers() -> None:
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    with process_pool(1) as pool:
+        in_worker = (pool.submit(signal.getsignal, signal.SIGTERM).result(timeout=30),
+                     pool.submit(signal.getsignal, signal.SIGINT).result(timeout=30))
+    assert in_worker == before
+
+
 def test_an_exception_kills_the_workers_at_once() -> None:
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match="boom"), process_pool(2) as pool:
