@@ -29,6 +29,7 @@ from effdl_kit.speedups import (
     Recipe,
     check_budgets,
     frontier_table,
+    inject_control,
     pareto_sweep,
 )
 
@@ -111,12 +112,15 @@ class SpeedupController(PanelController):
                 "seeds": [seed + i for i in range(n_seeds)]}
 
     def compute(self, prepared: dict[str, Any]) -> SpeedupResult:
-        """Run the sweep, reporting every finished run (the plot grows live)."""
+        """Run the sweep with the A/A arm, in a random order after warm-up, reporting every
+        finished run (the plot grows live); the frontier table carries the A/A control and
+        the positive control (the A/A arm at half the time) beside the methods."""
         self.live_runs = []
         runs = pareto_sweep(prepared["config"], prepared["recipes"], prepared["budgets"],
-                            prepared["seeds"], on_run=self.live_runs.append,
+                            prepared["seeds"], aa_control=True,
+                            order_seed=prepared["seeds"][0], on_run=self.live_runs.append,
                             progress=self.report_progress)
-        return SpeedupResult(runs=runs, frontier=frontier_table(runs),
+        return SpeedupResult(runs=runs, frontier=frontier_table(inject_control(runs)),
                              config=prepared["config"])
 
     def runs_so_far(self) -> pd.DataFrame:
@@ -144,10 +148,10 @@ class SpeedupController(PanelController):
         return fig
 
     def summary(self) -> str:
-        """One line per method with its verdict, or the status."""
+        """One line per method with its verdict and the interval behind it, or the status."""
         if not isinstance(self.result, SpeedupResult):
             return self.status
-        return "; ".join(f"{r['method']}: {r['verdict']}"
+        return "; ".join(f"{r['method']}: {r['verdict_text']}"
                          for r in self.result.frontier.to_dict(orient="records"))
 
 

@@ -10,8 +10,11 @@ targets; surgery keeps the optimizer consistent; :class:`Checkpoint` resumes a r
 >>> from effdl_kit.training import TrainConfig
 >>> res = train_with(["label_smoothing", "ema"], TrainConfig(epochs=2))  # doctest: +SKIP
 
-The survey's experiments: :func:`pareto_sweep` (E1, time vs accuracy against the baseline
-rescaled to every budget), :func:`flops_vs_runtime` (E3), :func:`loader_bottleneck` (E4).
+The survey's experiments: :func:`tune_baseline_lr` and :func:`pareto_sweep` (E1, time vs
+accuracy against the tuned baseline rescaled to every budget, in a random order after warm-up)
+with :func:`frontier_table` (verdicts with simultaneous bootstrap intervals, A/A and positive
+controls through :func:`inject_control`), :func:`flops_vs_runtime` (E3),
+:func:`loader_bottleneck` (E4).
 """
 
 from effdl_kit.speedups._base import (
@@ -34,6 +37,18 @@ from effdl_kit.speedups._cost import (
     operand_bytes,
     step_time,
 )
+from effdl_kit.speedups._frontier import (
+    AA_LABEL,
+    INTERVALS,
+    POSITIVE_LABEL,
+    VERDICTS,
+    Interval,
+    frontier_points,
+    frontier_table,
+    inject_control,
+    pareto_frontier,
+    summarize_runs,
+)
 from effdl_kit.speedups._mixing import (
     CutMix,
     LabelSmoothing,
@@ -44,12 +59,10 @@ from effdl_kit.speedups._mixing import (
 )
 from effdl_kit.speedups._pareto import (
     PARETO_COLUMNS,
-    VERDICTS,
+    TUNING_COLUMNS,
     check_budgets,
-    frontier_table,
-    pareto_frontier,
     pareto_sweep,
-    summarize_runs,
+    tune_baseline_lr,
 )
 from effdl_kit.speedups._precision import (
     PRECISION_DTYPES,
@@ -95,15 +108,19 @@ from effdl_kit.speedups._surgery import (
 from effdl_kit.speedups._weights import EMA, SAM, ema_smoothing, ema_update, sam_perturbation
 
 __all__ = [
+    "AA_LABEL",
     "AUGMENTATION_COSTS",
     "CONFLICTS",
     "EMA",
     "IMAGE_DATASETS",
+    "INTERVALS",
     "METHODS",
     "METHOD_ORDER",
     "PARETO_COLUMNS",
+    "POSITIVE_LABEL",
     "PRECISION_DTYPES",
     "SAM",
+    "TUNING_COLUMNS",
     "VARIANTS",
     "VERDICTS",
     "BlurConv2d",
@@ -114,6 +131,7 @@ __all__ = [
     "CutMix",
     "DropPathStage",
     "FactorizedConv2d",
+    "Interval",
     "LabelSmoothing",
     "LayerFreezing",
     "MixUp",
@@ -138,7 +156,9 @@ __all__ = [
     "flops_vs_runtime",
     "freeze_fraction",
     "freeze_layers",
+    "frontier_points",
     "frontier_table",
+    "inject_control",
     "is_residual_stage",
     "load_checkpoint",
     "loader_bottleneck",
@@ -162,4 +182,5 @@ __all__ = [
     "total_steps",
     "train_with",
     "training_fraction",
+    "tune_baseline_lr",
 ]

@@ -8,7 +8,9 @@ import pytest
 
 from effdl_kit.errors import ConfigError
 from effdl_kit.speedups import (
+    AA_LABEL,
     PARETO_COLUMNS,
+    TUNING_COLUMNS,
     VERDICTS,
     check_budgets,
     flops_vs_runtime,
@@ -17,6 +19,7 @@ from effdl_kit.speedups import (
     pareto_frontier,
     pareto_sweep,
     summarize_runs,
+    tune_baseline_lr,
 )
 from effdl_kit.training import TrainConfig
 
@@ -111,3 +114,59 @@ def test_loader_bottleneck_splits_wait_and_compute() -> None:
     np.testing.assert_allclose(df["step_time_s"], df["data_wait_s"] + df["compute_s"])
     with pytest.raises(ConfigError, match="augmentations"):
         loader_bottleneck(augmentations=("sepia",))
+
+
+def test_random_order_warmup_and_aa_arm() -> None:
+    rows: list[dict[str, object]] = []
+    runs = pareto_sweep(tiny(), {"label_smoothing": ["label_smoothing"]}, [1, 2], [0, 1],
+                        aa_control=True, warmup=1, order_seed=3, on_run=rows.append)
+    assert list(runs.columns) == list(PARETO_COLUMNS)
+    # warm-up runs are not recorded; every timed run is, listed seed/recipe/budget
+    assert len(runs) == len(rows) == 3 * 2 * 2
+    assert runs["method"].unique().tolist() == ["baseline", "label_smoothing", AA_LABEL]
+    assert sorted(runs["order"]) == list(range(12))
+    assert [r["order"] for r in rows] == list(range(12))
+    # the run order is shuffled, reproducibly
+    order = [(r["method"], r["budget"], r["seed"]) for r in rows]
+    assert order != sorted(order, key=lambda x: (x[2], x[0], x[1]))
+    again = pareto_sweep(tiny(), {"label_smoothing": ["label_smoothing"]}, [1, 2], [0, 1],
+                         aa_control=True, warmup=0, order_seed=3)
+    assert again["order"].tolist() == runs["order"].tolist()
+    # the A/A arm is the baseline's training: the same scores, its own timing
+    base = runs[runs["method"] == "baseline"].reset_index(drop=True)
+    aa = runs[runs["method"] == AA_LABEL].reset_index(drop=True)
+    assert aa["test_accuracy"].tolist() == base["test_accuracy"].tolist()
+    with pytest.raises(ConfigError, match="aa_control"):
+        pareto_sweep(tiny(), {AA_LABEL: []}, [1], [0])
+
+
+def test_tuning_picks_each_budgets_rate_by_validation_accuracy() -> None:
+    chosen, table = tune_baseline_lr(tiny(), [1, 2], [1e-3, 3e-2], [7])
+    assert list(table.columns) == list(TUNING_COLUMNS)
+    assert len(table) == 2 * 2 and set(table["seed"]) == {7}
+    for b in (1, 2):
+        g = table[table["budget"] == b].set_index("lr")["val_accuracy"]
+        assert chosen[b] == g.idxmax()
+        assert table[(table["budget"] == b) & table["chosen"]]["lr"].tolist() == [chosen[b]]
+    runs = pareto_sweep(tiny(), {"ema": ["ema"]}, [1, 2], [0], lr_per_budget=chosen,
+                        warmup=0)
+    for b in (1, 2):
+        assert set(runs[runs["budget"] == b]["lr"]) == {chosen[b]}
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"lr_per_budget": {1: 1e-3}}, "missing"),
+    ({"lr_per_budget": {1: 1e-3, 2: -1.0}}, r"lr_per_budget\[2\]"),
+    ({"lr_per_budget": [1e-3]}, "lr_per_budget"),
+    ({"warmup": -1}, "warmup"),
+    ({"order_seed": -2}, "order_seed"),
+])
+def test_bad_sweep_options_fail_before_training(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        pareto_sweep(tiny(), {"ema": ["ema"]}, [1, 2], [0], **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="lrs"):
+        tune_baseline_lr(tiny(), [1], [], [0])
+    with pytest.raises(ConfigError, match=r"lrs\[1\]"):
+        tune_baseline_lr(tiny(), [1], [1e-3, 0.0], [0])
+    with pytest.raises(ConfigError, match="tune_seeds"):
+        tune_baseline_lr(tiny(), [1], [1e-3], [1, 1])

@@ -8,6 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from effdl_kit.errors import ConfigError
+from effdl_kit.speedups import AA_LABEL, POSITIVE_LABEL
 from effdl_kit.widgets import ChangeEvent
 from effdl_kit.widgets._speedup import (
     SPEEDUP_DEFAULTS,
@@ -42,9 +43,12 @@ def test_run_grows_the_pareto_plot_live_and_exports(tmp_path: Path) -> None:
     ctrl.on_change(on_progress)
     res = ctrl.run(raise_errors=True)
     assert isinstance(res, SpeedupResult) and ctrl.status == "done"
-    assert sizes == [1, 2, 3, 4]
-    assert set(res.runs["method"]) == {"baseline", "label_smoothing"}
-    assert "label_smoothing:" in ctrl.summary()
+    # the baseline, the method and the A/A arm at 2 budgets x 2 seeds, one event per run
+    assert sizes == list(range(1, 13)) and len(res.runs) == 12
+    assert set(res.runs["method"]) == {"baseline", "label_smoothing", AA_LABEL}
+    assert set(res.frontier["method"]) == {"baseline", "label_smoothing", AA_LABEL,
+                                           POSITIVE_LABEL}
+    assert "label_smoothing:" in ctrl.summary() and "CI [" in ctrl.summary()
     paths = ctrl.export(tmp_path / "pareto", ("png",))
     assert [p.suffix for p in paths] == [".png"] and paths[0].stat().st_size > 0
 

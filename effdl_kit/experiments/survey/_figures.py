@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_flops_runtime", "plot_loader", "plot_pareto", "plot_roofline", "redraw"]
+__all__ = ["plot_flops_runtime", "plot_frontier_gains", "plot_loader", "plot_pareto",
+           "plot_roofline", "redraw"]
 
 
 def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None = None,
@@ -68,6 +69,33 @@ def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None =
     ax.set_xlabel("training time (s, summed epochs)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    return ax
+
+
+_VERDICT_COLORS = {"moves the frontier": "C2", "within noise": "0.45",
+                   "behind the frontier": "C3", "too few seeds": "0.75"}
+
+
+def plot_frontier_gains(frontier: pd.DataFrame, *, ax: Axes) -> Axes:
+    """Each method's gain over the baseline's frontier at its best budget (accuracy points at
+    equal time) with its simultaneous interval, coloured by verdict; the baseline is left out."""
+    rows = frontier[frontier["verdict"] != "baseline"].reset_index(drop=True)
+    y = np.arange(len(rows))[::-1]
+    lo, hi, gain = (100 * rows[c].to_numpy(dtype=float) for c in ("ci_low", "ci_high",
+                                                                   "best_gain"))
+    for i, yi in enumerate(y):
+        color = _VERDICT_COLORS.get(str(rows["verdict"].iloc[i]), "0.45")
+        if np.isfinite(lo[i]) and np.isfinite(hi[i]):
+            ax.plot([lo[i], hi[i]], [yi, yi], color=color, lw=1.6)
+        ax.plot([gain[i]], [yi], "o", ms=4, color=color)
+    ax.axvline(0.0, color="black", lw=0.8)
+    budgets = rows["best_budget"].to_numpy(dtype=float)
+    ax.set_yticks(y, [f"{m} ({int(b) if np.isfinite(b) else '-'} ep)" for m, b
+                      in zip(rows["method"], budgets, strict=True)], fontsize="x-small")
+    ax.set_xlabel("accuracy gain over the baseline frontier (points)")
+    handles = [ax.plot([], [], "o-", color=c, label=v)[0] for v, c in _VERDICT_COLORS.items()
+               if v in set(rows["verdict"])]
+    ax.legend(handles=handles, fontsize="xx-small", loc="lower right")
     return ax
 
 
@@ -180,15 +208,26 @@ Drawn = tuple[list[Path], list[Path]]
 
 def _draw_pareto(section: Mapping[str, Any], t: _Target) -> Drawn:
     runs = pd.DataFrame(section["runs"])
-    fig, ax = figure("double", aspect=0.6, pyplot=False)
+    frontier = pd.DataFrame(section["frontier"])
+    # results written before the verdicts had intervals draw the Pareto plot alone
+    gains = {"ci_low", "ci_high", "best_budget"} <= set(frontier.columns)
+    fig, axes = figure("double", aspect=0.5 if gains else 0.6, ncols=2 if gains else 1,
+                       pyplot=False, squeeze=False)
+    ax = axes[0, 0]
     plot_pareto(runs, ax=ax)
     n_seeds = runs["seed"].nunique()
     ax.set_title(f"time vs accuracy, {runs['budget'].nunique()} budgets, "
                  f"{n_seeds} seed{'s' if n_seeds > 1 else ''}", fontsize="medium")
+    if gains:
+        plot_frontier_gains(frontier, ax=axes[0, 1])
+        axes[0, 1].set_title("gain at the best budget, simultaneous 95 % CI",
+                             fontsize="medium")
     return t.save(fig, FIGURE_PARETO), export_table(
-        pd.DataFrame(section["frontier"]), t.out / TABLE_FRONTIER,
-        caption=f"Speedup methods against the baseline's time-accuracy frontier "
-                f"({t.scale} scale): gains in accuracy at equal training time.",
+        frontier, t.out / TABLE_FRONTIER,
+        caption=f"Speedup methods against the tuned baseline's time-accuracy frontier "
+                f"({t.scale} scale): accuracy gain at equal training time at each method's "
+                "best budget, with its 95 % interval simultaneous over the budgets (joint "
+                "bootstrap of time and accuracy over seeds, Student's t).",
         label="tab:survey-frontier", float_format="{:.3f}")
 
 

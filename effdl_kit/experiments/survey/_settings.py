@@ -96,6 +96,14 @@ class Budget:
         E1 budgets in epochs, strictly increasing.
     n_seeds : int
         E1 seeds per (method, budget): ``seed, seed + 1, ...``.
+    lr_grid : tuple of float
+        E1: the baseline's learning rates tried at every budget (chosen by validation
+        accuracy, :func:`~effdl_kit.speedups.tune_baseline_lr`).
+    n_tune_seeds : int
+        E1: tuning seeds (``seed + 1000, ...``: not evaluation seeds); the tuning budget is
+        ``len(lr_grid) x len(budgets) x n_tune_seeds`` trainings.
+    warmup : int
+        E1: untimed runs of every recipe before the timed ones.
     methods : tuple of Method
         E1 methods, each compared with the baseline on its own.
     ops : mapping
@@ -124,6 +132,9 @@ class Budget:
     data: Mapping[str, Any]
     budgets: tuple[int, ...]
     n_seeds: int
+    lr_grid: tuple[float, ...]
+    n_tune_seeds: int
+    warmup: int
     methods: tuple[Method, ...]
     ops: Mapping[str, tuple[int, ...]]
     dtypes: tuple[str, ...]
@@ -141,6 +152,13 @@ class Budget:
             raise ConfigError("data", self.data, "a mapping of data_params")
         check_budgets(self.budgets)
         check_int("n_seeds", self.n_seeds, min_value=1)
+        check_int("n_tune_seeds", self.n_tune_seeds, min_value=1)
+        check_int("warmup", self.warmup, min_value=0)
+        if isinstance(self.lr_grid, str) or not isinstance(self.lr_grid, Sequence) \
+                or not self.lr_grid:
+            raise ConfigError("lr_grid", self.lr_grid, "a non-empty tuple of learning rates")
+        for i, lr in enumerate(self.lr_grid):
+            check_float(f"lr_grid[{i}]", lr, min_value=0.0, min_inclusive=False)
         _check_names("methods", self.methods, tuple(ALL_METHODS))
         if not isinstance(self.ops, Mapping):
             raise ConfigError("ops", self.ops, "a mapping op -> sizes")
@@ -158,12 +176,16 @@ class Budget:
 
     @classmethod
     def for_scale(cls, scale: str) -> Budget:
-        """The budget of ``scale``: ``smoke`` seconds (2 budgets, 1 seed, 2 methods, tiny op
-        grid); ``small`` about 10 minutes on a 2-core CPU (5 budgets, 3 seeds, 11 methods:
+        """The budget of ``scale``: ``smoke`` seconds (2 budgets, 2 seeds, 2 methods, tiny op
+        grid); ``small`` about 20 minutes on a 2-core CPU (5 budgets, 5 seeds, 3 tuned rates,
+        11 methods:
         mixed precision is left out there; E2 on this CPU measured a bf16 matmul peak of 743
         GFLOP/s against 92 GFLOP/s for fp32, median of 3 runs, ``docs/results/survey_ops.md``,
         but bf16 autocast training was not timed here); ``paper`` 5 budgets up to 32 epochs, 5
-        seeds, every method including mixed precision, device ``auto`` (meant for a GPU).
+        seeds, 5 tuned rates, every method including mixed precision, device ``auto`` (meant
+        for a GPU). Five seeds, not three: with three the t interval (2 degrees of freedom,
+        Bonferroni over 5 budgets) is about 10 standard errors wide and misses effects of
+        several accuracy points.
 
         Raises
         ------
@@ -205,7 +227,8 @@ _OPS_SMOKE: dict[str, tuple[int, ...]] = {
 _PER_SCALE: dict[str, dict[str, Any]] = {
     "smoke": {
         "data": {"n_samples": 300, "image_size": 16, "difficulty": 0.9},
-        "budgets": (1, 2), "n_seeds": 1, "methods": ("label_smoothing", "ema"),
+        "budgets": (1, 2), "n_seeds": 2, "lr_grid": (3e-3, 1e-2), "n_tune_seeds": 1,
+        "warmup": 1, "methods": ("label_smoothing", "ema"),
         "ops": _OPS_SMOKE, "dtypes": ("float32",), "matmul_peak_sizes": (64, 128),
         "bandwidth_bytes": 2**22, "min_time": 0.002, "repeats": 2,
         "variants_repeats": 2, "variants_input": (3, 16, 16),
@@ -215,7 +238,8 @@ _PER_SCALE: dict[str, dict[str, Any]] = {
     },
     "small": {
         "data": {"n_samples": 3000, "image_size": 16, "difficulty": 0.9},
-        "budgets": (1, 2, 3, 4, 6), "n_seeds": 3,
+        "budgets": (1, 2, 3, 4, 6), "n_seeds": 5, "lr_grid": (1e-3, 3e-3, 1e-2),
+        "n_tune_seeds": 2, "warmup": 1,
         "methods": tuple(m for m in ALL_METHODS if m != "mixed_precision"),
         "ops": _OPS_SMALL, "dtypes": ("float32", "bfloat16"),
         "matmul_peak_sizes": (128, 256, 512, 1024), "bandwidth_bytes": 2**27,
@@ -226,7 +250,8 @@ _PER_SCALE: dict[str, dict[str, Any]] = {
     },
     "paper": {
         "data": {"n_samples": 20000, "image_size": 32, "difficulty": 0.9},
-        "budgets": (2, 4, 8, 16, 32), "n_seeds": 5, "methods": tuple(ALL_METHODS),
+        "budgets": (2, 4, 8, 16, 32), "n_seeds": 5, "lr_grid": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+        "n_tune_seeds": 2, "warmup": 2, "methods": tuple(ALL_METHODS),
         "ops": {**_OPS_SMALL, "matmul": (16, 64, 256, 1024, 4096),
                 "conv2d": (4, 8, 16, 32, 64)},
         "dtypes": ("float32", "bfloat16"), "matmul_peak_sizes": (1024, 2048, 4096, 8192),

@@ -23,7 +23,7 @@ from effdl_kit.experiments.survey import (
     survey_config,
     survey_recipes,
 )
-from effdl_kit.speedups import METHODS, VERDICTS
+from effdl_kit.speedups import AA_LABEL, METHODS, POSITIVE_LABEL, VERDICTS
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_registered_and_scales_meet_the_issue() -> None:
     assert "survey" in list_experiments()
     small = Budget.for_scale("small")
-    assert len(small.budgets) >= 5 and small.n_seeds >= 3
+    assert len(small.budgets) >= 5 and small.n_seeds >= 5 and len(small.lr_grid) >= 3
     assert list(small.budgets) == sorted(set(small.budgets))
     assert set(ALL_METHODS) == set(METHODS)
     assert set(Budget.for_scale("paper").methods) == set(METHODS)
@@ -50,9 +50,22 @@ def test_smoke_results_hold_every_part(smoke_dir: Path) -> None:
     assert {"pareto", "ops", "variants", "loader"} <= set(payload)
     runs = pd.DataFrame(payload["pareto"]["runs"])
     s = Budget.for_scale("smoke")
-    assert len(runs) == (len(s.methods) + 1) * len(s.budgets) * s.n_seeds
-    assert set(runs["method"]) == {"baseline", *s.methods}
-    assert {r["verdict"] for r in payload["pareto"]["frontier"]} <= set(VERDICTS)
+    # the baseline, its A/A copy and every method, at every budget and seed, in a random order
+    assert len(runs) == (len(s.methods) + 2) * len(s.budgets) * s.n_seeds
+    assert set(runs["method"]) == {"baseline", AA_LABEL, *s.methods}
+    assert sorted(runs["order"]) == list(range(len(runs)))
+    assert runs["order"].tolist() != sorted(runs["order"])
+    frontier = pd.DataFrame(payload["pareto"]["frontier"])
+    assert set(frontier["verdict"]) <= set(VERDICTS)
+    assert set(frontier["method"]) == {"baseline", AA_LABEL, POSITIVE_LABEL, *s.methods}
+    assert frontier["verdict_text"].str.contains("CI").sum() == len(frontier) - 1
+    # the baseline's rate was tuned per budget on the tuning seeds, and every run used it
+    tuning = payload["pareto"]["tuning"]
+    assert len(tuning["runs"]) == len(s.lr_grid) * len(s.budgets) * s.n_tune_seeds
+    assert not set(tuning["seeds"]) & set(runs["seed"])
+    for b, lr in tuning["chosen"].items():
+        assert lr in s.lr_grid and set(runs[runs["budget"] == int(b)]["lr"]) == {lr}
+    assert set(payload["pareto"]["controls"]) == {"aa", "positive", "passed"}
     sweep = pd.DataFrame(payload["ops"]["sweep"])
     assert set(sweep["op"]) == set(s.ops) and "regime" in sweep
     roof = payload["ops"]["roofline"]

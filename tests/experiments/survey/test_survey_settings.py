@@ -14,9 +14,10 @@ from effdl_kit.measure import OPS
 
 def test_budgets_per_scale() -> None:
     smoke, small, paper = (Budget.for_scale(s) for s in ("smoke", "small", "paper"))
-    assert (smoke.budgets, smoke.n_seeds, smoke.methods) == ((1, 2), 1, ("label_smoothing",
+    assert (smoke.budgets, smoke.n_seeds, smoke.methods) == ((1, 2), 2, ("label_smoothing",
                                                                          "ema"))
-    assert (small.budgets, small.n_seeds) == ((1, 2, 3, 4, 6), 3)
+    assert (small.budgets, small.n_seeds, small.n_tune_seeds) == ((1, 2, 3, 4, 6), 5, 2)
+    assert small.lr_grid == (1e-3, 3e-3, 1e-2) and small.warmup == 1
     assert small.methods == tuple(m for m in ALL_METHODS if m != "mixed_precision")
     assert (paper.budgets, paper.n_seeds, paper.methods) == ((2, 4, 8, 16, 32), 5,
                                                             tuple(ALL_METHODS))
@@ -51,6 +52,10 @@ def test_config_follows_the_budget() -> None:
 @pytest.mark.parametrize(("change", "field"), [
     ({"budgets": (2, 1)}, "budgets"),
     ({"n_seeds": 0}, "n_seeds"),
+    ({"lr_grid": ()}, "lr_grid"),
+    ({"lr_grid": (1e-3, -1.0)}, r"lr_grid\[1\]"),
+    ({"n_tune_seeds": 0}, "n_tune_seeds"),
+    ({"warmup": -1}, "warmup"),
     ({"methods": ("warp_speed",)}, "methods"),
     ({"methods": "ema"}, "methods"),
     ({"ops": {"fft": (8,)}}, "ops"),
