@@ -125,8 +125,8 @@ def _gpus() -> tuple[GPUInfo, ...]:
                 )
             )
         return tuple(out)
-    except Exception:
-        return ()
+    except Exception:  # NVMLError mid-query (GPU lost, driver mismatch): env probing never
+        return ()      # fails a run; the record then says no GPU
     finally:
         with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()

@@ -54,9 +54,11 @@ from effdl_kit._core.study import (
     DeadlineExceeded,
     RunClock,
     TrialOutcome,
+    die_with_owner,
     fail_stale_trials,
     quiet_optuna,
     run_trial,
+    sigterm_as_exit,
     trial_loop,
     wait_for_workers,
 )
@@ -203,9 +205,12 @@ def _cap_memory(cap_mb: float) -> None:
 
 
 def _process_entry(args: tuple[Any, ...], memory_cap_mb: float | None,
-                   report: Connection | None = None) -> None:
-    """A spawned worker: run :func:`_worker`; an exception is sent through ``report`` (the
-    parent records it) and raised again (exit code 1)."""
+                   report: Connection | None = None, owner: int | None = None) -> None:
+    """A spawned worker: run :func:`_worker`, ending with ``owner`` (the parent) whenever it
+    ends; an exception is sent through ``report`` (the parent records it) and raised again
+    (exit code 1)."""
+    if owner is not None:
+        die_with_owner(owner)
     try:
         if memory_cap_mb is not None:
             _cap_memory(memory_cap_mb)
@@ -239,14 +244,15 @@ def _run_processes(args: list[tuple[Any, ...]], memory_cap_mb: float | None) -> 
     not exit cleanly (its exception when it could report one, else its exit code)."""
     ctx = mp.get_context("spawn")
     pipes = [ctx.Pipe(duplex=False) for _ in args]
-    procs = [ctx.Process(target=_process_entry, args=(a, memory_cap_mb, w))
+    procs = [ctx.Process(target=_process_entry, args=(a, memory_cap_mb, w, os.getpid()))
              for a, (_, w) in zip(args, pipes, strict=True)]
     errors: list[str] = []
     try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
+        with sigterm_as_exit():  # a SIGTERM ends the workers too, in the finally below
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
     finally:  # an interrupt (KeyboardInterrupt, SystemExit from SIGTERM): no orphans
         for p in procs:
             if p.is_alive():

@@ -235,7 +235,7 @@ def load_checkpoint(state: TrainState, path: str | Path,
         raise DataError(f"no checkpoint at {str(p)!r}")
     try:  # tensors and plain containers only: a crafted file cannot run code
         payload = torch.load(p, weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # any torch failure (UnpicklingError, ...) re-raised as DataError
         raise DataError(f"cannot read checkpoint {str(p)!r}: {exc}") from None
     if not isinstance(payload, dict):
         raise DataError(f"checkpoint {str(p)!r} is not a kit checkpoint (not a dict)")

@@ -181,3 +181,38 @@ def test_a_stale_journal_lock_is_released(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     run = run_study("locked", FaultyObjective(), storage=log, n_trials=2)
     assert run.n_complete == 2 and time.perf_counter() - t0 < 25
+
+
+def test_sigterm_of_a_run_leaves_no_worker_process(tmp_path: Path) -> None:
+    import psutil
+
+    code = (
+        "from effdl_kit._core.faults import FaultyObjective\n"
+        "from effdl_kit._core.storage import run_study\n"
+        "if __name__ == '__main__':\n"
+        f"    run_study('term', FaultyObjective(sleep_s=1.0), storage={str(tmp_path / 's.log')!r},"
+        " n_trials=200, n_workers=2)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    try:
+        owner = psutil.Process(proc.pid)
+        storage = make_storage(tmp_path / "s.log")
+        deadline = time.time() + 60
+        while time.time() < deadline:  # both workers are in a trial
+            time.sleep(0.2)
+            try:
+                study = optuna.load_study(study_name="term", storage=storage)
+            except KeyError:
+                continue
+            if len(study.get_trials(deepcopy=False, states=(TS.RUNNING,))) >= 2:
+                break
+        workers = owner.children(recursive=True)
+        assert len(workers) >= 2
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=3)
+        assert alive == [], "worker processes outlived the run"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

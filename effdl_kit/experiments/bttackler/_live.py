@@ -31,10 +31,12 @@ another budget, seed or diagnosis configuration.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -49,7 +51,7 @@ from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.jsonable import json_float, param_value
 from effdl_kit._core.rng import SEED_MAX
-from effdl_kit._core.study import quiet_optuna
+from effdl_kit._core.study import die_with_owner, kill_pool, quiet_optuna, sigterm_as_exit
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import (
     check_choice,
@@ -270,15 +272,18 @@ def _run_trial(study: optuna.Study, spec: ArmSpec, data: DataBundle,
     log = _EpochLog()
     t0, c0 = time.perf_counter(), time.process_time()
     error: str | None = None
+    diverged: str | None = None
     try:
         cfg = _config(trial, spec)
         hooks: list[Hook] = [log]
         if spec.arm == "bttackler":
             hooks.append(TrialHook(trial, config=config, mode="report"))
-        # no stop on a non-finite loss: a plain HPO run has no stop rule either
+        # no stop on a non-finite loss: a plain HPO run has no stop rule either; the record
+        # says so (``nonfinite_loss``), the result stays what such a run would report
         res = train(cfg, hooks=hooks, data=data, stop_on_nonfinite=False)
         value = float(res.history[-1].val_metric)
-    except Exception as exc:  # recorded as failed, the arm goes on
+        diverged = res.nonfinite_loss
+    except Exception as exc:  # recorded as failed (``error``), the arm goes on
         value, error = float("nan"), f"{type(exc).__name__}: {exc}"[:500]
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     diag = trial.user_attrs.get(ATTR_DIAGNOSIS)
@@ -293,6 +298,7 @@ def _run_trial(study: optuna.Study, spec: ArmSpec, data: DataBundle,
         "indicators": list(diag.get("indicators", [])) if isinstance(diag, dict) else [],
         "value": json_float(value), "curve": [json_float(round(v, 6)) for v in log.curve],
         "wall_s": round(wall, 4), "cpu_s": round(cpu, 4), "error": error,
+        "nonfinite_loss": diverged,
     }
 
 
@@ -306,8 +312,10 @@ def run_arm(spec: ArmSpec) -> dict[str, Any]:
         ``epoch_clock``, ``wall_clock``, ``cpu_clock`` (at the arm's end) and ``trials``: one
         record per trial, in order: number, params, epochs (run), stopped, indicators, value
         (the result: the last validation accuracy, None when the trial failed), curve
-        (validation accuracy per epoch), wall_s, cpu_s, error, and ``epoch_clock``,
-        ``wall_clock``, ``cpu_clock`` at its end.
+        (validation accuracy per epoch), wall_s, cpu_s, error, nonfinite_loss (why the
+        training diverged, :attr:`~effdl_kit.training.TrainResult.nonfinite_loss`, else
+        None; such a trial still reports its last validation accuracy, as a plain HPO run
+        would), and ``epoch_clock``, ``wall_clock``, ``cpu_clock`` at its end.
     """
     if not isinstance(spec, ArmSpec):
         raise ConfigError("spec", type(spec).__name__, "an ArmSpec")
@@ -450,31 +458,41 @@ def run_bttackler_live(
                    else "2 local processes (spawn), one arm each, at the same time"),
         "repeats": repeats, "summary": summarize_live(repeats, epochs=budget.epochs)}
     own = executor is None
+    # own pool: its workers end with this process, however it ends (no orphans)
     pool: Executor = executor or ProcessPoolExecutor(
-        max_workers=2, mp_context=mp.get_context("spawn"), initializer=_init_worker)
-    try:
-        for r in range(budget.repeats):
-            if r in done:
-                continue
-            rs = _repeat_seed(seed, r)
-            order: tuple[LiveArm, LiveArm] = (("plain", "bttackler") if r % 2 == 0
-                                              else ("bttackler", "plain"))
-            t0 = time.perf_counter()
-            futures: dict[str, Future[dict[str, Any]]] = {
-                arm: pool.submit(run_arm, ArmSpec(arm, r, rs, budget, config)) for arm in order}
-            arms = {arm: futures[arm].result() for arm in LIVE_ARMS}
-            repeats.append({"repeat": r, "seed": rs, "first": order[0],
-                            "wall_s": round(time.perf_counter() - t0, 2), "arms": arms})
-            repeats.sort(key=lambda x: int(x["repeat"]))
-            doc["summary"] = summarize_live(repeats, epochs=budget.epochs)
-            atomic_write_text(path, json.dumps(doc, indent=None) + "\n")
-            if progress is not None:
-                progress(len(repeats), budget.repeats,
-                         f"repeat {r}: " + ", ".join(f"{a} {len(arms[a]['trials'])} trials"
-                                                     for a in LIVE_ARMS))
-    finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+        max_workers=2, mp_context=mp.get_context("spawn"), initializer=die_with_owner,
+        initargs=(os.getpid(), _init_worker))
+    # SIGTERM becomes SystemExit while the own pool runs, so the arms are killed below
+    with sigterm_as_exit() if own else contextlib.nullcontext():
+        try:
+            for r in range(budget.repeats):
+                if r in done:
+                    continue
+                rs = _repeat_seed(seed, r)
+                order: tuple[LiveArm, LiveArm] = (("plain", "bttackler") if r % 2 == 0
+                                                  else ("bttackler", "plain"))
+                t0 = time.perf_counter()
+                futures: dict[str, Future[dict[str, Any]]] = {
+                    arm: pool.submit(run_arm, ArmSpec(arm, r, rs, budget, config)) for arm in order}
+                arms = {arm: futures[arm].result() for arm in LIVE_ARMS}
+                repeats.append({"repeat": r, "seed": rs, "first": order[0],
+                                "wall_s": round(time.perf_counter() - t0, 2), "arms": arms})
+                repeats.sort(key=lambda x: int(x["repeat"]))
+                doc["summary"] = summarize_live(repeats, epochs=budget.epochs)
+                atomic_write_text(path, json.dumps(doc, indent=None) + "\n")
+                if progress is not None:
+                    progress(len(repeats), budget.repeats,
+                             f"repeat {r}: " + ", ".join(f"{a} {len(arms[a]['trials'])} trials"
+                                                         for a in LIVE_ARMS))
+        except BaseException:
+            # an error or an interrupt: stop the arms now rather than after their trials (a
+            # rerun redoes the unfinished repeat)
+            if own and isinstance(pool, ProcessPoolExecutor):
+                kill_pool(pool)
+            raise
+        finally:
+            if own:
+                pool.shutdown(wait=True, cancel_futures=True)
     doc["summary"] = summarize_live(repeats, epochs=budget.epochs)
     atomic_write_text(path, json.dumps(doc, indent=None) + "\n")
     return doc

@@ -9,11 +9,13 @@ curvefit, failed, over_budget, interrupted) before the trial step records it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import multiprocessing as mp
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,7 +41,7 @@ from effdl_kit._core.storage import (
     trial_loop,
     wait_for_workers,
 )
-from effdl_kit._core.study import quiet_optuna
+from effdl_kit._core.study import die_with_owner, kill_pool, quiet_optuna, sigterm_as_exit
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_executor, check_int, check_scale
 from effdl_kit.diagnosis import ATTR_DIAGNOSIS, TrialHook
@@ -492,24 +494,34 @@ def run_bttackler(
     n_workers = int(settings["workers"])
     own = executor is None and n_workers > 1
     if own:
-        # every worker call sets its process up itself (``_worker_main(..., init=True)``)
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"))
+        # every worker call sets its process up itself (``_worker_main(..., init=True)``);
+        # the workers end with this process, however it ends (no orphans)
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
+                                   initializer=die_with_owner, initargs=(os.getpid(),))
     engine = {"executor": (type(executor).__name__ if executor is not None else
                            f"{n_workers} local processes" if own else "this process"),
               "storage": _storage_label(storage),
               "study_prefix": study_prefix if storage is not None else None}
-    try:
-        for i, spec in enumerate(specs):
-            t_run = time.perf_counter()
-            runs.append(run_study(spec, run_dir_of(out, spec), executor=pool, storage=storage,
-                                  study_name=_study_name(spec, storage, study_prefix)))
-            runs[-1]["wall_s"] = time.perf_counter() - t_run
-            if progress is not None:
-                progress(i + 1, len(specs), f"{spec.task}/{spec.method}/{spec.variant}/"
-                         f"rep{spec.repeat}: {len(runs[-1]['trials'])} trials")
-    finally:
-        if own and pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    # SIGTERM becomes SystemExit while the own pool runs, so the workers are killed below
+    with sigterm_as_exit() if own else contextlib.nullcontext():
+        try:
+            for i, spec in enumerate(specs):
+                t_run = time.perf_counter()
+                runs.append(run_study(spec, run_dir_of(out, spec), executor=pool, storage=storage,
+                                      study_name=_study_name(spec, storage, study_prefix)))
+                runs[-1]["wall_s"] = time.perf_counter() - t_run
+                if progress is not None:
+                    progress(i + 1, len(specs), f"{spec.task}/{spec.method}/{spec.variant}/"
+                             f"rep{spec.repeat}: {len(runs[-1]['trials'])} trials")
+        except BaseException:
+            # an error or an interrupt: stop the workers now rather than after their trials
+            # (a rerun resumes from the journal; the cut trials are recorded as interrupted)
+            if own and isinstance(pool, ProcessPoolExecutor):
+                kill_pool(pool)
+            raise
+        finally:
+            if own and pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
     comparisons = compare_runs(runs)
     aggregated = aggregate(runs, comparisons)
     head = headline(comparisons, runs)

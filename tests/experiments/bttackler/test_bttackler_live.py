@@ -119,6 +119,26 @@ def test_only_the_diagnosis_stops_trials() -> None:
             assert t["epochs"] == SMOKE.epochs or (t["stopped"] and t["indicators"])
 
 
+def test_a_diverged_trial_is_marked_in_its_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from effdl_kit.experiments.bttackler import _live
+
+    real_config = _live._config
+
+    def diverging(trial: Any, spec: ArmSpec) -> Any:
+        cfg = real_config(trial, spec)
+        if trial.number == 0:  # SGD at lr 100 in batches of 8: NaN loss in epoch 0
+            cfg = dataclasses.replace(cfg, lr=100.0, optimizer="sgd", batch_size=8)
+        return cfg
+
+    monkeypatch.setattr(_live, "_config", diverging)
+    budget = dataclasses.replace(SMOKE, epoch_budget=8)
+    rec = run_arm(ArmSpec("plain", 0, 11, budget))
+    bad, *rest = rec["trials"]
+    assert str(bad["nonfinite_loss"]).startswith("non-finite loss: training loss nan")
+    assert bad["epochs"] == SMOKE.epochs  # trained on: a plain HPO run has no stop rule
+    assert rest and all(t["nonfinite_loss"] is None for t in rest)
+
+
 def test_smoke_run_end_to_end_in_two_processes(tmp_path: Path) -> None:
     doc = run_bttackler_live("smoke", 0, tmp_path, diagnosis=ALWAYS_STOP, command="test")
     on_disk = json.loads((tmp_path / LIVE_FILE).read_text())
@@ -129,7 +149,8 @@ def test_smoke_run_end_to_end_in_two_processes(tmp_path: Path) -> None:
     for rep in doc["repeats"]:
         plain, bt = rep["arms"]["plain"]["trials"], rep["arms"]["bttackler"]["trials"]
         keys = {"number", "params", "epochs", "stopped", "indicators", "value", "curve",
-                "wall_s", "cpu_s", "epoch_clock", "wall_clock", "cpu_clock", "error"}
+                "wall_s", "cpu_s", "epoch_clock", "wall_clock", "cpu_clock", "error",
+                "nonfinite_loss"}
         assert all(keys <= set(t) for t in plain + bt)
         assert all(t["epochs"] == SMOKE.epochs and not t["stopped"] for t in plain)
         stopped = [t for t in bt if t["stopped"]]

@@ -4,6 +4,10 @@ runner's worker pool leaves no process behind when the experiment is terminated.
 from __future__ import annotations
 
 import dataclasses
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +44,52 @@ def test_a_diverged_training_is_a_failed_trial_with_its_reason(
     bad = run["trials"][1]
     assert bad["outcome"] == "failed" and bad["value"] is None and bad["epochs"] == 1
     assert bad["error"].startswith("TrainingError: non-finite loss: training loss nan")
+
+
+def _children_after_sigterm(code: str, n_children: int, timeout_s: float = 90.0
+                            ) -> tuple[int, list[Any]]:
+    """Start ``code`` in a Python process, wait for ``n_children`` descendants, SIGTERM it;
+    returns its exit status and the descendants still alive 5 s after it ended."""
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.time() + timeout_s
+        kids: list[psutil.Process] = []
+        while time.time() < deadline and proc.poll() is None:
+            kids = parent.children(recursive=True)
+            if len(kids) >= n_children:
+                break
+            time.sleep(0.1)
+        assert len(kids) >= n_children, "the workers never started"
+        time.sleep(0.5)  # let them get into their work
+        kids = parent.children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+        _, alive = psutil.wait_procs(kids, timeout=5)
+        return rc, alive
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sigterm_leaves_no_worker_of_the_runner_behind(tmp_path: Path) -> None:
+    kw = {"methods": ["random"], "variants": ["plain"], "workers": 2, "max_trials": 200,
+          "budget_s": 600.0, "replay": False, "live": False}
+    code = ("from pathlib import Path\n"
+            "from effdl_kit.experiments.bttackler import run_bttackler\n"
+            f"run_bttackler('smoke', {SEED}, Path({str(tmp_path)!r}), **{kw!r})\n")
+    rc, alive = _children_after_sigterm(code, n_children=2)
+    assert rc == 143  # SystemExit(128 + SIGTERM): the runner's cleanup ran
+    assert alive == [], f"orphaned workers: {[p.pid for p in alive]}"
+
+
+def test_sigterm_leaves_no_arm_of_the_live_experiment_behind(tmp_path: Path) -> None:
+    code = ("from effdl_kit.experiments.bttackler import run_bttackler_live\n"
+            f"run_bttackler_live('smoke', {SEED}, {str(tmp_path)!r})\n")
+    rc, alive = _children_after_sigterm(code, n_children=2)
+    assert rc == 143 and not (tmp_path / "bttackler_live.json").exists()
+    assert alive == [], f"orphaned workers: {[p.pid for p in alive]}"
