@@ -23,7 +23,7 @@ from effdl_kit.widgets import (
 CONTROLLERS = [TrainController, PredictorController, SearchController, LatencyController,
                SpeedupController, DiagnosisController]
 #: parameters a run uses (the latency panel ignores the other module types' sizes)
-USED = {LatencyController: {"module_type", "seed", "warmup", "repeats",
+USED = {LatencyController: {"module_type", "split", "seed", "warmup", "repeats",
                             *MODULE_PARAMS["conv2d"]}}
 junk = st.one_of(st.none(), st.integers(-10**6, -1), st.floats(allow_nan=True).filter(
     lambda v: v != v or v < 0), st.text(min_size=9, max_size=12), st.lists(st.none(), max_size=2),
@@ -45,3 +45,12 @@ def test_bad_values_are_recorded_not_raised(cls: Any, data: st.DataObject) -> No
     assert result is None, f"{key}={value!r} was accepted"
     assert ctrl.status == "error" and isinstance(ctrl.exception, EffdlError)
     assert key in str(ctrl.error) or "'" in str(ctrl.error)
+
+
+@settings(max_examples=10, deadline=None, phases=[Phase.generate])
+@given(value=st.one_of(junk, st.sampled_from(["Random", "grouped ", "time-blocked", ""])))
+def test_latency_split_fuzz_is_an_error_naming_split(value: Any) -> None:
+    ctrl = LatencyController(scale="smoke")
+    ctrl.set(split=value)
+    assert ctrl.run() is None
+    assert ctrl.status == "error" and "split" in str(ctrl.error)
