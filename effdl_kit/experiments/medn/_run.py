@@ -252,7 +252,8 @@ _WHOLE_MODEL_DEVICE: dict[Device, Callable[[], tuple[str | None, str]]] = {
 
 
 def _protocol(row: pd.Series, key: str, default: int) -> int:
-    """The row's recorded ``key`` (warmup, repeats, threads), ``default`` when not recorded."""
+    """The row's recorded ``key`` (warmup, repeats, threads, calls_per_sample), ``default``
+    when not recorded (rows built before batching have one call per sample)."""
     v = row.get(key)
     return int(v) if v is not None and pd.notna(v) else default
 
@@ -260,7 +261,7 @@ def _protocol(row: pd.Series, key: str, default: int) -> int:
 def noise_ceiling(df: pd.DataFrame, *, n_rows: int, seed: int, device: str = "cpu"
                   ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Re-time ``n_rows`` stored idle-level rows (sampled with ``seed``) with each row's own
-    protocol (warm-up and timed calls, threads) and score the re-measurement as if it were a
+    protocol (warm-up and timed calls, threads, calls per sample) and score the re-measurement as if it were a
     prediction of the stored value: the noise ceiling of any predictor on this data.
 
     Only rows stored at the ``"idle"`` level are re-timed (no background load is created);
@@ -283,7 +284,8 @@ def noise_ceiling(df: pd.DataFrame, *, n_rows: int, seed: int, device: str = "cp
         spec = make_spec(mt, **{k: int(r[k]) for k in MODULE_PARAMS[mt]})
         res = measure_spec(spec, device=device, warmup=_protocol(r, "warmup", 5),
                            repeats=_protocol(r, "repeats", 25),
-                           threads=_protocol(r, "threads", 1), seed=seed)
+                           threads=_protocol(r, "threads", 1), seed=seed,
+                           calls_per_sample=_protocol(r, "calls_per_sample", 1))
         out.append({"row": int(idx) if isinstance(idx, int | np.integer) else str(idx),
                     "module_type": mt, "stored_ms": float(r["latency_ms"]),
                     "remeasured_ms": res.median_ms,

@@ -247,3 +247,22 @@ def test_noise_ceiling_of_no_row_is_empty() -> None:
     assert rows.empty and metrics == {}
     with pytest.raises(ConfigError, match="n_rows"):
         noise_ceiling(df, n_rows=-1, seed=0)
+
+
+def test_noise_ceiling_re_times_each_row_with_its_calls_per_sample(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row timed in batches is re-timed in batches of the same size; an older row without
+    the column with one call per sample."""
+    df, _ = load_medn_data("smoke", 0)
+    rows = df[df["load_level"] == "idle"].head(2).copy()
+    rows["calls_per_sample"] = [7, np.nan]
+    seen: list[int] = []
+    real = medn_run.measure_spec
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(int(kwargs["calls_per_sample"]))  # type: ignore[call-overload]
+        return real(*args, **{**kwargs, "repeats": 3, "warmup": 1})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(medn_run, "measure_spec", spy)
+    noise_ceiling(rows, n_rows=2, seed=0)
+    assert sorted(seen) == [1, 7]
