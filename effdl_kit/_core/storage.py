@@ -48,13 +48,13 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 
 from effdl_kit._core.errors import ConfigError, TrainingError
+from effdl_kit._core.pool import worker_init
 from effdl_kit._core.study import (
     ATTR_FAIL_REASON,
     STALE_REASON,
     DeadlineExceeded,
     RunClock,
     TrialOutcome,
-    die_with_owner,
     fail_stale_trials,
     quiet_optuna,
     run_trial,
@@ -210,7 +210,7 @@ def _process_entry(args: tuple[Any, ...], memory_cap_mb: float | None,
     ends; an exception is sent through ``report`` (the parent records it) and raised again
     (exit code 1)."""
     if owner is not None:
-        die_with_owner(owner)
+        worker_init(owner)
     try:
         if memory_cap_mb is not None:
             _cap_memory(memory_cap_mb)

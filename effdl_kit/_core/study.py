@@ -15,10 +15,10 @@ Every study loop of the kit (:func:`effdl_kit._core.storage.run_study`'s workers
 clock with a budget (a deadline that resumes where a previous segment stopped),
 :func:`wait_for_workers` a start barrier kept in the study's user attributes (so it works
 across machines), :func:`fail_stale_trials` the one way trials left RUNNING by a dead or
-stopped worker are failed (and, when asked, queued again). :func:`die_with_owner` (a worker
-process's initializer), :func:`sigterm_as_exit` and :func:`kill_pool` keep the runners' worker
-processes from outliving the process that started them (SIGTERM, SIGKILL, an exception or
-Ctrl-C in the owner).
+stopped worker are failed (and, when asked, queued again). :func:`sigterm_as_exit` lets a
+runner's ``finally`` stop its worker processes on SIGTERM (with
+:func:`effdl_kit._core.pool.worker_init` as their initializer they also end with a runner
+killed outright).
 
 >>> import optuna
 >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,19 +29,13 @@ Ctrl-C in the owner).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import math
-import os
 import signal
-import sys
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,9 +49,7 @@ __all__ = [
     "DeadlineExceeded",
     "RunClock",
     "TrialOutcome",
-    "die_with_owner",
     "fail_stale_trials",
-    "kill_pool",
     "quiet_optuna",
     "run_trial",
     "sigterm_as_exit",
@@ -328,76 +320,6 @@ def fail_stale_trials(storage: optuna.storages.BaseStorage, study_name: str, *,
             study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number},
                                 skip_if_exists=False)
     return len(stale)
-
-
-#: Seconds between two checks of a worker's owner (see :func:`die_with_owner`).
-OWNER_CHECK_S = 0.5
-_PR_SET_PDEATHSIG = 1
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # the pid now belongs to another user's process
-        return False
-    return True
-
-
-def _watch_owner(owner: int, parent: int) -> None:
-    while True:
-        time.sleep(OWNER_CHECK_S)
-        if os.getppid() != parent or not _alive(owner):
-            os._exit(1)  # the owner is gone: nobody will read this worker's results
-
-
-def die_with_owner(owner: int, initializer: Callable[[], None] | None = None) -> None:
-    """Make this worker process end when ``owner`` (the process that started it) ends.
-
-    Call it first in a worker (a pool's ``initializer``, a process's target). On Linux the
-    kernel sends the worker SIGKILL when its parent exits (``prctl(PR_SET_PDEATHSIG)``); on
-    every system a daemon thread checks every :data:`OWNER_CHECK_S` seconds that the parent is
-    unchanged and ``owner`` alive, and exits otherwise. So a runner killed by SIGTERM or
-    SIGKILL leaves no worker training on for nobody.
-
-    Parameters
-    ----------
-    owner : int
-        The pid of the process that owns the worker (``os.getpid()`` there).
-    initializer : callable, optional
-        Run afterwards (the caller's own worker set-up).
-    """
-    if sys.platform.startswith("linux"):
-        # no libc or no prctl (another libc): the watch thread below still ends the worker
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    parent = os.getppid()
-    if not _alive(owner):  # the owner died before the death signal was asked for
-        os._exit(1)
-    threading.Thread(target=_watch_owner, args=(owner, parent), daemon=True,
-                     name="effdl-owner-watch").start()
-    if initializer is not None:
-        initializer()
-
-
-def kill_pool(pool: ProcessPoolExecutor, join_s: float = 2.0) -> None:
-    """End a process pool at once: SIGKILL its workers (their running calls are lost), cancel
-    the queued calls, and reap the workers (waiting at most ``join_s`` seconds).
-
-    For an owner leaving on an exception or an interrupt: ``shutdown(wait=True)`` would wait
-    for every running trial to finish first.
-    """
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)  # queued calls: cancelled, never started
-    for proc in procs:
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # already gone
-            proc.kill()
-    deadline = time.monotonic() + join_s
-    for proc in procs:
-        with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
-            proc.join(max(0.0, deadline - time.monotonic()))
 
 
 @contextmanager

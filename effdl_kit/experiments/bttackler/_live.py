@@ -50,8 +50,9 @@ from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.jsonable import json_float, param_value
+from effdl_kit._core.pool import kill_workers, worker_init
 from effdl_kit._core.rng import SEED_MAX
-from effdl_kit._core.study import die_with_owner, kill_pool, quiet_optuna, sigterm_as_exit
+from effdl_kit._core.study import quiet_optuna, sigterm_as_exit
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import (
     check_choice,
@@ -460,7 +461,7 @@ def run_bttackler_live(
     own = executor is None
     # own pool: its workers end with this process, however it ends (no orphans)
     pool: Executor = executor or ProcessPoolExecutor(
-        max_workers=2, mp_context=mp.get_context("spawn"), initializer=die_with_owner,
+        max_workers=2, mp_context=mp.get_context("spawn"), initializer=worker_init,
         initargs=(os.getpid(), _init_worker))
     # SIGTERM becomes SystemExit while the own pool runs, so the arms are killed below
     with sigterm_as_exit() if own else contextlib.nullcontext():
@@ -488,7 +489,8 @@ def run_bttackler_live(
             # an error or an interrupt: stop the arms now rather than after their trials (a
             # rerun redoes the unfinished repeat)
             if own and isinstance(pool, ProcessPoolExecutor):
-                kill_pool(pool)
+                kill_workers(pool)
+                pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
             if own:

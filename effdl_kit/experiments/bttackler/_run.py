@@ -30,6 +30,7 @@ import torch
 from effdl_kit._core.errors import ConfigError, TrainingError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.jsonable import json_float, param_value, records
+from effdl_kit._core.pool import kill_workers, worker_init
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.storage import (
     ATTR_FAIL_REASON,
@@ -41,7 +42,7 @@ from effdl_kit._core.storage import (
     trial_loop,
     wait_for_workers,
 )
-from effdl_kit._core.study import die_with_owner, kill_pool, quiet_optuna, sigterm_as_exit
+from effdl_kit._core.study import quiet_optuna, sigterm_as_exit
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_executor, check_int, check_scale
 from effdl_kit.diagnosis import ATTR_DIAGNOSIS, TrialHook
@@ -497,7 +498,7 @@ def run_bttackler(
         # every worker call sets its process up itself (``_worker_main(..., init=True)``);
         # the workers end with this process, however it ends (no orphans)
         pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
-                                   initializer=die_with_owner, initargs=(os.getpid(),))
+                                   initializer=worker_init, initargs=(os.getpid(),))
     engine = {"executor": (type(executor).__name__ if executor is not None else
                            f"{n_workers} local processes" if own else "this process"),
               "storage": _storage_label(storage),
@@ -517,7 +518,8 @@ def run_bttackler(
             # an error or an interrupt: stop the workers now rather than after their trials
             # (a rerun resumes from the journal; the cut trials are recorded as interrupted)
             if own and isinstance(pool, ProcessPoolExecutor):
-                kill_pool(pool)
+                kill_workers(pool)
+                pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
             if own and pool is not None:
