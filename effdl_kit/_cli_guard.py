@@ -9,6 +9,8 @@
 * :func:`check_storage` connects to ``--storage`` (an RDB URL: driver installed, server
   reachable, credentials accepted) or probes it (a journal file: a regular file, in a folder
   this user can write) before any training starts.
+* :func:`check_scheduler` refuses a ``tls://`` scheduler when Dask has no client certificate
+  configured.
 * :func:`check_rows_fit` refuses a row count (``--n``) whose bookkeeping alone would not fit
   in the memory available now.
 
@@ -29,7 +31,8 @@ from urllib.parse import unquote, urlsplit
 
 from effdl_kit._core.errors import ConfigError, EffdlError
 
-__all__ = ["check_rows_fit", "check_storage", "describe_error", "redact", "url_password"]
+__all__ = ["check_rows_fit", "check_scheduler", "check_storage", "describe_error", "redact",
+           "url_password"]
 
 #: Exit status of a refused command (bad arguments, kit, system or storage errors).
 EXIT_REFUSED = 2
@@ -240,6 +243,34 @@ def _check_journal(path: Path, shown: str) -> None:
                           ) from None
     os.close(fd)
     os.remove(probe)
+
+
+def check_scheduler(address: str | None) -> None:
+    """Refuse a ``tls://`` scheduler address when Dask has no client certificate to offer.
+
+    A TLS scheduler refuses clients without a certificate its CA signed; without
+    ``distributed.comm.tls.ca-file`` and ``.client.cert`` in Dask's configuration the client
+    would fail with a TypeError deep in ``distributed``. Other addresses are left to the
+    connection itself.
+
+    Raises
+    ------
+    ConfigError
+        Field ``--scheduler``: a ``tls://`` address and no TLS client settings.
+    """
+    if address is None or not address.startswith("tls://"):
+        return
+    try:
+        from distributed import Security
+    except ImportError:  # dask_executor says how to install it
+        return
+    security = Security()  # Dask's configuration (distributed.comm.tls.*)
+    ca, cert = (getattr(security, k, None) for k in ("tls_ca_file", "tls_client_cert"))
+    if not ca or not cert:
+        raise ConfigError("--scheduler", address, "a tls:// address once Dask's TLS client "
+                          "settings are in place (distributed.comm.tls.ca-file, "
+                          ".client.cert and .client.key, e.g. in "
+                          "~/.config/dask/distributed.yaml); none are set")
 
 
 def check_rows_fit(flag: str, n: object, bytes_per_row: int, *,

@@ -41,8 +41,9 @@ full traceback shows. Passwords in ``--storage`` / ``--scheduler`` URLs are prin
 ``***``.
 
 Checked before any work starts: ``--storage`` (an RDB URL's driver, server and credentials,
-by connecting; a journal path's folder and permissions, by probing) and ``--n`` of the
-dataset builders (its bookkeeping must fit in half the memory available now).
+by connecting; a journal path's folder and permissions, by probing), a ``tls://``
+``--scheduler`` (Dask's TLS client settings present) and ``--n`` of the dataset builders (its
+bookkeeping must fit in half the memory available now).
 
 Each subcommand imports the library parts it uses when it runs (not a cycle: the CLI is the
 top layer), so ``effdl --help`` and ``effdl env`` start without loading torch and the
@@ -60,7 +61,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from effdl_kit._cli_guard import check_rows_fit, check_storage, describe_error, redact
+from effdl_kit._cli_guard import (
+    check_rows_fit,
+    check_scheduler,
+    check_storage,
+    describe_error,
+    redact,
+)
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.storage import dask_executor
@@ -204,7 +211,15 @@ def _build_executor(args: argparse.Namespace) -> Iterator[Any]:
     if args.scheduler is not None and args.workers is not None:
         raise ConfigError("--workers", args.workers, "left out with --scheduler (the cluster's "
                           "workers train the rows)")
-    with dask_executor(args.scheduler) as executor:
+    with _dask(args.scheduler) as executor:
+        yield executor
+
+
+@contextlib.contextmanager
+def _dask(address: str | None) -> Iterator[Any]:
+    """:func:`dask_executor` of ``--scheduler``, after :func:`check_scheduler`."""
+    check_scheduler(address)
+    with dask_executor(address) as executor:
         yield executor
 
 
@@ -263,7 +278,7 @@ def _cmd_build_latency(args: argparse.Namespace) -> int:
     # the builder's floor of timed calls (for slow modules) follows a smaller --repeats, so
     # "--repeats 3" is not refused for a parameter the command line does not have
     floor = inspect.signature(build_latency_dataset).parameters["min_repeats"].default
-    with dask_executor(args.scheduler) as executor:
+    with _dask(args.scheduler) as executor:
         df = build_latency_dataset(
             [m for m in args.module_types.split(",") if m], n=args.n, device=args.device,
             seed=args.seed, path=args.out, warmup=args.warmup, repeats=args.repeats,
@@ -298,7 +313,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
                               f"(experiments that do: {', '.join(_taking(key)) or 'none'})")
     if args.storage is not None:
         check_storage(args.storage)  # driver, server, credentials, folder: before any work
-    with dask_executor(args.scheduler) as executor:
+    with _dask(args.scheduler) as executor:
         options["executor"] = executor
         summary = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out,
                                  **options)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -49,15 +50,32 @@ def _pg_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
+@dataclass(frozen=True)
+class PostgresServer:
+    """The session's PostgreSQL: ``url`` (no password in it), ``password`` of its
+    ``postgres`` superuser and the libpq ``passfile`` holding it (``$PGPASSFILE``)."""
+
+    url: str
+    password: str
+    passfile: Path
+
+
 @pytest.fixture(scope="session")
-def postgres_url():  # type: ignore[no-untyped-def]
+def postgres_server():  # type: ignore[no-untyped-def]
     """A real PostgreSQL server on 127.0.0.1 for the session; stopped and removed afterwards.
+
+    Password authentication (``scram-sha-256``) for every connection, socket and TCP, like a
+    server others can reach (no ``trust``); it listens on loopback only. The superuser's
+    random password is in a 0600 libpq password file named by ``$PGPASSFILE`` for the session
+    (spawned workers and ``dask worker`` processes inherit it), so the URL carries no
+    password and result files that record it show none.
 
     Needs Debian's ``postgresql`` package (``make test`` installs it as root). Missing: the
     tests that need it fail under CI (``CI=true``) and are skipped, with the reason, elsewhere.
     """
     import getpass
     import os as _os
+    import secrets
     import shutil
     import socket
     import subprocess
@@ -72,25 +90,49 @@ def postgres_url():  # type: ignore[no-untyped-def]
     # not under pytest's tmp dirs: they are private to root, and postgres runs as "postgres"
     root = Path(tempfile.mkdtemp(prefix="effdl-pg-"))
     data = root / "data"
+    password = secrets.token_urlsafe(24)
+    pwfile = root / "pwfile"  # initdb reads the new superuser's password from it
+    pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
     run_as: list[str] = []
     if getpass.getuser() == "root":  # postgres refuses to run as root
         shutil.chown(root, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
-                    "-U", "postgres"], check=True, capture_output=True, timeout=120)
+    passfile = root / "pgpass"  # for this process and its children (createdb, workers)
+    passfile.write_text(f"127.0.0.1:{port}:*:postgres:{password}\n")
+    passfile.chmod(0o600)
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                    "--auth=scram-sha-256", f"--pwfile={pwfile}"],
+                   check=True, capture_output=True, timeout=120)
+    pwfile.unlink()
     subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l",
                     str(root / "log"), "-w", "-t", "60", "-o",
                     f"-h 127.0.0.1 -p {port} -k {root}", "start"],
                    check=True, capture_output=True, timeout=120)
+    before = _os.environ.get("PGPASSFILE")
+    _os.environ["PGPASSFILE"] = str(passfile)
     try:
-        subprocess.run([*run_as, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                        "-U", "postgres", "optuna"], check=True, capture_output=True,
+        subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
+                        "-U", "postgres", "-w", "optuna"], check=True, capture_output=True,
                        timeout=60)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
+        yield PostgresServer(url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna",
+                             password=password, passfile=passfile)
     finally:
+        if before is None:
+            _os.environ.pop("PGPASSFILE", None)
+        else:
+            _os.environ["PGPASSFILE"] = before
         subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], capture_output=True, timeout=120)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of :func:`postgres_server` (``postgresql+psycopg://postgres@127.0.0.1:PORT/
+    optuna``; the password comes from ``$PGPASSFILE``)."""
+    return postgres_server.url

@@ -464,3 +464,16 @@ def test_console_script_debug_prints_the_traceback(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "Traceback (most recent call last)" in run.stderr
     assert run.stderr.rstrip().splitlines()[-1].startswith("IsADirectoryError")
+
+
+def test_a_tls_scheduler_without_client_certificates(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dask = pytest.importorskip("dask")
+    out = tmp_path / "c.jsonl"
+    with dask.config.set({"distributed.comm.tls.ca-file": None,
+                          "distributed.comm.tls.client.cert": None}):
+        assert main(["build-components", "--n", "1", "--scale", "smoke", "--out", str(out),
+                     "--scheduler", "tls://127.0.0.1:1"]) == 2
+    _one_line_error(capsys, "invalid value for '--scheduler': 'tls://127.0.0.1:1'",
+                    "none are set")
+    assert not out.exists()

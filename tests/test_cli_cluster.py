@@ -10,9 +10,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
+from sqlalchemy.engine import make_url
 
 from effdl_kit._core.storage import make_storage
 from effdl_kit.cli import main
@@ -93,3 +96,42 @@ def test_reproduce_bttackler_on_a_dask_scheduler_and_postgresql(
         assert [t.number for t in study.trials] == [t["number"] for t in run["trials"]]
         assert 1 <= len(run["trials"]) <= smoke["max_trials"] and not run["worker_errors"]
     assert not list(tmp_path.rglob("journal.log"))
+
+
+def _connect(url: str) -> list[tuple[object, ...]]:
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sqlalchemy.text(
+                "SELECT type, auth_method, address FROM pg_hba_file_rules"))]
+    finally:
+        engine.dispose()
+
+
+def test_the_tests_postgresql_wants_a_password_and_listens_on_loopback(
+        postgres_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """What the README recipe asks of a shared server, kept by the tests' own server too."""
+    rules = _connect(postgres_server.url)  # the password from $PGPASSFILE
+    assert rules and {method for _, method, _ in rules} == {"scram-sha-256"}
+    assert {address for kind, _, address in rules if kind == "host"} <= {"127.0.0.1", "::1"}
+    engine = sqlalchemy.create_engine(postgres_server.url)
+    with engine.connect() as conn:
+        assert conn.execute(sqlalchemy.text("SHOW listen_addresses")).scalar() == "127.0.0.1"
+    engine.dispose()
+    with_password = make_url(postgres_server.url).set(password=postgres_server.password)
+    monkeypatch.delenv("PGPASSFILE")
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="password"):
+        _connect(postgres_server.url)  # no password: refused
+    assert _connect(with_password.render_as_string(hide_password=False))  # in the URL: in
+    wrong = make_url(postgres_server.url).set(password="not-it").render_as_string(
+        hide_password=False)
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="password authentication"):
+        _connect(wrong)
+    # the command line refuses it before any work, in one line, without the password
+    assert main(["reproduce", "bttackler", "--scale", "smoke", "--out", str(tmp_path),
+                 "--storage", wrong]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "password authentication failed" in err and "not-it" not in err
+    assert not (tmp_path / "bttackler").exists()

@@ -11,6 +11,7 @@ import sqlalchemy
 
 from effdl_kit._cli_guard import (
     check_rows_fit,
+    check_scheduler,
     check_storage,
     describe_error,
     redact,
@@ -132,3 +133,20 @@ def test_check_storage_journals(tmp_path: Path) -> None:
     os.mkfifo(fifo)  # opening it for writing would block without a reader: refused instead
     with pytest.raises(ConfigError, match="not a regular file"):
         check_storage(str(fifo))
+
+
+def test_check_scheduler_wants_tls_client_settings_for_a_tls_address(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    import dask
+
+    check_scheduler(None)
+    check_scheduler("tcp://127.0.0.1:8786")  # left to the connection
+    with dask.config.set({"distributed.comm.tls.ca-file": None,
+                          "distributed.comm.tls.client.cert": None}), \
+            pytest.raises(ConfigError, match=r"'--scheduler': 'tls://h:8786'.*none are set"):
+        check_scheduler("tls://h:8786")
+    for name in ("ca.pem", "node.pem"):
+        (tmp_path / name).write_text("")
+    with dask.config.set({"distributed.comm.tls.ca-file": str(tmp_path / "ca.pem"),
+                          "distributed.comm.tls.client.cert": str(tmp_path / "node.pem")}):
+        check_scheduler("tls://h:8786")
