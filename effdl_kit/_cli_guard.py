@@ -12,7 +12,8 @@
 * :func:`check_scheduler` refuses a ``tls://`` scheduler when Dask has no client certificate
   configured.
 * :func:`check_rows_fit` refuses a row count (``--n``) whose bookkeeping alone would not fit
-  in the memory available now.
+  in the memory available now (:func:`available_memory`: the machine's, or less under an
+  address-space limit or a container's memory limit).
 
 Passwords written in a URL (``postgresql://user:secret@host/db``) never reach the printed
 line: :func:`redact` replaces them with ``***``.
@@ -31,8 +32,8 @@ from urllib.parse import unquote, urlsplit
 
 from effdl_kit._core.errors import ConfigError, EffdlError
 
-__all__ = ["check_rows_fit", "check_scheduler", "check_storage", "describe_error", "redact",
-           "url_password"]
+__all__ = ["available_memory", "check_rows_fit", "check_scheduler", "check_storage",
+           "describe_error", "redact", "url_password"]
 
 #: Exit status of a refused command (bad arguments, kit, system or storage errors).
 EXIT_REFUSED = 2
@@ -273,9 +274,51 @@ def check_scheduler(address: str | None) -> None:
                           "~/.config/dask/distributed.yaml); none are set")
 
 
+#: Where cgroup v2 states a container's memory limit and use (absent: no such limit).
+CGROUP_DIR = Path("/sys/fs/cgroup")
+
+
+def _cgroup_room(folder: Path) -> int | None:
+    """Bytes left under the cgroup v2 limit in ``folder`` (None: no limit, or unreadable)."""
+    try:
+        limit = (folder / "memory.max").read_text().strip()
+        used = int((folder / "memory.current").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not limit.isdigit():  # "max": no limit
+        return None
+    return max(0, int(limit) - used)
+
+
+def available_memory(*, cgroup: Path = CGROUP_DIR) -> int:
+    """Bytes this process can still allocate: the machine's available memory, or less when an
+    address-space limit (``ulimit -v``, ``RLIMIT_AS``) or a container's cgroup v2 memory limit
+    leaves less room."""
+    import psutil
+
+    room = [int(psutil.virtual_memory().available)]
+    room += [r for r in (_rlimit_room(), _cgroup_room(cgroup)) if r is not None]
+    return min(room)
+
+
+def _rlimit_room() -> int | None:
+    """Bytes left under this process's address-space limit (None: unlimited)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Unix
+        return None
+    import psutil
+
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(0, soft - int(psutil.Process().memory_info().vms))
+
+
 def check_rows_fit(flag: str, n: object, bytes_per_row: int, *,
                    available: int | None = None) -> None:
-    """Refuse ``n`` rows when ``n * bytes_per_row`` exceeds half the memory available now.
+    """Refuse ``n`` rows when ``n * bytes_per_row`` exceeds half the memory available now
+    (:func:`available_memory`: the machine's, an address-space limit's or a cgroup's).
 
     Parameters
     ----------
@@ -287,7 +330,7 @@ def check_rows_fit(flag: str, n: object, bytes_per_row: int, *,
         Memory the builder holds per requested row before the first row starts (its call
         list and futures), measured.
     available : int, optional
-        Bytes available (default: ``psutil.virtual_memory().available``).
+        Bytes available (default: :func:`available_memory`).
 
     Raises
     ------
@@ -297,9 +340,7 @@ def check_rows_fit(flag: str, n: object, bytes_per_row: int, *,
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         return
     if available is None:
-        import psutil
-
-        available = int(psutil.virtual_memory().available)
+        available = available_memory()
     limit = max(1, available // 2 // bytes_per_row)
     if n > limit:
         raise ConfigError(flag, n, f"at most {limit:,} rows on this machine now: the builder "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 import sqlalchemy
 
 from effdl_kit._cli_guard import (
+    available_memory,
     check_rows_fit,
     check_scheduler,
     check_storage,
@@ -150,3 +153,36 @@ def test_check_scheduler_wants_tls_client_settings_for_a_tls_address(tmp_path: P
     with dask.config.set({"distributed.comm.tls.ca-file": str(tmp_path / "ca.pem"),
                           "distributed.comm.tls.client.cert": str(tmp_path / "node.pem")}):
         check_scheduler("tls://h:8786")
+
+
+def test_available_memory_follows_a_cgroup_limit(tmp_path: Path) -> None:
+    free = available_memory(cgroup=tmp_path / "none")  # no cgroup files: the machine's
+    assert free > 0
+    (tmp_path / "memory.max").write_text("max\n")
+    (tmp_path / "memory.current").write_text("1000\n")
+    assert available_memory(cgroup=tmp_path) >= free // 2  # "max": no limit
+    (tmp_path / "memory.max").write_text(f"{2**20 + 1000}\n")
+    assert available_memory(cgroup=tmp_path) == 2**20  # 1 MiB left in the container
+    (tmp_path / "memory.max").write_text("500\n")
+    assert available_memory(cgroup=tmp_path) == 0
+
+
+def test_available_memory_follows_an_address_space_limit() -> None:
+    """Under ``ulimit -v`` the room left is the limit less the address space in use, and
+    ``--n`` is refused against that."""
+    code = (
+        "import resource, psutil\n"
+        "from effdl_kit._cli_guard import available_memory, check_rows_fit\n"
+        "vms = psutil.Process().memory_info().vms\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vms + 2**30, resource.RLIM_INFINITY))\n"
+        "room = available_memory()\n"
+        "try:\n"
+        "    check_rows_fit('--n', 2**30 // 1000, 1000)\n"
+        "except ValueError as e:\n"
+        "    print(room, 'refused', str(e).split(';')[0])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    room, verdict, message = run.stdout.split(" ", 2)
+    assert 0 < int(room) <= 2**30
+    assert verdict == "refused" and message.strip() == "invalid value for '--n': 1073741"
