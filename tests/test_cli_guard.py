@@ -186,3 +186,17 @@ def test_available_memory_follows_an_address_space_limit() -> None:
     room, verdict, message = run.stdout.split(" ", 2)
     assert 0 < int(room) <= 2**30
     assert verdict == "refused" and message.strip() == "invalid value for '--n': 1073741"
+
+
+def test_check_storage_a_journal_this_user_cannot_append_to(tmp_path: Path) -> None:
+    journal = tmp_path / "ro.log"
+    if os.geteuid() == 0:  # root ignores permission bits; a read-only sysfs file refuses root
+        journal = Path("/sys/kernel/address_bits")
+        if not journal.is_file():
+            pytest.skip("no read-only regular file that refuses root here")
+    else:
+        journal.write_text("")
+        journal.chmod(0o444)
+    with pytest.raises(ConfigError, match=r"a journal file this user can append to "
+                                          r"\(PermissionError: Permission denied\)"):
+        check_storage(str(journal))
