@@ -33,6 +33,7 @@ import pandas as pd
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.jsonl import JsonlDataset, JsonlLoadReport, check_rows
 from effdl_kit._core.validate import check_float
+from effdl_kit.data._latency_quality import with_protocol_defaults
 from effdl_kit.measure import (
     MODULE_PARAMS,
     ModuleSpec,
@@ -206,7 +207,8 @@ def load_latency_dataset(path: str | Path | None = None, *, only_ok: bool = True
     Returns
     -------
     DataFrame
-        One row per line; ``df.attrs["header"]`` is the header line and
+        One row per line (``calls_per_sample`` is 1 for rows built before fast modules were
+        timed in batches); ``df.attrs["header"]`` is the header line and
         ``df.attrs["load_report"]`` a :class:`~effdl_kit._core.jsonl.JsonlLoadReport`.
 
     Warns
@@ -240,6 +242,8 @@ def load_latency_dataset(path: str | Path | None = None, *, only_ok: bool = True
     df = _frame(content.rows)
     if only_ok and len(df):
         df = df[df["status"] == "ok"].reset_index(drop=True)
+    if len(df):  # rows built before batching were timed one call per sample
+        df = with_protocol_defaults(df)
     df.attrs["header"] = content.header
     df.attrs["load_report"] = JsonlLoadReport.of(source, content)
     return df

@@ -261,8 +261,9 @@ def _protocol(row: pd.Series, key: str, default: int) -> int:
 def noise_ceiling(df: pd.DataFrame, *, n_rows: int, seed: int, device: str = "cpu"
                   ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Re-time ``n_rows`` stored idle-level rows (sampled with ``seed``) with each row's own
-    protocol (warm-up and timed calls, threads, calls per sample) and score the re-measurement as if it were a
-    prediction of the stored value: the noise ceiling of any predictor on this data.
+    protocol (warm-up and timed calls, threads, calls per sample) and score the
+    re-measurement as if it were a prediction of the stored value: the noise ceiling of any
+    predictor on this data.
 
     Only rows stored at the ``"idle"`` level are re-timed (no background load is created);
     the device state is read again before each re-measurement.
