@@ -21,7 +21,7 @@ from pathlib import Path
 
 from effdl_kit._core.errors import ConfigError
 
-__all__ = ["atomic_path", "atomic_write_text", "writable_target"]
+__all__ = ["atomic_path", "atomic_write_text", "check_out_dir", "writable_target"]
 
 
 def _new_file_mode() -> int:
@@ -53,6 +53,26 @@ def writable_target(path: str | Path, field: str = "path") -> Path:
                 "a socket" if p.is_socket() else "a device" if p.is_char_device()
                 or p.is_block_device() else "not a regular file")
         raise ConfigError(field, str(path), f"a regular file or a new path (it is {kind})")
+    return p
+
+
+def check_out_dir(path: str | Path, field: str = "out") -> Path:
+    """Create the output folder ``path`` (with its parents) and check that this user can write
+    in it: called before any work, so a long run never ends in a failed write.
+
+    Raises
+    ------
+    ConfigError
+        (naming ``field``) ``path`` is not a folder, or this user cannot write in it.
+    OSError
+        The folder cannot be created (e.g. a parent is not writable).
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(field, str(path), "a folder (it is a file)")
+    p.mkdir(parents=True, exist_ok=True)
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ConfigError(field, str(path), "a folder this user can write in")
     return p
 
 

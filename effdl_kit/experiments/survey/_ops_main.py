@@ -33,7 +33,7 @@ import pandas as pd
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import EffdlError
-from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.io import atomic_write_text, check_out_dir
 from effdl_kit._core.validate import SCALES, check_choice, check_int
 from effdl_kit.measure import Roofline, classify_regime
 from effdl_kit.reports import markdown_table
@@ -129,8 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale = check_choice("scale", a.scale, SCALES)
         seed = check_int("seed", a.seed, min_value=0)
         repeats = check_int("repeats", a.repeats, min_value=1, max_value=20)
-        if out.exists() and not out.is_dir():
-            raise NotADirectoryError(f"--out {str(out)!r} is not a folder")
+        check_out_dir(out)
     except (EffdlError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ import pandas as pd
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import EffdlError
-from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.io import atomic_write_text, check_out_dir
 from effdl_kit._core.validate import SCALES, check_choice, check_int
 from effdl_kit.reports import figure, markdown_table, paper_style_context, save_figure
 
@@ -158,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         scale = check_choice("scale", a.scale, SCALES)
         seed = check_int("seed", a.seed, min_value=0, max_value=2**31)
-        if out.exists() and not out.is_dir():
-            raise NotADirectoryError(f"--out {str(out)!r} is not a folder")
+        check_out_dir(out)
     except (EffdlError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -83,3 +83,16 @@ def test_e1_command_writes_its_result_files(tmp_path: Path,
     assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "x").exists()
     (tmp_path / "file").write_text("")
     assert main(["--scale", "smoke", "--out", str(tmp_path / "file")]) == 2
+
+
+
+def test_e1_and_e2_commands_refuse_an_out_they_cannot_create_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from effdl_kit.experiments.survey._ops_main import main as ops_main
+
+    (tmp_path / "file").write_text("")
+    for run in (main, ops_main):
+        capsys.readouterr()
+        assert run(["--scale", "smoke", "--out", str(tmp_path / "file" / "sub")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err

@@ -60,4 +60,4 @@ def test_an_out_that_is_a_file_is_refused(tmp_path: Path,
     f = tmp_path / "file"
     f.write_text("x")
     assert main(["--scale", "smoke", "--out", str(f)]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "a folder (it is a file)" in capsys.readouterr().err
