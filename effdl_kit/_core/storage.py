@@ -405,7 +405,9 @@ def run_study(study_name: str, objective: Callable[[Any], float], *, storage: An
                                               *worker_errors[-len(lost):]])
         if len(lost) == n_workers and len(study.get_trials(deepcopy=False)) == n_before:
             # every worker failed before starting a trial: another round would fail alike
-            hint = "" if executor is not None else f" ({_STARTUP_HINT})"
+            # a process that died before our entry point could report: the usual cause
+            silent = executor is None and any(e.endswith("exit code 1") for e in lost)
+            hint = f" ({_STARTUP_HINT})" if silent else ""
             raise TrainingError(f"study {study_name!r}: no trial ran, every worker failed "
                                 f"before starting one: {'; '.join(lost)}{hint}")
     if worker_errors and not full():
