@@ -357,8 +357,10 @@ def run_diagnosed_study(
 
     Notes
     -----
-    A failing trial (exception, non-finite metric) is recorded as FAIL and the study goes
-    on; an interrupt (``KeyboardInterrupt``) closes the running trial as FAIL and goes on up.
+    A failing trial (exception, non-finite metric, or a training whose loss became
+    non-finite: ``fail_reason`` ``"TrainingError: non-finite loss: ..."``, see
+    :attr:`~effdl_kit.training.TrainResult.nonfinite_loss`) is recorded as FAIL and the study
+    goes on; an interrupt (``KeyboardInterrupt``) closes the running trial as FAIL and goes on up.
 
     Examples
     --------
