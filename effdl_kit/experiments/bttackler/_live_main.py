@@ -22,13 +22,12 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from effdl_kit._core.errors import DatasetNotFoundError, EffdlError
-from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.io import atomic_write_text, check_out_dir
 from effdl_kit._core.jsonable import as_float
 from effdl_kit._core.validate import SCALES, check_choice, check_int
 from effdl_kit.reports import markdown_table
@@ -215,17 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                          min_value=0)
         changes: dict[str, Any] = {}
         if args.repeats is not None:
-            changes["repeats"] = _int("repeats", args.repeats)
+            changes["repeats"] = _int("--repeats", args.repeats)
         if args.epoch_budget is not None:
-            changes["epoch_budget"] = _int("epoch_budget", args.epoch_budget)
+            changes["epoch_budget"] = _int("--epoch-budget", args.epoch_budget)
         if args.method is not None:
             changes["method"] = check_choice("method", args.method, LIVE_METHODS)
         if args.preset is not None:
             changes["preset"] = check_choice("preset", args.preset, LIVE_PRESETS)
         budget = dataclasses.replace(LiveBudget.for_scale(scale), **changes)
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise EffdlError(f"--out {str(out)!r} exists and is not a folder")
+        out = check_out_dir(args.out, "--out")
         traces = None
         if args.traces is None:  # the kit's trace dataset when this checkout has it
             try:
@@ -234,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("note: no trace dataset, no replay reference", file=sys.stderr)
         elif args.traces != "none":
             traces = load_traces(args.traces, task=REPLAY_TASK, injected=False)
-    except (EffdlError, ValueError) as exc:
+    except (EffdlError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, EffdlError
-from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.io import atomic_write_text, check_out_dir
 from effdl_kit._core.validate import SCALES
 from effdl_kit.reports import markdown_table, save_figure
 
@@ -169,9 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.workers < 1:
             raise ConfigError("workers", args.workers, "an integer >= 1")
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ConfigError("out", args.out, "a folder (created if missing)")
+        out = check_out_dir(args.out, "--out")  # before the replay, not after it
         t0 = time.perf_counter()
         if args.workers > 1:
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -181,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             study = run_replay_study(args.traces, scale=args.scale, seed=args.seed)
         paths = write_replay_results(study, out, command=cmd,
                                      wall_s=time.perf_counter() - t0)
-    except EffdlError as exc:
+    except (EffdlError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path in paths:

@@ -29,7 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.errors import EffdlError
+from effdl_kit._core.io import atomic_write_text, check_out_dir
+from effdl_kit._core.validate import check_int
 from effdl_kit.data import load_component_data
 from effdl_kit.experiments.efficientdl._confirm import confirm, confirmation_payload
 from effdl_kit.experiments.efficientdl._confirm_analysis import MIN_PAIRS
@@ -250,8 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("wrote", path)
         return 0
     n = ConfirmBudget.for_scale(args.scale).n_seeds if args.seeds is None else args.seeds
-    if n < 1:
-        p.error("--seeds must be >= 1")
+    try:  # bad input: one line and exit code 2, before any training
+        check_int("--seeds", n, min_value=1)
+        check_int("--seed0", args.seed0, min_value=0)
+        check_out_dir(args.out, "--out")
+    except (EffdlError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join([COMMAND, *map(shlex.quote, given)])
     final = run_to_files(args.out, scale=args.scale,

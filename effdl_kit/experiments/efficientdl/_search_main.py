@@ -30,7 +30,7 @@ import pandas as pd
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import EffdlError
-from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.io import atomic_write_text, check_out_dir
 from effdl_kit._core.validate import SCALES, check_choice, check_int
 from effdl_kit.data import load_component_data
 from effdl_kit.experiments.efficientdl._figures import redraw_search
@@ -136,11 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         components = check_choice("components", args.components, SEARCH_COMPONENTS)
         workers = check_int("workers", int(args.workers) if args.workers.isdigit()
                             else args.workers, min_value=1)
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise EffdlError(f"--out {str(out)!r} exists and is not a folder")
+        out = check_out_dir(args.out, "--out")  # before the study, not after it
         data = load_component_data("authors")
-    except (EffdlError, ValueError) as exc:
+    except (EffdlError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)

@@ -33,7 +33,7 @@ def test_out_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     f = tmp_path / "file"
     f.write_text("x")
     assert _search_main.main(["--out", str(f)]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "a folder (it is a file)" in capsys.readouterr().err
     assert f.read_text() == "x"
 
 
