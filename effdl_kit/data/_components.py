@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.filelock import BuildLock
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.jsonl import JsonlContent, JsonlDataset, utc_now
 from effdl_kit._core.rng import SEED_MAX
@@ -242,9 +243,10 @@ def revalidate_component_rows(path: str | Path, *, command: str | None = None) -
     became NaN as ``status="ok"`` (its chance-level accuracy as ``top1``). Each such row gets
     ``status="failed"`` and ``error="non-finite loss: last training loss nan"`` (or
     ``"non-finite top1: nan"``); its measured values are kept and every other line is left
-    byte for byte. The file is rewritten atomically; the provenance sidecar, when present,
-    gets the new ``rows_ok`` / ``rows_failed`` and a run entry (``command``, ``revalidated``:
-    the indices, ``finished``). Run it only while no build writes the file.
+    byte for byte. The file is rewritten atomically while holding its build lock (a build
+    running on it is refused, and none can start meanwhile); the provenance sidecar, when
+    present, gets the new ``rows_ok`` / ``rows_failed`` and a run entry (``command``,
+    ``revalidated``: the indices, ``finished``).
 
     Parameters
     ----------
@@ -263,12 +265,25 @@ def revalidate_component_rows(path: str | Path, *, command: str | None = None) -
     DataError
         Missing, empty, foreign or corrupt file, or one whose last line is torn (resume the
         build first), or a sidecar that is not JSON.
+    FileLockedError
+        A build is writing the file (its :class:`~effdl_kit._core.filelock.BuildLock` is
+        held); nothing is changed.
     """
     ds = _dataset(path)
     content = ds.load()
     if content.torn:
         raise DataError(f"{str(ds.path)!r} ends with a torn line; resume the build (it cuts "
                         "the line off) before revalidating")
+    lock = BuildLock(ds.path)  # no build may append while the file is rewritten
+    lock.acquire()
+    try:
+        return _mark_invalid_rows(ds, command or f"revalidate_component_rows({str(path)!r})")
+    finally:
+        lock.release()
+
+
+def _mark_invalid_rows(ds: JsonlDataset, command: str) -> list[int]:
+    """:func:`revalidate_component_rows` once the file is locked."""
     lines = ds.path.read_text(encoding="utf-8").split("\n")[:-1]
     marked: list[int] = []
     for i, line in enumerate(lines[1:], start=1):
@@ -293,8 +308,7 @@ def revalidate_component_rows(path: str | Path, *, command: str | None = None) -
         ok = sum(1 for r in rows if r.get("status") == "ok")
         doc.update(rows=len(rows), rows_ok=ok, rows_failed=len(rows) - ok)
         doc["runs"] = [*doc.get("runs", []), {
-            "command": command or f"revalidate_component_rows({str(path)!r})",
-            "revalidated": marked, "finished": utc_now()}]
+            "command": command, "revalidated": marked, "finished": utc_now()}]
         atomic_write_text(side, json.dumps(doc, indent=1, default=str) + "\n")
     return marked
 

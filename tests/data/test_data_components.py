@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from effdl_kit._core.filelock import BuildLock, FileLockedError
 from effdl_kit.data import (
     COMPONENT_GROUPS,
     ComponentSpace,
@@ -190,6 +191,20 @@ def test_revalidate_refuses_a_torn_file(tmp_path: Path) -> None:
         revalidate_component_rows(path)
     with pytest.raises(DataError, match="no component dataset"):
         revalidate_component_rows(tmp_path / "missing.jsonl")
+
+
+def test_revalidate_waits_for_no_build(tmp_path: Path) -> None:
+    path = _nan_rows(tmp_path)
+    before = path.read_bytes()
+    build = BuildLock(path)  # a build is writing the file
+    build.acquire()
+    try:
+        with pytest.raises(FileLockedError):
+            revalidate_component_rows(path)
+        assert path.read_bytes() == before
+    finally:
+        build.release()
+    assert revalidate_component_rows(path) == [2]
 
 
 def test_sigkill_mid_build_loses_and_repeats_nothing(tmp_path: Path) -> None:
