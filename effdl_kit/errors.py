@@ -1,4 +1,4 @@
-"""Public home of the kit's exceptions (see :mod:`effdl_kit._core.errors`)."""
+"""Public home of the kit's exceptions and warnings (see :mod:`effdl_kit._core.errors`)."""
 
 from effdl_kit._core.errors import (
     ConfigError,
@@ -8,12 +8,16 @@ from effdl_kit._core.errors import (
     EffdlError,
     TrainingError,
 )
+from effdl_kit._core.filelock import FileLockedError
+from effdl_kit._core.jsonl_content import DataWarning
 
 __all__ = [
     "ConfigError",
     "DataError",
+    "DataWarning",
     "DatasetNotFoundError",
     "DeviceNotAvailableError",
     "EffdlError",
+    "FileLockedError",
     "TrainingError",
 ]

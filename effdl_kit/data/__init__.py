@@ -5,6 +5,7 @@ kit's own.
 """
 
 from effdl_kit._core.jsonl import provenance_path
+from effdl_kit._core.jsonl_content import JsonlLoadReport
 from effdl_kit.data._component_data import (
     COMPONENT_DATASETS,
     KIT_GROUP_COLUMN,
@@ -60,6 +61,12 @@ from effdl_kit.data._latency import (
     spec_feature_frame,
 )
 from effdl_kit.data._latency_build import build_latency_dataset
+from effdl_kit.data._latency_quality import (
+    OUTSIDE_LOAD_PER_CORE_MAX,
+    OUTSIDE_UTIL_PCT_MAX,
+    outside_load_mask,
+    with_protocol_defaults,
+)
 
 __all__ = [
     "COMPONENT_DATASETS",
@@ -79,12 +86,15 @@ __all__ = [
     "LATENCY_FORMAT",
     "LATENCY_TARGET",
     "MEASURABLE_COLUMNS",
+    "OUTSIDE_LOAD_PER_CORE_MAX",
+    "OUTSIDE_UTIL_PCT_MAX",
     "UNKNOWN_GROUP",
     "ComponentData",
     "ComponentDatasetName",
     "ComponentEncoder",
     "ComponentSpace",
     "DroppedRow",
+    "JsonlLoadReport",
     "LoadReport",
     "build_component_dataset",
     "build_latency_dataset",
@@ -104,10 +114,12 @@ __all__ = [
     "load_latency_dataset",
     "normalize_efficientdl",
     "normalize_keywords",
+    "outside_load_mask",
     "parse_learning_rate",
     "provenance_path",
     "sample_components",
     "sample_module_spec",
     "sampling_ranges",
     "spec_feature_frame",
+    "with_protocol_defaults",
 ]

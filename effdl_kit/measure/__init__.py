@@ -8,9 +8,13 @@
 """
 
 from effdl_kit.measure._device import (
+    CpuCounters,
     DeviceState,
+    LoadWindow,
     available_devices,
     check_device,
+    load_window,
+    read_cpu_counters,
     read_device_state,
 )
 from effdl_kit.measure._load import (
@@ -53,25 +57,33 @@ from effdl_kit.measure._ops import (
     torch_threads,
 )
 from effdl_kit.measure._timing import (
+    MAX_CALLS_PER_SAMPLE,
+    SAMPLE_MIN_S,
     LatencyResult,
+    choose_calls_per_sample,
     fixed_threads,
     is_out_of_memory,
     measure_latency,
     measure_spec,
+    probe_call_s,
 )
 
 __all__ = [
     "DTYPES",
+    "MAX_CALLS_PER_SAMPLE",
     "MODULE_PARAMS",
     "MODULE_TYPES",
     "OPS",
     "OP_SIZES",
     "REGIMES",
+    "SAMPLE_MIN_S",
     "TIME_STAT",
     "BackgroundLoad",
+    "CpuCounters",
     "DeviceState",
     "LatencyResult",
     "LoadLevel",
+    "LoadWindow",
     "ModuleCall",
     "ModuleSpec",
     "OpCost",
@@ -80,10 +92,12 @@ __all__ = [
     "available_devices",
     "bench_op",
     "check_device",
+    "choose_calls_per_sample",
     "classify_regime",
     "default_load_levels",
     "fixed_threads",
     "is_out_of_memory",
+    "load_window",
     "log_sizes",
     "make_spec",
     "measure_bandwidth",
@@ -98,6 +112,8 @@ __all__ = [
     "op_sweep",
     "ops_device",
     "place_on_roofline",
+    "probe_call_s",
+    "read_cpu_counters",
     "read_device_state",
     "summarize_samples",
     "time_call",
