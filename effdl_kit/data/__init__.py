@@ -25,6 +25,7 @@ from effdl_kit.data._components import (
     component_config,
     default_component_space,
     load_component_dataset,
+    revalidate_component_rows,
     sample_components,
 )
 from effdl_kit.data._efficientdl import (
@@ -117,6 +118,7 @@ __all__ = [
     "outside_load_mask",
     "parse_learning_rate",
     "provenance_path",
+    "revalidate_component_rows",
     "sample_components",
     "sample_module_spec",
     "sampling_ranges",

@@ -284,7 +284,8 @@ def revalidate_component_rows(path: str | Path, *, command: str | None = None) -
 
 def _mark_invalid_rows(ds: JsonlDataset, command: str) -> list[int]:
     """:func:`revalidate_component_rows` once the file is locked."""
-    lines = ds.path.read_text(encoding="utf-8").split("\n")[:-1]
+    # splitlines: a complete last row without its newline is a row too (loaders keep it)
+    lines = ds.path.read_text(encoding="utf-8").splitlines()
     marked: list[int] = []
     for i, line in enumerate(lines[1:], start=1):
         row = json.loads(line)

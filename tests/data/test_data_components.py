@@ -25,7 +25,7 @@ from effdl_kit.data import (
     sample_components,
 )
 from effdl_kit.data._components import revalidate_component_rows
-from effdl_kit.errors import ConfigError, DataError
+from effdl_kit.errors import ConfigError, DataError, DataWarning
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ComponentSpace({
@@ -181,6 +181,16 @@ def test_revalidate_marks_nonfinite_ok_rows_failed(tmp_path: Path) -> None:
     assert side["runs"][-1]["revalidated"] == [2] and len(side["runs"]) == 2
     assert revalidate_component_rows(path) == []  # idempotent: nothing left to mark
     assert path.read_text(encoding="utf-8").splitlines() == after
+
+
+def test_revalidate_keeps_a_last_row_without_its_newline(tmp_path: Path) -> None:
+    path = _nan_rows(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8").rstrip("\n"), encoding="utf-8")
+    n_lines = len(path.read_text(encoding="utf-8").splitlines())
+    with pytest.warns(DataWarning):
+        assert revalidate_component_rows(path) == [2]
+    assert len(path.read_text(encoding="utf-8").splitlines()) == n_lines
+    assert path.read_text(encoding="utf-8").endswith("\n")
 
 
 def test_revalidate_refuses_a_torn_file(tmp_path: Path) -> None:
