@@ -39,9 +39,12 @@ from effdl_kit.speedups._cost import (
 )
 from effdl_kit.speedups._frontier import (
     AA_LABEL,
+    CLOCK_COLUMNS,
+    CLOCKS,
     INTERVALS,
     POSITIVE_LABEL,
     VERDICTS,
+    Clock,
     Interval,
     frontier_points,
     frontier_table,
@@ -110,6 +113,8 @@ from effdl_kit.speedups._weights import EMA, SAM, ema_smoothing, ema_update, sam
 __all__ = [
     "AA_LABEL",
     "AUGMENTATION_COSTS",
+    "CLOCKS",
+    "CLOCK_COLUMNS",
     "CONFLICTS",
     "EMA",
     "IMAGE_DATASETS",
@@ -128,6 +133,7 @@ __all__ = [
     "BlurPool",
     "ChannelsLast",
     "Checkpoint",
+    "Clock",
     "CutMix",
     "DropPathStage",
     "FactorizedConv2d",

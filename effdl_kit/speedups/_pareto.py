@@ -47,7 +47,7 @@ __all__ = [
 
 #: one row per training run (``order``: its position in the run sequence, from 0)
 PARETO_COLUMNS: tuple[str, ...] = (
-    "method", "budget", "seed", "lr", "order", "train_time_s", "wall_time_s",
+    "method", "budget", "seed", "lr", "order", "train_time_s", "train_cpu_s", "wall_time_s",
     "test_accuracy", "val_accuracy", "epochs_run", "error",
 )
 #: one row per tuning run
@@ -180,11 +180,13 @@ def _run_row(rec: Recipe, cfg: TrainConfig, bundle: DataBundle,
     try:
         res = train_with(rec, cfg, data=bundle)
         row.update(train_time_s=float(sum(r.time_s for r in res.history)),
+                   train_cpu_s=float(sum(r.cpu_time_s for r in res.history)),
                    wall_time_s=res.wall_time_s, test_accuracy=res.test_metric,
                    val_accuracy=res.history[-1].val_metric if res.history else math.nan,
                    epochs_run=res.epochs_run, error=res.stop_reason or "")
     except EffdlError as exc:  # a failed run is recorded; the sweep goes on
-        row.update(train_time_s=math.nan, wall_time_s=time.perf_counter() - t0,
+        row.update(train_time_s=math.nan, train_cpu_s=math.nan,
+                   wall_time_s=time.perf_counter() - t0,
                    test_accuracy=math.nan, val_accuracy=math.nan, epochs_run=0,
                    error=f"{type(exc).__name__}: {exc}")
     return row
@@ -240,8 +242,10 @@ def pareto_sweep(
     Returns
     -------
     pandas.DataFrame
-        ``train_time_s`` is the summed epoch training time (evaluation excluded); a run that
-        fails is recorded with ``error`` set and NaN scores, and the sweep goes on.
+        ``train_time_s`` is the summed epoch training wall time (evaluation excluded),
+        ``train_cpu_s`` the training thread's CPU time over the same epochs (the work, not the
+        waiting on a shared machine); a run that fails is recorded with ``error`` set and NaN
+        scores, and the sweep goes on.
 
     Raises
     ------

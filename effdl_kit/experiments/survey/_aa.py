@@ -8,10 +8,10 @@ verdict it gets comes from its time alone). Each repeat's runs get two positive 
 A/A arm at half the time, :data:`~effdl_kit.speedups.POSITIVE_LABEL`, whose size in accuracy
 depends on the frontier's slope; and the A/A arm 10 accuracy points higher at equal time,
 :data:`ACC_LABEL`, a fixed size) and are judged with
-both intervals (``t``, the kit's, and ``percentile``, to show why it is not used). The study
-reports, per arm and interval, the share of repeats called *within noise* / *moves* /
-*behind*, with a Wilson 95 % interval, and each arm's time over the baseline's (paired by seed
-and budget, median per repeat).
+both intervals (``t``, the kit's, and ``percentile``, to show why it is not used) on both
+clocks (wall and CPU time). The study reports, per arm, clock and interval, the share of
+repeats called *within noise* / *moves* / *behind*, with a Wilson 95 % interval, and each
+arm's time over the baseline's (paired by seed and budget, median per repeat).
 
 A correct verdict rule calls the A/A arm *within noise* in >= 95 % of repeats (its
 family-wise error over the budgets is 5 % at most) and the positive control *moves the
@@ -36,6 +36,8 @@ from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_float, check_int, check_scale
 from effdl_kit.speedups import (
     AA_LABEL,
+    CLOCK_COLUMNS,
+    CLOCKS,
     INTERVALS,
     POSITIVE_LABEL,
     check_budgets,
@@ -139,11 +141,11 @@ class AAStudy:
     Attributes
     ----------
     verdicts : pandas.DataFrame
-        ``repeat, method, interval, verdict, best_budget, best_gain, ci_low, ci_high,
+        ``repeat, method, clock, interval, verdict, best_budget, best_gain, ci_low, ci_high,
         time_ratio``.
     time_ratios : pandas.DataFrame
-        ``repeat, method, time_ratio``: the median over (seed, budget) of the arm's time over
-        the baseline's in the same seed and budget.
+        ``repeat, method, clock, time_ratio``: the median over (seed, budget) of the arm's
+        time over the baseline's in the same seed and budget.
     setup : dict
         The budget and the seed.
     """
@@ -153,14 +155,15 @@ class AAStudy:
     setup: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Per (arm, interval): repeats, share within noise / moves / behind, and the Wilson
-        95 % interval of the share within noise."""
+        """Per (arm, clock, interval): repeats, share within noise / moves / behind, and the
+        Wilson 95 % interval of the share within noise."""
         rows = []
-        for (m, iv), g in self.verdicts.groupby(["method", "interval"], sort=False):
+        for (m, clock, iv), g in self.verdicts.groupby(["method", "clock", "interval"],
+                                                      sort=False):
             n = len(g)
             k = int((g["verdict"] == "within noise").sum())
             lo, hi = wilson_interval(k, n)
-            rows.append({"method": m, "interval": iv, "repeats": n,
+            rows.append({"method": m, "clock": clock, "interval": iv, "repeats": n,
                          "within noise": k / n, "within noise low": lo,
                          "within noise high": hi,
                          "moves": float((g["verdict"] == "moves the frontier").mean()),
@@ -168,11 +171,13 @@ class AAStudy:
         return pd.DataFrame(rows)
 
     def ratio_summary(self) -> pd.DataFrame:
-        """Per arm: the median of the repeats' time ratios and its 2.5-97.5 % range."""
+        """Per (arm, clock): the median of the repeats' time ratios and its 2.5-97.5 %
+        range."""
         rows = []
-        for m, g in self.time_ratios.groupby("method", sort=False):
+        for (m, clock), g in self.time_ratios.groupby(["method", "clock"], sort=False):
             r = g["time_ratio"].to_numpy(dtype=float)
-            rows.append({"method": m, "repeats": len(r), "median": float(np.median(r)),
+            rows.append({"method": m, "clock": clock, "repeats": len(r),
+                         "median": float(np.median(r)),
                          "p2.5": float(np.quantile(r, 0.025)),
                          "p97.5": float(np.quantile(r, 0.975))})
         return pd.DataFrame(rows)
@@ -191,9 +196,9 @@ class AAStudy:
         return cls(pd.DataFrame(d["verdicts"]), pd.DataFrame(d["time_ratios"]), d["setup"])
 
 
-def _paired_ratios(runs: pd.DataFrame) -> dict[str, float]:
+def _paired_ratios(runs: pd.DataFrame, column: str) -> dict[str, float]:
     piv = runs.pivot_table(index=["seed", "budget"], columns="method",
-                           values="train_time_s", aggfunc="first")
+                           values=column, aggfunc="first")
     return {str(m): float(np.nanmedian(piv[m] / piv["baseline"]))
             for m in piv.columns if m != "baseline"}
 
@@ -223,19 +228,22 @@ def run_aa_study(scale: str = "smoke", seed: int = 0, *, budget: AABudget | None
                             warmup=1, order_seed=seed + r)
         judged = inject_control(inject_control(runs), label=ACC_LABEL, time_factor=1.0,
                                 acc_shift=ACC_SHIFT)
-        for iv in INTERVALS:
-            table = frontier_table(judged, interval=iv, n_boot=b.n_boot, seed=seed + r)
-            for row in table.itertuples(index=False):
-                if row.method == "baseline":
-                    continue
-                verdicts.append({"repeat": r, "method": row.method, "interval": iv,
-                                 "verdict": row.verdict, "best_budget": row.best_budget,
-                                 "best_gain": row.best_gain, "ci_low": row.ci_low,
-                                 "ci_high": row.ci_high, "time_ratio": row.time_ratio})
-        ratios += [{"repeat": r, "method": m, "time_ratio": v}
-                   for m, v in _paired_ratios(runs).items()]
+        for clock in CLOCKS:
+            for iv in INTERVALS:
+                table = frontier_table(judged, interval=iv, clock=clock, n_boot=b.n_boot,
+                                       seed=seed + r)
+                for row in table.itertuples(index=False):
+                    if row.method == "baseline":
+                        continue
+                    verdicts.append({"repeat": r, "method": row.method, "clock": clock,
+                                     "interval": iv, "verdict": row.verdict,
+                                     "best_budget": row.best_budget,
+                                     "best_gain": row.best_gain, "ci_low": row.ci_low,
+                                     "ci_high": row.ci_high, "time_ratio": row.time_ratio})
+            ratios += [{"repeat": r, "method": m, "clock": clock, "time_ratio": v}
+                       for m, v in _paired_ratios(runs, CLOCK_COLUMNS[clock]).items()]
         if progress is not None:
-            aa = [v["verdict"] for v in verdicts if v["repeat"] == r
+            aa = [v["verdict"] for v in verdicts if v["repeat"] == r and v["clock"] == "wall"
                   and v["method"] == AA_LABEL and v["interval"] == "t"]
             progress(r + 1, b.repeats, f"repeat {r}: A/A {aa[0] if aa else '?'}")
     setup = {"scale": scale, "seed": seed, "budget": {

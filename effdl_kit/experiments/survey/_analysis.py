@@ -48,10 +48,12 @@ def summary_metrics(payload: Mapping[str, Any]) -> dict[str, Any]:
     ratios, each loader setting's bound."""
     m: dict[str, Any] = {}
     if "pareto" in payload:
-        m["frontier"] = {r["method"]: {"verdict": r["verdict"],
-                                       "best_gain": r["best_gain"],
-                                       "time_ratio": r["time_ratio"]}
-                         for r in payload["pareto"]["frontier"]}
+        for key in ("frontier", "frontier_cpu"):
+            if key in payload["pareto"]:
+                m[key] = {r["method"]: {"verdict": r["verdict"],
+                                        "best_gain": r["best_gain"],
+                                        "time_ratio": r["time_ratio"]}
+                          for r in payload["pareto"][key]}
     if "ops" in payload:
         roof = payload["ops"]["roofline"]
         m["roofline"] = {"peak_gflops": roof["peak_flops"] / 1e9,

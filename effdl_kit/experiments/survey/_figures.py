@@ -211,17 +211,19 @@ def _draw_pareto(section: Mapping[str, Any], t: _Target) -> Drawn:
     frontier = pd.DataFrame(section["frontier"])
     # results written before the verdicts had intervals draw the Pareto plot alone
     gains = {"ci_low", "ci_high", "best_budget"} <= set(frontier.columns)
-    fig, axes = figure("double", aspect=0.5 if gains else 0.6, ncols=2 if gains else 1,
-                       pyplot=False, squeeze=False)
+    panels = [("wall", frontier)] if gains else []
+    if gains and "frontier_cpu" in section:
+        panels.append(("CPU", pd.DataFrame(section["frontier_cpu"])))
+    fig, axes = figure("double", aspect=0.5 if not panels else 0.42 if len(panels) == 1
+                       else 0.34, ncols=1 + len(panels), pyplot=False, squeeze=False)
     ax = axes[0, 0]
     plot_pareto(runs, ax=ax)
     n_seeds = runs["seed"].nunique()
-    ax.set_title(f"time vs accuracy, {runs['budget'].nunique()} budgets, "
-                 f"{n_seeds} seed{'s' if n_seeds > 1 else ''}", fontsize="medium")
-    if gains:
-        plot_frontier_gains(frontier, ax=axes[0, 1])
-        axes[0, 1].set_title("gain at the best budget, simultaneous 95 % CI",
-                             fontsize="medium")
+    ax.set_title(f"wall time vs accuracy, {runs['budget'].nunique()} budgets, "
+                 f"{n_seeds} seed{'s' if n_seeds > 1 else ''}", fontsize="small")
+    for j, (clock, table) in enumerate(panels, start=1):
+        plot_frontier_gains(table, ax=axes[0, j])
+        axes[0, j].set_title(f"gain at equal {clock} time, 95 % CI", fontsize="small")
     return t.save(fig, FIGURE_PARETO), export_table(
         frontier, t.out / TABLE_FRONTIER,
         caption=f"Speedup methods against the tuned baseline's time-accuracy frontier "

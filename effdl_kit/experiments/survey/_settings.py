@@ -177,7 +177,7 @@ class Budget:
     @classmethod
     def for_scale(cls, scale: str) -> Budget:
         """The budget of ``scale``: ``smoke`` seconds (2 budgets, 2 seeds, 2 methods, tiny op
-        grid); ``small`` about 20 minutes on a 2-core CPU (5 budgets, 5 seeds, 3 tuned rates,
+        grid); ``small`` about 20 minutes on a 2-core CPU (5 budgets, 5 seeds, 4 tuned rates,
         11 methods:
         mixed precision is left out there; E2 on this CPU measured a bf16 matmul peak of 743
         GFLOP/s against 92 GFLOP/s for fp32, median of 3 runs, ``docs/results/survey_ops.md``,
@@ -238,7 +238,7 @@ _PER_SCALE: dict[str, dict[str, Any]] = {
     },
     "small": {
         "data": {"n_samples": 3000, "image_size": 16, "difficulty": 0.9},
-        "budgets": (1, 2, 3, 4, 6), "n_seeds": 5, "lr_grid": (1e-3, 3e-3, 1e-2),
+        "budgets": (1, 2, 3, 4, 6), "n_seeds": 5, "lr_grid": (1e-3, 3e-3, 1e-2, 3e-2),
         "n_tune_seeds": 2, "warmup": 1,
         "methods": tuple(m for m in ALL_METHODS if m != "mixed_precision"),
         "ops": _OPS_SMALL, "dtypes": ("float32", "bfloat16"),

@@ -65,7 +65,13 @@ def test_smoke_results_hold_every_part(smoke_dir: Path) -> None:
     assert not set(tuning["seeds"]) & set(runs["seed"])
     for b, lr in tuning["chosen"].items():
         assert lr in s.lr_grid and set(runs[runs["budget"] == int(b)]["lr"]) == {lr}
-    assert set(payload["pareto"]["controls"]) == {"aa", "positive", "passed"}
+    # verdicts and controls in wall time (the survey's clock) and CPU time (the kit's)
+    assert set(payload["pareto"]["controls"]) == {"wall", "cpu"}
+    for clock in ("wall", "cpu"):
+        assert set(payload["pareto"]["controls"][clock]) == {"aa", "positive", "passed"}
+    cpu = pd.DataFrame(payload["pareto"]["frontier_cpu"])
+    assert set(cpu["method"]) == set(frontier["method"])
+    assert (runs["train_cpu_s"] > 0).all()
     sweep = pd.DataFrame(payload["ops"]["sweep"])
     assert set(sweep["op"]) == set(s.ops) and "regime" in sweep
     roof = payload["ops"]["roofline"]
@@ -75,7 +81,8 @@ def test_smoke_results_hold_every_part(smoke_dir: Path) -> None:
         ridge = roof["peak_flops_by_dtype"][dt] / roof["bandwidth_by_dtype"][dt]
         assert g["ridge"].to_numpy() == pytest.approx(ridge, rel=1e-9)  # JSON: 10 digits
     summary = json.loads((smoke_dir / "summary.json").read_text())
-    assert set(summary["metrics"]) == {"frontier", "roofline", "variants", "loader"}
+    assert set(summary["metrics"]) == {"frontier", "frontier_cpu", "roofline", "variants",
+                                       "loader"}
     assert set(summary["metrics"]["roofline"]["by_dtype"]) == set(s.dtypes)
     for stem in ("survey_pareto", "survey_roofline", "survey_flops_runtime", "survey_loader"):
         assert (smoke_dir / f"{stem}.pdf").read_bytes().startswith(b"%PDF")

@@ -17,7 +17,7 @@ def test_budgets_per_scale() -> None:
     assert (smoke.budgets, smoke.n_seeds, smoke.methods) == ((1, 2), 2, ("label_smoothing",
                                                                          "ema"))
     assert (small.budgets, small.n_seeds, small.n_tune_seeds) == ((1, 2, 3, 4, 6), 5, 2)
-    assert small.lr_grid == (1e-3, 3e-3, 1e-2) and small.warmup == 1
+    assert small.lr_grid == (1e-3, 3e-3, 1e-2, 3e-2) and small.warmup == 1
     assert small.methods == tuple(m for m in ALL_METHODS if m != "mixed_precision")
     assert (paper.budgets, paper.n_seeds, paper.methods) == ((2, 4, 8, 16, 32), 5,
                                                             tuple(ALL_METHODS))
