@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from types import FrameType
 from typing import Any
 
@@ -164,3 +164,20 @@ def process_pool(max_workers: int, initializer: Callable[[], None] | None = None
         for sig, prev in previous.items():
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(sig, signal.SIG_DFL if prev is None else prev)
+
+
+@contextlib.contextmanager
+def shutdown_when_done(pool: Executor | None, own: bool) -> Iterator[None]:
+    """Shut down a pool the caller created (``own``) when the block ends, waiting for it; on
+    an error or an interrupt kill a process pool's workers first, so they stop now rather than
+    after their current jobs. A pool the caller was given is left alone."""
+    try:
+        yield
+    except BaseException:
+        if own and isinstance(pool, ProcessPoolExecutor):
+            kill_workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        if own and pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

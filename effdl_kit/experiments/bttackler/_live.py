@@ -50,7 +50,7 @@ from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.jsonable import json_float, param_value
-from effdl_kit._core.pool import kill_workers, worker_init
+from effdl_kit._core.pool import shutdown_when_done, worker_init
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.study import quiet_optuna, sigterm_as_exit
 from effdl_kit._core.types import ProgressFn
@@ -464,37 +464,26 @@ def run_bttackler_live(
         max_workers=2, mp_context=mp.get_context("spawn"), initializer=worker_init,
         initargs=(os.getpid(), _init_worker))
     # SIGTERM becomes SystemExit while the own pool runs, so the arms are killed below
-    with sigterm_as_exit() if own else contextlib.nullcontext():
-        try:
-            for r in range(budget.repeats):
-                if r in done:
-                    continue
-                rs = _repeat_seed(seed, r)
-                order: tuple[LiveArm, LiveArm] = (("plain", "bttackler") if r % 2 == 0
-                                                  else ("bttackler", "plain"))
-                t0 = time.perf_counter()
-                futures: dict[str, Future[dict[str, Any]]] = {
-                    arm: pool.submit(run_arm, ArmSpec(arm, r, rs, budget, config)) for arm in order}
-                arms = {arm: futures[arm].result() for arm in LIVE_ARMS}
-                repeats.append({"repeat": r, "seed": rs, "first": order[0],
-                                "wall_s": round(time.perf_counter() - t0, 2), "arms": arms})
-                repeats.sort(key=lambda x: int(x["repeat"]))
-                doc["summary"] = summarize_live(repeats, epochs=budget.epochs)
-                atomic_write_text(path, json.dumps(doc, indent=None) + "\n")
-                if progress is not None:
-                    progress(len(repeats), budget.repeats,
-                             f"repeat {r}: " + ", ".join(f"{a} {len(arms[a]['trials'])} trials"
-                                                         for a in LIVE_ARMS))
-        except BaseException:
-            # an error or an interrupt: stop the arms now rather than after their trials (a
-            # rerun redoes the unfinished repeat)
-            if own and isinstance(pool, ProcessPoolExecutor):
-                kill_workers(pool)
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
+    with sigterm_as_exit() if own else contextlib.nullcontext(), shutdown_when_done(pool, own):
+        for r in range(budget.repeats):
+            if r in done:
+                continue
+            rs = _repeat_seed(seed, r)
+            order: tuple[LiveArm, LiveArm] = (("plain", "bttackler") if r % 2 == 0
+                                              else ("bttackler", "plain"))
+            t0 = time.perf_counter()
+            futures: dict[str, Future[dict[str, Any]]] = {
+                arm: pool.submit(run_arm, ArmSpec(arm, r, rs, budget, config)) for arm in order}
+            arms = {arm: futures[arm].result() for arm in LIVE_ARMS}
+            repeats.append({"repeat": r, "seed": rs, "first": order[0],
+                            "wall_s": round(time.perf_counter() - t0, 2), "arms": arms})
+            repeats.sort(key=lambda x: int(x["repeat"]))
+            doc["summary"] = summarize_live(repeats, epochs=budget.epochs)
+            atomic_write_text(path, json.dumps(doc, indent=None) + "\n")
+            if progress is not None:
+                progress(len(repeats), budget.repeats,
+                         f"repeat {r}: " + ", ".join(f"{a} {len(arms[a]['trials'])} trials"
+                                                     for a in LIVE_ARMS))
     doc["summary"] = summarize_live(repeats, epochs=budget.epochs)
     atomic_write_text(path, json.dumps(doc, indent=None) + "\n")
     return doc

@@ -30,7 +30,7 @@ import torch
 from effdl_kit._core.errors import ConfigError, TrainingError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.jsonable import json_float, param_value, records
-from effdl_kit._core.pool import kill_workers, worker_init
+from effdl_kit._core.pool import shutdown_when_done, worker_init
 from effdl_kit._core.rng import SEED_MAX
 from effdl_kit._core.storage import (
     ATTR_FAIL_REASON,
@@ -504,26 +504,15 @@ def run_bttackler(
               "storage": _storage_label(storage),
               "study_prefix": study_prefix if storage is not None else None}
     # SIGTERM becomes SystemExit while the own pool runs, so the workers are killed below
-    with sigterm_as_exit() if own else contextlib.nullcontext():
-        try:
-            for i, spec in enumerate(specs):
-                t_run = time.perf_counter()
-                runs.append(run_study(spec, run_dir_of(out, spec), executor=pool, storage=storage,
-                                      study_name=_study_name(spec, storage, study_prefix)))
-                runs[-1]["wall_s"] = time.perf_counter() - t_run
-                if progress is not None:
-                    progress(i + 1, len(specs), f"{spec.task}/{spec.method}/{spec.variant}/"
-                             f"rep{spec.repeat}: {len(runs[-1]['trials'])} trials")
-        except BaseException:
-            # an error or an interrupt: stop the workers now rather than after their trials
-            # (a rerun resumes from the journal; the cut trials are recorded as interrupted)
-            if own and isinstance(pool, ProcessPoolExecutor):
-                kill_workers(pool)
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            if own and pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+    with sigterm_as_exit() if own else contextlib.nullcontext(), shutdown_when_done(pool, own):
+        for i, spec in enumerate(specs):
+            t_run = time.perf_counter()
+            runs.append(run_study(spec, run_dir_of(out, spec), executor=pool, storage=storage,
+                                  study_name=_study_name(spec, storage, study_prefix)))
+            runs[-1]["wall_s"] = time.perf_counter() - t_run
+            if progress is not None:
+                progress(i + 1, len(specs), f"{spec.task}/{spec.method}/{spec.variant}/"
+                         f"rep{spec.repeat}: {len(runs[-1]['trials'])} trials")
     comparisons = compare_runs(runs)
     aggregated = aggregate(runs, comparisons)
     head = headline(comparisons, runs)

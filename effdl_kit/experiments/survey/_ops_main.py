@@ -42,7 +42,7 @@ from ._analysis import dtype_roofs, op_regime_table
 from ._run import run_survey
 from ._settings import FIGURE_ROOFLINE
 
-__all__ = ["envelope_relabelled", "main", "render_markdown"]
+__all__ = ["envelope_relabelled", "main", "render_markdown", "results_parser"]
 
 STEM = "survey_ops"
 
@@ -111,13 +111,19 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m effdl_kit.experiments.survey._ops_main",
-                                description=__doc__.splitlines()[0] if __doc__ else None)
+def results_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The options every survey result command shares: ``--scale``, ``--seed``, ``--out``."""
+    p = argparse.ArgumentParser(prog=f"python -m effdl_kit.experiments.survey.{module}",
+                                description=doc.splitlines()[0] if doc else None)
     p.add_argument("--scale", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="docs/results")
+    return p
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = results_parser("_ops_main", __doc__)
+    p.add_argument("--repeats", type=int, default=3)
     return p.parse_args(argv)
 
 

@@ -40,6 +40,7 @@ from effdl_kit._core.validate import SCALES, check_choice, check_int
 from effdl_kit.reports import figure, markdown_table, paper_style_context, save_figure
 
 from ._aa import AAStudy, run_aa_study
+from ._ops_main import results_parser
 from ._run import run_survey
 from ._settings import FIGURE_PARETO
 
@@ -157,12 +158,8 @@ def plot_aa(study: AAStudy, *, ax: Any) -> Any:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m effdl_kit.experiments.survey._pareto_main",
-                                description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--scale", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p = results_parser("_pareto_main", __doc__)
     p.add_argument("--aa", action="store_true", help="run the A/A study instead of E1")
-    p.add_argument("--out", default="docs/results")
     return p.parse_args(argv)
 
 
