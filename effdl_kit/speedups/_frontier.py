@@ -4,8 +4,10 @@ simultaneous confidence interval from a joint bootstrap of time and accuracy ove
 **Gain.** For a method at budget ``b``: its mean test accuracy at ``b`` minus the baseline
 frontier's accuracy at the method's mean training time at ``b``. The frontier is the
 baseline's Pareto points (mean time, mean accuracy per budget), linear between them, its first
-point's accuracy before it and its best accuracy after it (both conservative: a method is
-never credited for running outside the baseline's range of times).
+point's accuracy before it (conservative: the baseline would do worse with less time) and its
+best accuracy after it. After it the comparison is not conservative (the baseline was never
+given that much time and might do better), so a point **beyond the baseline's longest run**
+can show that a method is behind but is never credited with moving the frontier.
 
 **Interval.** Seeds are resampled with replacement, the same indices for every method and the
 baseline (a seed fixes the data split and the initialisation, so the runs of one seed are
@@ -19,7 +21,8 @@ lands on one side of 0 one time in four), so the interval is the bootstrap stand
 A method gets one chance per budget to "move the frontier", so the interval of each budget is
 **simultaneous** over the K budgets (Bonferroni: level ``1 - alpha/K``).
 
-**Verdict.** *moves the frontier*: some budget's simultaneous interval lies above 0;
+**Verdict.** *moves the frontier*: some budget's simultaneous interval lies above 0 (a
+budget within the baseline's range of times);
 *behind the frontier*: every budget's interval lies below 0 (each at level ``1 - alpha``: an
 intersection-union test needs no correction); *within noise* otherwise; *too few seeds* with
 fewer than 2 seeds (no interval). The verdict's text names the budget, the gain and its
@@ -188,9 +191,11 @@ def frontier_points(runs: pd.DataFrame, *, baseline: str = BASELINE, alpha: floa
     -------
     pandas.DataFrame
         ``method, budget, n_seeds, time_mean, acc_mean, frontier_acc, gain, se, ci_low,
-        ci_high, upper_single, level``: ``ci_*`` is the simultaneous interval (confidence
-        ``level = 1 - alpha/K``), ``upper_single`` the upper bound of the budget's own
-        ``1 - alpha`` interval (the *behind the frontier* rule).
+        ci_high, upper_single, beyond_baseline, level``: ``ci_*`` is the simultaneous
+        interval (confidence ``level = 1 - alpha/K``), ``upper_single`` the upper bound of the
+        budget's own ``1 - alpha`` interval (the *behind the frontier* rule),
+        ``beyond_baseline`` whether the point's mean time exceeds the baseline's longest mean
+        time (never credited with moving the frontier).
 
     Raises
     ------
@@ -239,6 +244,7 @@ def frontier_points(runs: pd.DataFrame, *, baseline: str = BASELINE, alpha: floa
         hi = np.quantile(filled, 1.0 - (1.0 - level) / 2.0, axis=0)
         hi1 = np.quantile(filled, 1.0 - alpha / 2.0, axis=0)
     tm, am = _nanmean(t), _nanmean(a)
+    t_max = float(np.nanmax(tm[base])) if np.isfinite(tm[base]).any() else math.inf
     rows: list[dict[str, Any]] = []
     for i, m in enumerate(methods):
         for j, b in enumerate(budgets):
@@ -253,6 +259,7 @@ def frontier_points(runs: pd.DataFrame, *, baseline: str = BASELINE, alpha: floa
                          "ci_low": math.nan if few else float(lo[i, j]),
                          "ci_high": math.nan if few else float(hi[i, j]),
                          "upper_single": math.nan if few else float(hi1[i, j]),
+                         "beyond_baseline": bool(tm[i, j] > t_max),
                          "level": level})
     return pd.DataFrame(rows)
 
@@ -260,7 +267,7 @@ def frontier_points(runs: pd.DataFrame, *, baseline: str = BASELINE, alpha: floa
 def _verdict(pts: pd.DataFrame, n_seeds: int) -> str:
     if n_seeds < 2:
         return "too few seeds"
-    if bool((pts["ci_low"] > 0).any()):
+    if bool(((pts["ci_low"] > 0) & ~pts["beyond_baseline"]).any()):
         return "moves the frontier"
     # intersection-union: every budget below 0 at its own level (1 - alpha, two-sided)
     if bool((pts["upper_single"] < 0).all()):
@@ -279,10 +286,12 @@ def frontier_table(runs: pd.DataFrame, *, baseline: str = BASELINE, alpha: float
     -------
     pandas.DataFrame
         ``method, points, n_seeds, above, best_budget, best_gain, ci_low, ci_high, level,
-        mean_gain, time_ratio, verdict, verdict_text``: ``above`` counts the budgets whose
-        simultaneous interval lies above 0; ``best_budget``/``best_gain``/``ci_*`` are those of
-        the budget with the highest lower bound (the budget nearest to the frontier for a
-        method behind it); ``time_ratio`` is the method's mean training time over the
+        mean_gain, time_ratio, verdict, verdict_text``: ``above`` counts the budgets within
+        the baseline's range of times whose simultaneous interval lies above 0;
+        ``best_budget``/``best_gain``/``ci_*`` are those of the budget with the highest lower
+        bound among those (the budget nearest to the frontier for a method behind it); a
+        point beyond the baseline's longest run with an interval above 0 is named in
+        ``verdict_text`` as not credited; ``time_ratio`` is the method's mean training time over the
         baseline's at the same budgets.
 
     Raises
@@ -307,20 +316,33 @@ def frontier_table(runs: pd.DataFrame, *, baseline: str = BASELINE, alpha: float
                          "verdict_text": "the reference"})
             continue
         verdict = _verdict(g, n_all)
-        key = g["ci_low"] if n_all >= 2 else g["gain"]
-        best = g.iloc[int(np.nanargmax(key.to_numpy()))] if key.notna().any() else g.iloc[0]
+        # the reported budget: the highest lower bound among the budgets that can be
+        # credited (all of them for a method behind the frontier)
+        pool = g if verdict == "behind the frontier" or g["beyond_baseline"].all() \
+            else g[~g["beyond_baseline"]].reset_index(drop=True)
+        key = pool["ci_low"] if n_all >= 2 else pool["gain"]
+        best = pool.iloc[int(np.nanargmax(key.to_numpy()))] if key.notna().any() \
+            else pool.iloc[0]
+        beyond = g[g["beyond_baseline"] & (g["ci_low"] > 0)]
         ratios = [float(t) / base[int(b)] for b, t in zip(g["budget"], g["time_mean"],
                                                            strict=True)
                   if base.get(int(b), 0.0) > 0]
         rows.append({
             "method": str(method), "points": len(g), "n_seeds": n_all,
-            "above": int((g["ci_low"] > 0).sum()), "best_budget": int(best["budget"]),
+            "above": int(((g["ci_low"] > 0) & ~g["beyond_baseline"]).sum()),
+            "best_budget": int(best["budget"]),
             "best_gain": float(best["gain"]), "ci_low": float(best["ci_low"]),
             "ci_high": float(best["ci_high"]), "level": float(best["level"]),
             "mean_gain": float(g["gain"].mean()),
             "time_ratio": float(np.mean(ratios)) if ratios else math.nan,
             "verdict": verdict,
-            "verdict_text": _text(verdict, best, k, n_all, alpha),
+            "verdict_text": _text(verdict, best, k, n_all, alpha) + "".join(
+                f"; not credited: {100 * gn:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] "
+                f"at {int(bu)} epochs, beyond the baseline's longest run"
+                for gn, lo, hi, bu in zip(beyond["gain"].astype(float),
+                                          beyond["ci_low"].astype(float),
+                                          beyond["ci_high"].astype(float),
+                                          beyond["budget"].astype(int), strict=True)),
         })
     return pd.DataFrame(rows)
 

@@ -119,6 +119,20 @@ def test_inject_control_copies_an_arm_with_a_known_effect() -> None:
         inject_control(runs, time_factor=0.0)
 
 
+def test_a_point_beyond_the_baselines_longest_run_is_not_credited() -> None:
+    """Twice the time for 2 more points at every budget: only the largest budget's point beats
+    the frontier, and it lies beyond the baseline's longest run (the baseline was never given
+    that time), so the method does not move the frontier; the text says what was left out."""
+    runs = synthetic_runs(5, seed=4, time_noise=0.01, acc_noise=0.004,
+                          arms={"long": (2.0, 0.02)}, budgets=(1, 2, 4, 8))
+    pts = frontier_points(runs).set_index(["method", "budget"])
+    assert bool(pts.loc[("long", 8), "beyond_baseline"])
+    assert pts.loc[("long", 8), "ci_low"] > 0
+    row = frontier_table(runs).set_index("method").loc["long"]
+    assert row["verdict"] != "moves the frontier" and row["above"] == 0
+    assert "not credited" in row["verdict_text"] and "8 epochs" in row["verdict_text"]
+
+
 def test_the_cpu_clock_judges_on_cpu_time() -> None:
     """The same runs judged on two clocks: wall time noisy (a loaded machine), CPU time not;
     a 0.7x speedup in work is called on the CPU clock, the wall clock's noise hides it."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from effdl_kit.measure import OPS, Roofline
 from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
@@ -43,7 +44,7 @@ def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None =
                 show_seeds: bool = True) -> Axes:
     """Training time vs test accuracy: each method's mean per budget (a line through its
     budgets, ±1 std error bars), single seeds as faint dots, the baseline's Pareto frontier
-    as a thick black step line."""
+    as a thick grey line (linear between its points, as the verdicts interpolate it)."""
     s = summarize_runs(runs)
     names = list(dict.fromkeys(runs["method"])) if methods is None else list(methods)
     for i, name in enumerate(names):
@@ -63,12 +64,14 @@ def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None =
             idx = pareto_frontier(g["time_mean"].to_numpy(), g["acc_mean"].to_numpy())
             ft = g["time_mean"].to_numpy()[idx]
             fa = g["acc_mean"].to_numpy()[idx]
-            ax.step(ft, fa, where="post", color="black", lw=2.2, alpha=0.35, zorder=1,
+            # linear between the Pareto points, as the verdicts interpolate it
+            ax.plot(ft, fa, color="black", lw=2.2, alpha=0.35, zorder=1,
                     label="baseline frontier")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training time (s, summed epochs)")
     ax.set_ylabel("test accuracy")
-    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    ax.legend(fontsize="xx-small", ncol=3, loc="lower right")
     return ax
 
 
@@ -95,7 +98,7 @@ def plot_frontier_gains(frontier: pd.DataFrame, *, ax: Axes) -> Axes:
     ax.set_xlabel("accuracy gain over the baseline frontier (points)")
     handles = [ax.plot([], [], "o-", color=c, label=v)[0] for v, c in _VERDICT_COLORS.items()
                if v in set(rows["verdict"])]
-    ax.legend(handles=handles, fontsize="xx-small", loc="lower right")
+    ax.legend(handles=handles, fontsize="xx-small", loc="best")
     return ax
 
 
@@ -214,16 +217,18 @@ def _draw_pareto(section: Mapping[str, Any], t: _Target) -> Drawn:
     panels = [("wall", frontier)] if gains else []
     if gains and "frontier_cpu" in section:
         panels.append(("CPU", pd.DataFrame(section["frontier_cpu"])))
-    fig, axes = figure("double", aspect=0.5 if not panels else 0.42 if len(panels) == 1
-                       else 0.34, ncols=1 + len(panels), pyplot=False, squeeze=False)
+    # one panel per row, full width: the Pareto plot, then each clock's gains
+    fig, axes = figure("double", aspect=0.5, nrows=1 + len(panels), pyplot=False,
+                       squeeze=False)
     ax = axes[0, 0]
     plot_pareto(runs, ax=ax)
     n_seeds = runs["seed"].nunique()
     ax.set_title(f"wall time vs accuracy, {runs['budget'].nunique()} budgets, "
                  f"{n_seeds} seed{'s' if n_seeds > 1 else ''}", fontsize="small")
     for j, (clock, table) in enumerate(panels, start=1):
-        plot_frontier_gains(table, ax=axes[0, j])
-        axes[0, j].set_title(f"gain at equal {clock} time, 95 % CI", fontsize="small")
+        plot_frontier_gains(table, ax=axes[j, 0])
+        axes[j, 0].set_title(f"gain at the best budget at equal {clock} time, simultaneous "
+                             "95 % CI", fontsize="small")
     return t.save(fig, FIGURE_PARETO), export_table(
         frontier, t.out / TABLE_FRONTIER,
         caption=f"Speedup methods against the tuned baseline's time-accuracy frontier "

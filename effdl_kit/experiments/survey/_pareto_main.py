@@ -10,6 +10,10 @@ runs the ``pareto`` part of :func:`~._run.run_survey` and writes
   simultaneous interval), the controls;
 * ``survey_pareto.png``: time vs accuracy and each method's gain with its interval.
 
+``--reanalyze`` trains nothing: it judges the runs stored in ``--out``'s
+``survey_pareto.json`` again with the current verdict rule and rewrites the three files
+(recording the command that did it beside the one that trained).
+
 ``--aa`` runs :func:`~._aa.run_aa_study` instead and writes ``survey_aa.{json,md,png}``: the
 share of repeats each arm is called *within noise* (Wilson interval), per interval kind, and
 each arm's paired time ratio.
@@ -40,8 +44,9 @@ from effdl_kit._core.validate import SCALES, check_choice, check_int
 from effdl_kit.reports import figure, markdown_table, paper_style_context, save_figure
 
 from ._aa import AAStudy, run_aa_study
+from ._figures import redraw
 from ._ops_main import results_parser
-from ._run import run_survey
+from ._run import judge_pareto, run_survey
 from ._settings import FIGURE_PARETO
 
 __all__ = ["main", "plot_aa", "render_aa", "render_pareto"]
@@ -51,11 +56,14 @@ AA_STEM = "survey_aa"
 
 
 def _head(doc: Mapping[str, Any], title: str) -> list[str]:
+    again = doc.get("reanalyzed")
     return [f"# {title}", "",
             f"Written by `{doc['command']}` on {doc['date']} "
             f"({doc['env'].get('cpu_model', '?')}, {doc['env'].get('cores_logical', '?')} "
             f"logical cores, one intra-op thread; other jobs ran on the machine), wall time "
-            f"{doc['wall_s'] / 60:.1f} min.", ""]
+            f"{doc['wall_s'] / 60:.1f} min."
+            + (f" Verdicts judged again from the stored runs by `{again['command']}` on "
+               f"{again['date']}." if again else ""), ""]
 
 
 def render_pareto(doc: Mapping[str, Any]) -> str:
@@ -160,7 +168,37 @@ def plot_aa(study: AAStudy, *, ax: Any) -> Any:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = results_parser("_pareto_main", __doc__)
     p.add_argument("--aa", action="store_true", help="run the A/A study instead of E1")
+    p.add_argument("--reanalyze", action="store_true",
+                   help="train nothing: judge the runs stored in --out again")
     return p.parse_args(argv)
+
+
+def _redraw_pareto(doc: Mapping[str, Any], out: Path) -> None:
+    """``survey_pareto.png`` from the document's section alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        payload = {"experiment": "survey", "scale": doc["scale"], "seed": doc["seed"],
+                   "pareto": doc["pareto"]}
+        (Path(tmp) / "results.json").write_text(json.dumps(payload))
+        redraw(Path(tmp))
+        shutil.copy(Path(tmp) / f"{FIGURE_PARETO}.png", out / f"{STEM}.png")
+
+
+def _reanalyze(out: Path, command: str) -> int:
+    path = out / f"{STEM}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        runs = pd.DataFrame(doc["pareto"]["runs"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"error: no E1 result to reanalyze in {str(out)!r}: {e}", file=sys.stderr)
+        return 2
+    doc["pareto"].update(judge_pareto(runs, seed=int(doc["seed"])))
+    doc["reanalyzed"] = {"command": command,
+                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(out / f"{STEM}.md", render_pareto(doc))
+    _redraw_pareto(doc, out)
+    print(f"rewrote {out / STEM}.json, .md, .png")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = "python -m effdl_kit.experiments.survey._pareto_main " + " ".join(
         sys.argv[1:] if argv is None else argv)
+    if a.reanalyze:
+        return _reanalyze(out, command)
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
 

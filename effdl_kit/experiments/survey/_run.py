@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from effdl_kit._core.errors import ConfigError
@@ -48,7 +49,7 @@ from ._settings import (
     survey_recipes,
 )
 
-__all__ = ["run_survey"]
+__all__ = ["judge_pareto", "run_survey"]
 
 
 @dataclass(frozen=True)
@@ -77,18 +78,25 @@ def _pareto(c: _Context) -> dict[str, Any]:
     runs = pareto_sweep(c.base, c.recipes, budgets, c.seeds, lr_per_budget=chosen,
                         aa_control=True, warmup=b.warmup, order_seed=c.seed,
                         progress=c.progress)
+    return {"runs": records(runs), "tuning": {"chosen": {str(k): x for k, x in chosen.items()},
+                                              "runs": records(tuning),
+                                              "seeds": tune_seeds},
+            **judge_pareto(runs, seed=c.seed)}
+
+
+def judge_pareto(runs: pd.DataFrame, *, seed: int) -> dict[str, Any]:
+    """E1's verdicts from its runs: the positive control injected, the frontier table on the
+    wall clock (``frontier``) and the CPU clock (``frontier_cpu``), and both controls per
+    clock (``controls``: A/A within noise, positive control moving the frontier)."""
     judged = inject_control(runs)
-    tables = {clock: frontier_table(judged, clock=clock, seed=c.seed) for clock in CLOCKS}
+    tables = {clock: frontier_table(judged, clock=clock, seed=seed) for clock in CLOCKS}
     controls: dict[str, Any] = {}
     for clock, table in tables.items():
         v = table.set_index("method")["verdict"]
         controls[clock] = {"aa": str(v[AA_LABEL]), "positive": str(v[POSITIVE_LABEL]),
                            "passed": bool(v[AA_LABEL] == "within noise"
                                           and v[POSITIVE_LABEL] == "moves the frontier")}
-    return {"runs": records(runs), "tuning": {"chosen": {str(k): x for k, x in chosen.items()},
-                                              "runs": records(tuning),
-                                              "seeds": tune_seeds},
-            "frontier": records(tables["wall"]), "frontier_cpu": records(tables["cpu"]),
+    return {"frontier": records(tables["wall"]), "frontier_cpu": records(tables["cpu"]),
             "controls": controls}
 
 

@@ -79,6 +79,15 @@ def test_e1_command_writes_its_result_files(tmp_path: Path,
     md = (tmp_path / "survey_pareto.md").read_text()
     assert "## Verdicts" in md and "Tuned baseline" in md and "A/A" in md
     assert (tmp_path / "survey_pareto.png").stat().st_size > 0
+    # --reanalyze: the stored runs judged again, nothing trained, the command recorded
+    before = json.loads((tmp_path / "survey_pareto.json").read_text())["pareto"]["runs"]
+    assert main(["--scale", "smoke", "--out", str(tmp_path), "--reanalyze"]) == 0
+    again = json.loads((tmp_path / "survey_pareto.json").read_text())
+    assert again["pareto"]["runs"] == before and "--reanalyze" in again["reanalyzed"]["command"]
+    assert "judged again" in (tmp_path / "survey_pareto.md").read_text()
+    capsys.readouterr()
+    assert main(["--scale", "smoke", "--out", str(tmp_path / "empty"), "--reanalyze"]) == 2
+    assert "no E1 result" in capsys.readouterr().err
     # bad input: one line, exit code 2, nothing written
     capsys.readouterr()
     assert main(["--scale", "huge", "--out", str(tmp_path / "x")]) == 2
