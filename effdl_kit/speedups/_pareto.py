@@ -148,9 +148,11 @@ def tune_baseline_lr(
                     res = train_with(Recipe([]), base_config.replace(epochs=b, lr=lr,
                                                                      seed=seed), data=bundle)
                     val = res.history[-1].val_metric if res.history else math.nan
-                    row.update(val_accuracy=val if math.isfinite(val) else math.nan,
+                    diverged = res.nonfinite_loss  # a diverged rate loses its budget
+                    row.update(val_accuracy=math.nan if diverged or not math.isfinite(val)
+                               else val,
                                train_time_s=float(sum(r.time_s for r in res.history)),
-                               error=res.stop_reason or "")
+                               error=diverged or res.stop_reason or "")
                 except EffdlError as exc:  # a failed rate is recorded and loses its budget
                     row.update(val_accuracy=math.nan, train_time_s=math.nan,
                                error=f"{type(exc).__name__}: {exc}")

@@ -170,3 +170,11 @@ def test_bad_sweep_options_fail_before_training(kwargs: dict[str, object], match
         tune_baseline_lr(tiny(), [1], [1e-3, 0.0], [0])
     with pytest.raises(ConfigError, match="tune_seeds"):
         tune_baseline_lr(tiny(), [1], [1e-3], [1, 1])
+
+
+def test_a_diverging_rate_never_wins_its_budget() -> None:
+    cfg = tiny().replace(optimizer="sgd", batch_size=8)
+    chosen, table = tune_baseline_lr(cfg, [1], [1e-2, 100.0], [0])
+    bad = table[table["lr"] == 100.0].iloc[0]
+    assert np.isnan(bad["val_accuracy"]) and "non-finite" in bad["error"]
+    assert chosen == {1: 1e-2}
