@@ -3,13 +3,16 @@
 Each notebook has one code cell tagged ``parameters`` (``SCALE``, ``SEED``, ``OUT_DIR``); a
 cell tagged ``injected-parameters`` is inserted after it with the values of this run, the
 notebook is executed with nbclient in its own directory, and the executed copy is written to
-``<out>/notebooks/<name>.ipynb``. ``<out>/summary.md`` lists the executed notebooks, every
-experiment summary (``summary.json``) and every PDF figure found under ``<out>``.
+``<out>/notebooks/<name>.ipynb``. ``<out>/summary.md`` lists the executed notebooks with their
+wall times, the total, the machine's load while they ran and the slowest cells, then every
+experiment summary (``summary.json``) and every PDF figure found under ``<out>``;
+``<out>/timings.json`` holds the same times (per notebook and per cell) for scripts.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import sys
 import time
@@ -20,6 +23,7 @@ from typing import Any, TextIO
 
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import ConfigError, DataError, EffdlError
+from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.validate import check_scale
 from effdl_kit.experiments._registry import (
     ExperimentSummary,
@@ -35,8 +39,12 @@ __all__ = [
     "INJECTED_TAG",
     "KERNEL_NAME",
     "PARAMETERS_TAG",
+    "SLOW_CELL_S",
+    "TIMINGS_FILE",
+    "CellTiming",
     "NotebookError",
     "NotebookRun",
+    "cell_timings",
     "inject_parameters",
     "kernel_command",
     "run_notebooks",
@@ -46,6 +54,10 @@ __all__ = [
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 KERNEL_NAME = "python3"
+#: The per-notebook and per-cell wall times of a run, next to ``summary.md``.
+TIMINGS_FILE = "timings.json"
+#: Cells at least this long (seconds) are listed in ``summary.md`` as slow cells.
+SLOW_CELL_S = 5.0
 
 
 class NotebookError(EffdlError, RuntimeError):
@@ -81,14 +93,97 @@ class NotebookError(EffdlError, RuntimeError):
 
 
 @dataclass(frozen=True)
+class CellTiming:
+    """The wall time of one executed code cell.
+
+    Attributes
+    ----------
+    index : int
+        Index of the cell in the executed notebook (the injected cell included).
+    seconds : float
+        From the kernel's start of execution to its reply (nbclient's recorded timestamps).
+    line : str
+        The cell's last non-empty source line (at most 80 characters), to recognise it.
+    """
+
+    index: int
+    seconds: float
+    line: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (as ``timings.json`` records it)."""
+        return {"index": self.index, "seconds": round(self.seconds, 3), "line": self.line}
+
+
+@dataclass(frozen=True)
 class NotebookRun:
-    """One executed notebook, as listed in ``summary.md``."""
+    """One executed notebook, as listed in ``summary.md``.
+
+    ``cells`` holds the code cells' wall times (:func:`cell_timings`), empty when the
+    executed notebook recorded none.
+    """
 
     name: str
     path: Path
     seconds: float
     ok: bool
     error: str | None = None
+    cells: tuple[CellTiming, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (as ``timings.json`` records it)."""
+        return {"name": self.name, "path": str(self.path), "seconds": round(self.seconds, 3),
+                "ok": self.ok, "error": self.error,
+                "cells": [c.to_dict() for c in self.cells]}
+
+
+def _stamp(value: Any) -> _dt.datetime | None:
+    if isinstance(value, _dt.datetime):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def cell_timings(nb: Any) -> tuple[CellTiming, ...]:
+    """The wall time of every executed code cell of ``nb``, in cell order.
+
+    nbclient records, in each executed cell's ``metadata.execution``, when the kernel began
+    executing it (``iopub.execute_input``) and when it replied (``shell.execute_reply``);
+    a cell without both timestamps (not executed) is left out.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        An executed notebook (version 4).
+
+    Returns
+    -------
+    tuple of CellTiming
+    """
+    out: list[CellTiming] = []
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        execution = cell.get("metadata", {}).get("execution", {}) or {}
+        start = _stamp(execution.get("iopub.execute_input"))
+        end = _stamp(execution.get("shell.execute_reply"))
+        if start is None or end is None:
+            continue
+        lines = [ln.strip() for ln in str(cell.get("source", "")).splitlines() if ln.strip()]
+        out.append(CellTiming(i, max((end - start).total_seconds(), 0.0),
+                              lines[-1][:80] if lines else ""))
+    return tuple(out)
+
+
+def _load() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:  # not available on this platform
+        return None
 
 
 def _tags(cell: Any) -> list[str]:
@@ -179,18 +274,42 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _fmt_load(load: Sequence[float] | None) -> str:
+    return "n/a" if load is None else " / ".join(f"{x:.2f}" for x in load)
+
+
 def write_summary(out: str | Path, runs: Sequence[NotebookRun], *, scale: str, seed: int,
-                  ) -> Path:
+                  load_before: Sequence[float] | None = None,
+                  load_after: Sequence[float] | None = None) -> Path:
     """Write ``<out>/summary.md``: executed notebooks, ``summary.json`` files and PDFs below.
+
+    Also writes ``<out>/timings.json`` (:data:`TIMINGS_FILE`): scale, seed, the machine's
+    logical cores, the load averages, the total and every notebook's and cell's wall time.
+
+    Parameters
+    ----------
+    out : str or Path
+        The results root.
+    runs : sequence of NotebookRun
+        The executed notebooks, in order.
+    scale : str
+        The scale they ran at.
+    seed : int
+        The seed they ran with.
+    load_before, load_after : sequence of 3 floats, optional
+        The 1-, 5- and 15-minute load averages before the first and after the last notebook
+        (``os.getloadavg()``); other jobs on the machine raise them and slow the notebooks.
 
     Returns
     -------
     Path
-        The written file.
+        The written ``summary.md``.
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    total = sum(r.seconds for r in runs)
+    cores = os.cpu_count()
     lines = [
         "# effdl-kit results", "",
         f"Scale `{scale}`, seed `{seed}`, written {now}.", "",
@@ -198,13 +317,31 @@ def write_summary(out: str | Path, runs: Sequence[NotebookRun], *, scale: str, s
         "## Notebooks", "",
     ]
     if runs:
+        lines += [f"{len(runs)} notebook(s) in {total:.1f} s ({total / 60:.1f} min) on "
+                  f"{cores} logical cores; load average (1 / 5 / 15 min) "
+                  f"{_fmt_load(load_before)} before, {_fmt_load(load_after)} after.", ""]
         lines += ["| notebook | status | time (s) | executed copy |", "|---|---|---:|---|"]
         for r in runs:
             status = "ok" if r.ok else f"FAILED: {(r.error or '').splitlines()[0][:120]}"
             rel = _rel(r.path, root)
             lines.append(f"| {r.name} | {status} | {r.seconds:.1f} | [{rel}]({rel}) |")
+        slow = sorted(((r.name, c) for r in runs for c in r.cells
+                       if c.seconds >= SLOW_CELL_S), key=lambda rc: -rc[1].seconds)
+        lines += ["", f"Cells of {SLOW_CELL_S:g} s or more (all cells: `{TIMINGS_FILE}`):", ""]
+        if slow:
+            lines += ["| notebook | cell | time (s) | last line |", "|---|---:|---:|---|"]
+            lines += [f"| {name} | {c.index} | {c.seconds:.1f} | `{c.line.replace('|', '/')}` |"
+                      for name, c in slow]
+        else:
+            lines.append("none.")
     else:
         lines.append("No notebook executed.")
+    atomic_write_text(root / TIMINGS_FILE, json.dumps({
+        "scale": scale, "seed": seed, "written": now, "cores_logical": cores,
+        "load_before": None if load_before is None else list(load_before),
+        "load_after": None if load_after is None else list(load_after),
+        "total_s": round(total, 3), "notebooks": [r.to_dict() for r in runs],
+    }, indent=1) + "\n")
     lines += ["", "## Experiments", ""]
     summaries = find_summaries(root)
     if not summaries:
@@ -264,11 +401,12 @@ def run_notebooks(
         Injected as ``SEED``.
     out : str or Path
         Results root, injected (absolute) as ``OUT_DIR``; executed notebooks go to
-        ``out/notebooks/``, the summary to ``out/summary.md``.
+        ``out/notebooks/``, the summary to ``out/summary.md``, the per-notebook and per-cell
+        wall times to ``out/timings.json``.
     timeout : float, optional
         Seconds allowed per cell (None: no limit).
     progress : bool
-        Print one line per notebook (name, status, elapsed time).
+        Print one line per notebook (name, status, elapsed time), then the total.
     stream : text file, optional
         Where progress goes (default ``sys.stdout``).
 
@@ -312,6 +450,7 @@ def run_notebooks(
     exec_dir = root / "notebooks"
     exec_dir.mkdir(parents=True, exist_ok=True)
     out_stream = stream if stream is not None else sys.stdout
+    load_before = _load()
     runs: list[NotebookRun] = []
     written: list[Path] = []
     n = len(notebooks)
@@ -334,16 +473,22 @@ def run_notebooks(
         elapsed = time.perf_counter() - t0
         nbformat.write(nb, dest)
         runs.append(NotebookRun(p.stem, dest, elapsed, error is None,
-                                None if error is None else f"{error.ename}: {error.evalue}"))
+                                None if error is None else f"{error.ename}: {error.evalue}",
+                                cell_timings(nb)))
         if progress:
             status = "ok" if error is None else f"FAILED ({error.ename})"
             print(f"[{k}/{n}] {p.name}: {status} in {elapsed:.1f} s -> {dest}",
                   file=out_stream, flush=True)
         if error is not None:
-            write_summary(root, runs, scale=scale, seed=seed)
+            write_summary(root, runs, scale=scale, seed=seed, load_before=load_before,
+                          load_after=_load())
             raise error
         written.append(dest)
-    summary = write_summary(root, runs, scale=scale, seed=seed)
+    summary = write_summary(root, runs, scale=scale, seed=seed, load_before=load_before,
+                            load_after=_load())
     if progress:
+        total = sum(r.seconds for r in runs)
+        print(f"all {n} notebook(s) in {total / 60:.1f} min; per-cell times in "
+              f"{root / TIMINGS_FILE}", file=out_stream, flush=True)
         print(f"summary: {summary}", file=out_stream, flush=True)
     return written
