@@ -8,7 +8,7 @@ building a panel does.
 >>> TrainPanel(scale="smoke")  # doctest: +SKIP
 """
 
-from ._base import ChangeEvent, Panel, PanelController, Progress
+from ._base import ChangeEvent, Panel, PanelController, Progress, RunRecord, RunStopped
 from ._diagnosis import DiagnosisController, DiagnosisPanel
 from ._latency import LatencyController, LatencyPanel
 from ._predictor import PredictorController, PredictorPanel
@@ -23,16 +23,29 @@ __all__ = [
     "DiagnosisPanel",
     "LatencyController",
     "LatencyPanel",
+    "NumberEntry",
     "Panel",
     "PanelController",
     "PredictorController",
     "PredictorPanel",
     "Progress",
     "ReplayView",
+    "RunRecord",
+    "RunStopped",
     "SearchController",
     "SearchPanel",
     "SpeedupController",
     "SpeedupPanel",
+    "TableView",
     "TrainController",
     "TrainPanel",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # NumberEntry and TableView are ipywidgets classes: loaded when first asked for
+    if name in ("NumberEntry", "TableView"):
+        from . import _base
+
+        return getattr(_base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

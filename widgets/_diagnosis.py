@@ -179,8 +179,8 @@ class DiagnosisPanel(Panel):
         diag_box = W.VBox([c[k] for k in ("indicators", *THRESHOLDS)])
         children = list(self.widget.children)
         children[1] = W.VBox([W.HBox([study_box, diag_box]), self.enqueue_box])
-        at = children.index(self.figure_output)
-        children[at:at + 1] = [self.indicator, self.figure_output, self.table]
+        at = children.index(self.figure_area)
+        children[at:at + 1] = [self.indicator, self.figure_area, self.table]
         children += [
             self.summary,
             W.HTML("<b>TSBA / Top10HR of a finished experiment</b> "

@@ -164,9 +164,10 @@ class DiagnosisController(PanelController):
         """Every trial started in the current (or last) run, in order."""
         return self._live.trials if self._live is not None else []
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "Stop button") -> bool:
         """Stop the running study after the current epoch (the cut trial is a FAIL)."""
         self._stop.set()
+        return super().stop(reason)
 
     # ------------------------------------------------------------------ run
     def prepare(self) -> dict[str, Any]:

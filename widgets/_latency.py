@@ -308,7 +308,7 @@ class LatencyPanel(Panel):
         row = children.index(self.error_box) - 1  # the Run / progress / status row
         children[row] = W.HBox([self.run_button, self.measure_button, self.progress,
                                 self.status_label])
-        children.insert(children.index(self.figure_output), self.table)
+        children.insert(children.index(self.figure_area), self.table)
         self.widget.children = (*children, self.summary)
         controls["module_type"].observe(lambda _c: self._show_relevant(), names="value")
         self._show_relevant()

@@ -212,7 +212,7 @@ class PredictorPanel(Panel):
         self.summary = W.HTML("")
         self.table = W.HTML("")
         children = list(self.widget.children)
-        children.insert(children.index(self.figure_output), self.table)
+        children.insert(children.index(self.figure_area), self.table)
         self.widget.children = (*children, self.summary)
         controller.on_change(self._on_result)
 

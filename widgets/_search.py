@@ -295,7 +295,7 @@ class SearchPanel(Panel):
         self.summary = W.HTML("")
         self.table = W.HTML("")
         children = list(self.widget.children)
-        children.insert(children.index(self.figure_output) + 1, self.table)
+        children.insert(children.index(self.figure_area) + 1, self.table)
         self.widget.children = (*children, self.summary)
         controller.on_change(self._on_result)
 

@@ -1,0 +1,239 @@
+"""The figure and table areas of a panel: :class:`FigureView` and :class:`TableView`.
+
+:class:`FigureView` shows a matplotlib Figure through ipympl's widget canvas (zoom, pan, save;
+``interactive=False`` or ipympl missing: a PNG image), with a y-axis scale toggle (linear, log,
+symlog) applied to the axes that hold curves, and a banner that says when what is shown is
+partial (a stopped run). :class:`TableView` shows a DataFrame as an ipydatagrid ``DataGrid``
+(click a header to sort, filter from its menu) with display labels and units as column
+names. Neither computes anything: they show what the controller returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import TYPE_CHECKING, Any, Literal
+
+import ipywidgets as W
+
+from ._controller import _close, figure_to_png
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["YSCALES", "FigureView", "TableView", "apply_yscale"]
+
+#: y-axis scales the toggle offers
+YSCALES: tuple[str, ...] = ("linear", "log", "symlog")
+
+
+def _has_ipympl() -> bool:
+    try:
+        import ipympl.backend_nbagg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def apply_yscale(fig: Figure, scale: str) -> list[Any]:
+    """Set ``scale`` on every axes of ``fig`` that holds curves (lines with >= 2 points).
+
+    ``"log"`` on data with values <= 0 falls back to ``"symlog"`` (nothing is hidden).
+
+    Returns
+    -------
+    list of Axes
+        The axes changed.
+    """
+    import numpy as np
+
+    changed = []
+    if scale not in YSCALES:
+        raise ValueError(f"scale must be one of {YSCALES}")
+    for ax in fig.axes:
+        lines = [ln for ln in ax.get_lines() if len(np.atleast_1d(ln.get_ydata())) >= 2]
+        if not lines or getattr(ax, "_colorbar", None) is not None:
+            continue
+        ys = np.concatenate([np.asarray(ln.get_ydata(), dtype=float).ravel() for ln in lines])
+        ys = ys[np.isfinite(ys)]
+        use = scale
+        if scale == "log" and ys.size and ys.min() <= 0:
+            use = "symlog"
+        if use == "symlog":
+            pos = np.abs(ys[ys != 0])
+            ax.set_yscale("symlog", linthresh=float(np.percentile(pos, 5)) if pos.size else 1.0)
+        else:
+            ax.set_yscale(use)
+        changed.append(ax)
+    return changed
+
+
+class FigureView:
+    """The figure area: toolbar (y scale, clear runs), banner, figure.
+
+    Parameters
+    ----------
+    draw : callable
+        Returns a new Figure of what is to be shown (the controller's ``figure``).
+    interactive : bool, optional
+        ipympl canvas (default: when ipympl is installed) or PNG.
+    yscale_toggle : bool
+        Offer the linear / log / symlog toggle.
+    on_clear_runs : callable, optional
+        Offer a "Clear runs" button that calls it (panels that overlay runs).
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+    canvas_box : ipywidgets.Box
+        Holds the ipympl canvas or the PNG output.
+    yscale : ipywidgets.ToggleButtons or None
+    banner : ipywidgets.HTML
+        "partial result (stopped ...)" or "" ; shown above the figure.
+    figure : matplotlib Figure or None
+        What is shown now.
+    """
+
+    def __init__(self, draw: Any, *, interactive: bool | None = None,
+                 yscale_toggle: bool = False, on_clear_runs: Any = None) -> None:
+        self._draw = draw
+        self.interactive = _has_ipympl() if interactive is None else bool(interactive)
+        self.figure: Figure | None = None
+        self._canvas: Any = None
+        self.output = W.Output(layout=W.Layout(min_height="40px"))
+        self.canvas_box = W.Box([self.output])
+        self.banner = W.HTML("")
+        tools: list[Any] = []
+        self.yscale: Any = None
+        if yscale_toggle:
+            self.yscale = W.ToggleButtons(options=YSCALES, value="linear",
+                                          description="y axis",
+                                          tooltips=["linear", "log (symlog where values <= 0)",
+                                                    "symmetric log"],
+                                          style={"button_width": "64px"})
+            self.yscale.observe(lambda _c: self.redraw(), names="value")
+            tools.append(self.yscale)
+        self.clear_runs_button: Any = None
+        if on_clear_runs is not None:
+            self.clear_runs_button = W.Button(description="Clear runs", icon="eraser",
+                                              tooltip="Forget the overlaid earlier runs",
+                                              layout=W.Layout(width="auto"))
+            self.clear_runs_button.on_click(lambda _b: on_clear_runs())
+            tools.append(self.clear_runs_button)
+        self.toolbar = W.HBox(tools)
+        self.widget = W.VBox([self.toolbar, self.banner, self.canvas_box])
+
+    @property
+    def shown(self) -> bool:
+        """True when a figure is on screen."""
+        return self.figure is not None
+
+    def png(self) -> bytes:
+        """PNG bytes of the figure shown (for tests and screenshots)."""
+        if self.figure is None:
+            raise LookupError("no figure shown")
+        return figure_to_png(self.figure)
+
+    def set_banner(self, text: str, kind: Literal["info", "warn"] = "info") -> None:
+        """Show ``text`` above the figure ("" hides it)."""
+        color = "#8a5300" if kind == "warn" else "#31572c"
+        self.banner.value = (f"<span class='effdl-banner' style='color:{color}'>"
+                             f"{html.escape(text)}</span>") if text else ""
+
+    def clear(self) -> None:
+        """Remove the figure (after an error, or when a new run starts)."""
+        self._release()
+        self.output.outputs = ()
+        self.canvas_box.children = (self.output,)
+
+    def _release(self) -> None:
+        if self._canvas is not None:
+            self._canvas.close()
+            self._canvas = None
+        if self.figure is not None:
+            _close(self.figure)
+            self.figure = None
+
+    def redraw(self) -> None:
+        """Draw again (after a new result, a progress step or a scale change)."""
+        fig = self._draw()
+        if self.yscale is not None and self.yscale.value != "linear":
+            apply_yscale(fig, self.yscale.value)
+        self.show(fig)
+
+    def show(self, fig: Figure) -> None:
+        """Put ``fig`` on screen, replacing what was there."""
+        self._release()
+        self.figure = fig
+        if self.interactive:
+            from ipympl.backend_nbagg import Canvas, FigureManager
+
+            canvas = Canvas(fig)
+            FigureManager(canvas, 0)
+            canvas.header_visible = False
+            canvas.footer_visible = False
+            canvas.resizable = False
+            canvas.toolbar_position = "left"
+            self._canvas = canvas
+            self.canvas_box.children = (canvas,)
+        else:
+            png = figure_to_png(fig)
+            self.output.outputs = ({
+                "output_type": "display_data",
+                "data": {"image/png": base64.b64encode(png).decode("ascii"),
+                         "text/plain": "<figure>"},
+                "metadata": {},
+            },)
+            self.canvas_box.children = (self.output,)
+
+
+class TableView:
+    """A sortable, filterable table (ipydatagrid) of a DataFrame.
+
+    Parameters
+    ----------
+    height : str
+        CSS height of the grid.
+    digits : int
+        Significant digits floats are shown with.
+
+    Attributes
+    ----------
+    widget : ipywidgets.Box
+    frame : pandas.DataFrame or None
+        The frame shown (display labels as column names).
+    """
+
+    def __init__(self, *, height: str = "220px", digits: int = 4) -> None:
+        self.height = height
+        self.digits = digits
+        self.frame: pd.DataFrame | None = None
+        self.grid: Any = None
+        self.widget = W.Box(layout=W.Layout(width="100%"))
+
+    def show(self, frame: pd.DataFrame | None) -> None:
+        """Show ``frame`` (None clears); column names become display labels with units."""
+        if self.grid is not None:
+            self.grid.close()
+            self.grid = None
+        if frame is None or len(frame.columns) == 0:
+            self.frame = None
+            self.widget.children = ()
+            return
+        from ipydatagrid import DataGrid, TextRenderer
+
+        from effdl_kit.reports import humanize_columns
+
+        shown = humanize_columns(frame.reset_index(drop=True))
+        shown = shown.astype(object).where(shown.notna(), None)
+        self.frame = shown
+        fmt = f".{self.digits}g"
+        renderers = {new: TextRenderer(format=fmt)
+                     for old, new in zip(frame.columns, shown.columns, strict=True)
+                     if frame[old].dtype.kind == "f"}
+        self.grid = DataGrid(shown, selection_mode="cell", editable=False,
+                             auto_fit_columns=True, base_row_size=24,
+                             base_column_header_size=28, renderers=renderers,
+                             layout=W.Layout(height=self.height, width="100%"))
+        self.widget.children = (self.grid,)
