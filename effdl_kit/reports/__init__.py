@@ -3,8 +3,9 @@
 Compute once, draw twice: experiments return small result objects; this package draws them
 (``plot_*`` functions take an ``ax`` and return it) and exports them
 (:func:`save_figure` writes PDF/SVG/PNG with the provenance embedded, :func:`export_table`
-writes LaTeX/Markdown/CSV); :func:`check_readme` and :func:`sync_readme` keep the README's
-marked tables equal to the committed result files they name.
+writes LaTeX/Markdown/CSV); :func:`label` maps internal names to display labels with
+units (one registry for every figure, table and control); :func:`check_readme` and
+:func:`sync_readme` keep the README's marked tables equal to the committed result files they name.
 """
 
 from effdl_kit.reports._diagnosis_plots import (
@@ -22,6 +23,16 @@ from effdl_kit.reports._figures import (
     read_provenance,
     save_figure,
 )
+from effdl_kit.reports._labels import (
+    LABELS,
+    Label,
+    fallback_label,
+    humanize_columns,
+    is_registered,
+    label,
+    record_label_misses,
+    unit,
+)
 from effdl_kit.reports._plots import CURVE_METRICS, CURVE_SPLITS, plot_training_curves
 from effdl_kit.reports._readme import (
     Problem,
@@ -35,11 +46,16 @@ from effdl_kit.reports._readme import (
 from effdl_kit.reports._style import (
     CONTEXTS,
     DOUBLE_COLUMN_IN,
+    KIT_FONT,
     SINGLE_COLUMN_IN,
+    PaperFigure,
+    apply_kit_fonts,
     figure,
+    kit_style,
     paper_rc,
     paper_style,
     paper_style_context,
+    styled,
 )
 from effdl_kit.reports._tables import TABLE_FORMATS, export_table, markdown_table
 
@@ -50,18 +66,28 @@ __all__ = [
     "DOUBLE_COLUMN_IN",
     "FIGURE_FORMATS",
     "INDICATOR_SERIES",
+    "KIT_FONT",
+    "LABELS",
     "PNG_PROVENANCE_KEY",
     "SINGLE_COLUMN_IN",
     "STOP_COLOR",
     "TABLE_FORMATS",
     "IndicatorSeries",
+    "Label",
+    "PaperFigure",
     "Problem",
     "ReadmeSyncError",
     "ResultsBlock",
+    "apply_kit_fonts",
     "check_readme",
     "export_table",
+    "fallback_label",
     "figure",
     "find_blocks",
+    "humanize_columns",
+    "is_registered",
+    "kit_style",
+    "label",
     "markdown_table",
     "paper_rc",
     "paper_style",
@@ -73,6 +99,9 @@ __all__ = [
     "provenance_record",
     "read_pdf_info",
     "read_provenance",
+    "record_label_misses",
     "save_figure",
+    "styled",
     "sync_readme",
+    "unit",
 ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from effdl_kit._core.validate import check_choice
+from effdl_kit.reports._style import styled
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -112,6 +113,7 @@ def _curves(run: DiagnosedStudy, key: str | None, ax: Axes, *, labels: bool) -> 
     ax.set_xlabel("epoch")
 
 
+@styled
 def plot_trial_losses(run: DiagnosedStudy, *, ax: Axes, legend: bool = True) -> Axes:
     """Training loss per epoch, one curve per trial (log axis when it spans > 100x).
 
@@ -141,6 +143,7 @@ def plot_trial_losses(run: DiagnosedStudy, *, ax: Axes, legend: bool = True) -> 
     return ax
 
 
+@styled
 def plot_indicator_curves(run: DiagnosedStudy, key: str, *, ax: Axes) -> Axes:
     """One indicator quantity per epoch, one curve per trial, its thresholds dashed.
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_choice
+from effdl_kit.reports._style import styled
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -42,6 +43,7 @@ def _as_frame(res: Any, i: int) -> tuple[pd.DataFrame, str | None]:
     return frame, name
 
 
+@styled
 def plot_training_curves(
     results: TrainResult | pd.DataFrame | Sequence[TrainResult | pd.DataFrame],
     ax: Axes | None = None,

@@ -6,28 +6,35 @@ TrueType (``pdf.fonttype = 42``) so the PDF text stays editable and journals acc
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_choice, check_int
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 __all__ = [
     "CONTEXTS",
     "DOUBLE_COLUMN_IN",
+    "KIT_FONT",
     "SINGLE_COLUMN_IN",
+    "PaperFigure",
+    "apply_kit_fonts",
     "figure",
+    "kit_style",
     "paper_rc",
     "paper_style",
     "paper_style_context",
+    "styled",
 ]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 #: Width of one column of a two-column paper (inches).
 SINGLE_COLUMN_IN = 3.33
@@ -36,6 +43,11 @@ DOUBLE_COLUMN_IN = 6.9
 #: seaborn plotting contexts accepted by :func:`paper_style`.
 CONTEXTS = ("paper", "notebook", "talk", "poster")
 _WIDTHS = {"single": SINGLE_COLUMN_IN, "double": DOUBLE_COLUMN_IN}
+#: The font every text of a kit figure is drawn in (shipped with matplotlib, so present on
+#: any machine); :func:`effdl_kit.testing.check_figure` checks it (rule ``style``).
+KIT_FONT = "DejaVu Serif"
+#: nesting depth of :func:`paper_style_context` (a figure made inside one keeps its style)
+_ACTIVE: list[tuple[str, float]] = []
 
 
 def _check_style_args(context: str, font_scale: float) -> float:
@@ -123,7 +135,86 @@ def paper_style_context(context: str = "paper", font_scale: float = 1.0) -> Iter
 
     with mpl.rc_context():
         paper_style(context, font_scale)
+        _ACTIVE.append((context, font_scale))
+        try:
+            yield
+        finally:
+            _ACTIVE.pop()
+
+
+@contextmanager
+def kit_style() -> Iterator[None]:
+    """The kit's paper style inside a ``with`` block, unless a :func:`paper_style_context` is
+    already active (that one is kept: a caller's ``context="talk"`` wins).
+
+    Whatever the global rcParams are (matplotlib's defaults, or the paper style that
+    ``%load_ext effdl_kit`` set), what is drawn inside looks the same.
+    """
+    if _ACTIVE:
         yield
+        return
+    with paper_style_context():
+        yield
+
+
+def styled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a plot function so it draws inside :func:`kit_style`.
+
+    Every ``plot_*`` function of the kit carries it: its legends, texts and markers take the
+    kit's sizes and fonts whether or not the IPython extension ran.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with kit_style():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def apply_kit_fonts(fig: Figure) -> int:
+    """Draw every text of ``fig`` in the kit's font family (``serif`` -> :data:`KIT_FONT`).
+
+    Texts created outside the kit's style (a legend added in a notebook without
+    ``%load_ext effdl_kit``, a user's annotation) take the rcParams of their moment; this puts
+    them in the kit's family so a figure looks the same either way. Sizes are kept.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+
+    Returns
+    -------
+    int
+        How many texts were changed.
+    """
+    from matplotlib.text import Text
+
+    changed = 0
+    for text in fig.findobj(Text):
+        if text.get_fontfamily() != ["serif"]:
+            text.set_fontfamily("serif")
+            changed += 1
+    return changed
+
+
+class PaperFigure(Figure):
+    """A matplotlib Figure that draws in the kit's style whatever the global rcParams say.
+
+    :func:`figure` makes these. While drawing (on screen or into a file) the kit style the
+    figure was made in (:attr:`kit_style_args`) is active and every text is put in the kit's
+    family (:func:`apply_kit_fonts`), so a figure looks the same whether or not
+    ``%load_ext effdl_kit`` ran (issue 18, item 5).
+    """
+
+    #: (context, font_scale) of the kit style the figure was made in
+    kit_style_args: tuple[str, float] = ("paper", 1.0)
+
+    def draw(self, renderer: Any) -> None:
+        """Draw inside the kit style it was made in, the kit's fonts on every text."""
+        with paper_style_context(*self.kit_style_args):
+            apply_kit_fonts(self)
+            super().draw(renderer)
 
 
 def figure(
@@ -153,9 +244,13 @@ def figure(
     **subplots_kw
         Passed to ``subplots`` (``sharex``, ``sharey``, ``squeeze``, ...).
 
+    The figure and its axes are made in the kit's style (:func:`paper_style_context`, or the
+    one already active), and the figure is a :class:`PaperFigure`: it draws in the kit's fonts
+    whether or not the IPython extension set the style globally.
+
     Returns
     -------
-    fig : matplotlib.figure.Figure
+    fig : PaperFigure
     axes : Axes or numpy.ndarray of Axes
         One Axes for a 1x1 grid (unless ``squeeze=False``), else an array of shape
         ``(nrows, ncols)`` squeezed like ``plt.subplots``.
@@ -175,16 +270,20 @@ def figure(
     w = _WIDTHS[width]
     size = (w, w / ncols * float(aspect) * nrows)
     subplots_kw.setdefault("layout", "constrained")
-    if pyplot:
-        import matplotlib.pyplot as plt
+    with kit_style():  # axes, ticks and labels take the kit's fonts and sizes
+        if pyplot:
+            import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(nrows, ncols, figsize=size, **subplots_kw)
+            fig, axes = plt.subplots(nrows, ncols, figsize=size, FigureClass=PaperFigure,
+                                     **subplots_kw)
+            if isinstance(fig, PaperFigure):
+                fig.kit_style_args = _ACTIVE[-1]
+            return fig, axes
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        layout = subplots_kw.pop("layout")
+        fig = PaperFigure(figsize=size, layout=layout)
+        fig.kit_style_args = _ACTIVE[-1]
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, **subplots_kw)
         return fig, axes
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    layout = subplots_kw.pop("layout")
-    fig = Figure(figsize=size, layout=layout)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, **subplots_kw)
-    return fig, axes

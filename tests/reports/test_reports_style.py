@@ -119,3 +119,54 @@ def test_paper_rc_is_a_fresh_dict() -> None:
     a = paper_rc()
     a["pdf.fonttype"] = 3
     assert paper_rc()["pdf.fonttype"] == 42
+
+
+def _drawn_pixels() -> np.ndarray:
+    """A kit figure (figure + plot_training_curves) rendered to RGBA."""
+    import pandas as pd
+
+    from effdl_kit.reports import plot_training_curves
+
+    hist = pd.DataFrame({"epoch": range(5), "train_loss": [2.0, 1.5, 1.1, 0.9, 0.8],
+                         "val_loss": [2.1, 1.7, 1.3, 1.2, 1.2],
+                         "train_metric": [0.1, 0.3, 0.5, 0.6, 0.7],
+                         "val_metric": [0.1, 0.25, 0.4, 0.5, 0.55]})
+    fig, ax = figure("single", pyplot=False)
+    plot_training_curves(hist, ax=ax)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()  # type: ignore[attr-defined]
+
+
+def test_kit_figures_look_the_same_with_or_without_the_extension() -> None:
+    mpl.rcdefaults()  # a fresh kernel: no %load_ext effdl_kit
+    plain = _drawn_pixels()
+    assert mpl.rcParams["font.family"] == ["sans-serif"]  # the figure changed nothing global
+    paper_style()  # what %load_ext effdl_kit does
+    loaded = _drawn_pixels()
+    assert plain.shape == loaded.shape
+    assert np.array_equal(plain, loaded)
+
+
+def test_kit_figure_in_a_fresh_process_passes_the_style_rule() -> None:
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('Agg')\n"
+            "from effdl_kit.reports import figure\n"
+            "from effdl_kit.testing import check_figure\n"
+            "fig, ax = figure('single', pyplot=False)\n"
+            "ax.plot([0, 1], [0, 1], label='a'); ax.legend(loc='lower right')\n"
+            "ax.set_xlabel('Epoch')\n"
+            "print(sorted({p.rule for p in check_figure(fig)}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_caller_style_context_is_kept_by_the_kit_figure() -> None:
+    with paper_style_context("talk"):
+        talk = mpl.rcParams["axes.labelsize"]
+        _, ax = figure("single", pyplot=False)
+    assert ax.xaxis.label.get_fontsize() == pytest.approx(talk)
+    _, ax2 = figure("single", pyplot=False)
+    assert ax2.xaxis.label.get_fontsize() < talk

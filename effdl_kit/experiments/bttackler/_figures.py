@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
+from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
 
 from ._analysis import (
     Metric,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["METRIC_STYLE", "plot_bars", "plot_metric_row", "redraw", "result_tasks"]
 
 
+@styled
 def plot_bars(rows: Sequence[Mapping[str, Any]], task: str, key: Metric, *, ax: Axes,
               refs: Sequence[tuple[float, str, str]] = (), floor: float = -100.0) -> Axes:
     """Grouped bars of the mean (± std) of ``key`` per method x variant for one task.
@@ -108,6 +109,7 @@ def result_tasks(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [t for t in TASKS if any(r["task"] == t for r in rows)]
 
 
+@styled
 def plot_metric_row(rows: Sequence[Mapping[str, Any]], key: Metric, axes: Sequence[Axes]
                     ) -> list[Axes]:
     """One metric across the tasks on a row of axes: :func:`plot_bars` per task (in

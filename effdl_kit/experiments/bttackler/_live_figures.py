@@ -11,7 +11,7 @@ import numpy as np
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.jsonable import as_float
 from effdl_kit._core.stats import mean_curve_band
-from effdl_kit.reports import figure, paper_style_context, save_figure
+from effdl_kit.reports import figure, paper_style_context, save_figure, styled
 
 from ._live_analysis import LIVE_CLOCKS, arm_points, best_so_far
 from ._settings import PAPER
@@ -28,6 +28,7 @@ _CLOCK_LABELS = {"epochs": "epoch clock (epochs run)", "wall": "wall clock (s)",
                  "cpu": "CPU clock (s)"}
 
 
+@styled
 def plot_live_curves(repeats: Sequence[Mapping[str, Any]], *, ax: Axes,
                      clock: str = "epochs", n_points: int = 200) -> Axes:
     """Best-so-far validation accuracy against the clock: the mean over repeats and its 95 %
@@ -67,6 +68,7 @@ def plot_live_curves(repeats: Sequence[Mapping[str, Any]], *, ax: Axes,
     return ax
 
 
+@styled
 def plot_live_tsba(summary: Mapping[str, Any], *, ax: Axes,
                    clocks: Sequence[str] = tuple(LIVE_CLOCKS)) -> Axes:
     """TSBA per repeat (dots) and its mean with the 95 % bootstrap interval (bar), per clock,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from effdl_kit.reports import figure
+from effdl_kit.reports import figure, styled
 
 from ._replay_study import RANDOM_CONTROL, ReplayStudy
 from ._settings import PAPER
@@ -54,6 +54,7 @@ def _bars(ax: Axes, frame: pd.DataFrame, tasks: Sequence[str], rules: Sequence[s
     ax.axhline(0.0, color="black", linewidth=0.6)
 
 
+@styled
 def plot_replay_metric(study: ReplayStudy, quantity: str, *, ax: Axes,
                        setting: str = "random", rules: Sequence[str] = COMPARED) -> Axes:
     """Mean ``quantity`` (``tsba`` or ``top10hr``, %) per task and rule with its 95 % CI,
@@ -76,6 +77,7 @@ def plot_replay_metric(study: ReplayStudy, quantity: str, *, ax: Axes,
     return ax
 
 
+@styled
 def plot_replay_controls(study: ReplayStudy, *, ax: Axes) -> Axes:
     """The controls' TSBA per task: no rule (must be 0), random stop at BTTackler's rate
     (must not be above 0), and BTTackler on the traces with injected pathologies (positive
@@ -96,6 +98,7 @@ def plot_replay_controls(study: ReplayStudy, *, ax: Axes) -> Axes:
     return ax
 
 
+@styled
 def plot_replay_indicators(study: ReplayStudy, *, ax: Axes, rule: str = "bttackler",
                            setting: str = "random") -> Axes:
     """Precision vs recall of each indicator (bad = bottom quartile), one marker per task."""
@@ -119,6 +122,7 @@ def plot_replay_indicators(study: ReplayStudy, *, ax: Axes, rule: str = "bttackl
     return ax
 
 
+@styled
 def replay_figure(study: ReplayStudy) -> Figure:
     """The study's 2x2 figure: TSBA, Top10HR, controls, indicators."""
     fig, axes = figure("double", 0.8, nrows=2, ncols=2, pyplot=False)

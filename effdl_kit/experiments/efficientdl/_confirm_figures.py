@@ -29,7 +29,7 @@ from effdl_kit.experiments.efficientdl._confirm_settings import (
     FIGURE_CONFIRM,
     TABLE_CONFIRM,
 )
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
+from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
 
 __all__ = [
     "confirmation_table",
@@ -125,6 +125,7 @@ def redraw_confirmation(conf: Mapping[str, Any], out: Path, provenance: Mapping[
     return paths
 
 
+@styled
 def draw_confirmation(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> Any:
     """The confirmation's figure: predicted vs realised (left), realised per arm (right), one
     legend below both; returns the (pyplot-free) figure."""
@@ -137,6 +138,7 @@ def draw_confirmation(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -
     return fig
 
 
+@styled
 def plot_predicted_vs_realised(arms: pd.DataFrame, *, ax: Axes, legend: bool = True) -> Axes:
     """Predicted vs realised Top-1 of every trained arm (one point per task x seed x arm,
     ``top5``: each candidate), with the diagonal; failed trainings are left out.
@@ -181,6 +183,7 @@ def plot_predicted_vs_realised(arms: pd.DataFrame, *, ax: Axes, legend: bool = T
     return ax
 
 
+@styled
 def plot_confirmation(frame: pd.DataFrame, *, ax: Axes,
                       summary: pd.DataFrame | None = None, legend: bool = True) -> Axes:
     """Realised test Top-1 per task and arm: the mean over seeds with its 95% bootstrap

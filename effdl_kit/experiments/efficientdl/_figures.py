@@ -44,7 +44,7 @@ from effdl_kit.experiments.efficientdl._settings import (
     TABLE_VERDICTS,
     TOP_K,
 )
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
+from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
 
 __all__ = [
     "plot_ablation",
@@ -62,6 +62,7 @@ _METHOD_LABELS: dict[str, str] = {str(m): label for m, label in METHOD_LABELS.it
 _METHOD_COLORS: dict[str, str] = {str(m): f"C{i}" for i, m in enumerate(METHOD_LABELS)}
 
 
+@styled
 def plot_predicted_vs_true(result: Mapping[str, Any], split: str, *, ax: Axes) -> Axes:
     """Scatter of out-of-fold predictions against the true target; the diagonal dashed."""
     ev = result["evaluations"][split]
@@ -82,6 +83,7 @@ def plot_predicted_vs_true(result: Mapping[str, Any], split: str, *, ax: Axes) -
     return ax
 
 
+@styled
 def plot_importance(result: Mapping[str, Any], *, ax: Axes, show: int = SHOW_K,
                     highlight: int = TOP_K) -> Axes:
     """Horizontal bars of the ``show`` most important components, 95 % CI error bars.
@@ -225,6 +227,7 @@ def redraw_search(search: Mapping[str, Any], out: Path, provenance: Mapping[str,
     return paths
 
 
+@styled
 def plot_search_curves(curves: pd.DataFrame, *, ax: Axes, legend: bool = True) -> Axes:
     """Mean simple regret per method against predictor calls, with a 95 % bootstrap band over
     seeds (symmetric-log axis: 0 = the grid maximum found)."""
@@ -244,6 +247,7 @@ def plot_search_curves(curves: pd.DataFrame, *, ax: Axes, legend: bool = True) -
     return ax
 
 
+@styled
 def plot_ablation(frame: pd.DataFrame, *, ax: Axes) -> Axes:
     """Heatmap of the kit αβ-BO's mean final regret over α (rows) and β (columns), Ω = 0.1;
     a cell marked * differs from the default cell (α = 0.54, β = 1.01) beyond noise."""

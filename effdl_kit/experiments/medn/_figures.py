@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
+from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
 
 from ._analysis import (
     ablation_table,
@@ -45,6 +45,7 @@ __all__ = ["plot_ablation", "plot_accuracy", "plot_pred_vs_true", "plot_splits",
 _SPLIT_LABELS = {"random": "random", "grouped": "grouped by config", "time": "time-blocked"}
 
 
+@styled
 def plot_accuracy(payload: Mapping[str, Any], *, ax: Axes, acc: str = "acc10") -> Axes:
     """Grouped bars: test acc@10 per module type and model; the auto-selected model starred."""
     s = pd.DataFrame(payload["scores"])
@@ -71,6 +72,7 @@ def plot_accuracy(payload: Mapping[str, Any], *, ax: Axes, acc: str = "acc10") -
     return ax
 
 
+@styled
 def plot_pred_vs_true(payload: Mapping[str, Any], model: str, *, ax: Axes) -> Axes:
     """Log-log scatter of test predictions of one model kind, coloured by module type."""
     p = pd.DataFrame(payload["predictions"])
@@ -92,6 +94,7 @@ def plot_pred_vs_true(payload: Mapping[str, Any], model: str, *, ax: Axes) -> Ax
     return ax
 
 
+@styled
 def plot_ablation(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     """Bars: overall test acc@10 with vs without measurable parameters, all rows and under
     background load."""
@@ -108,6 +111,7 @@ def plot_ablation(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     return ax
 
 
+@styled
 def plot_whole_models(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     """Bars: measured vs predicted (sum of modules) latency per whole model."""
     w = pd.DataFrame(payload["whole_models"])
@@ -129,6 +133,7 @@ def plot_whole_models(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     return ax
 
 
+@styled
 def plot_splits(payload: Mapping[str, Any], *, ax: Axes, what: str = "with") -> Axes:
     """Bars per model, one per split: pooled test acc@10 with the measurable parameters
     (``what="with"``) or its gain over the model without them (``what="delta"``, points), with

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from effdl_kit.measure import OPS, Roofline
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure
+from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
 from effdl_kit.speedups import pareto_frontier, summarize_runs
 
 from ._analysis import load_results, op_regime_table
@@ -40,6 +40,7 @@ __all__ = ["plot_flops_runtime", "plot_frontier_gains", "plot_loader", "plot_par
            "plot_roofline", "redraw"]
 
 
+@styled
 def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None = None,
                 show_seeds: bool = True) -> Axes:
     """Training time vs test accuracy: each method's mean per budget (a line through its
@@ -79,6 +80,7 @@ _VERDICT_COLORS = {"moves the frontier": "C2", "within noise": "0.45",
                    "behind the frontier": "C3", "too few seeds": "0.75"}
 
 
+@styled
 def plot_frontier_gains(frontier: pd.DataFrame, *, ax: Axes) -> Axes:
     """Each method's gain over the baseline's frontier at its best budget (accuracy points at
     equal time) with its simultaneous interval, coloured by verdict; the baseline is left out."""
@@ -121,6 +123,7 @@ def _scatter_by_regime(rows: pd.DataFrame, *, ax: Axes, color: str, label: str) 
         first = False
 
 
+@styled
 def plot_roofline(sweep: pd.DataFrame, roofline: Roofline | Mapping[str, Any], *, ax: Axes,
                   dtype: str | None = "float32") -> Axes:
     """Achieved FLOP/s against arithmetic intensity on log axes, under the measured roofs
@@ -166,6 +169,7 @@ def plot_roofline(sweep: pd.DataFrame, roofline: Roofline | Mapping[str, Any], *
     return ax
 
 
+@styled
 def plot_flops_runtime(rows: pd.DataFrame, *, ax: Axes) -> Axes:
     """E3: FLOPs ratio and step-time ratio against the baseline, one pair of bars per
     variant."""
@@ -179,6 +183,7 @@ def plot_flops_runtime(rows: pd.DataFrame, *, ax: Axes) -> Axes:
     return ax
 
 
+@styled
 def plot_loader(rows: pd.DataFrame, *, ax: Axes) -> Axes:
     """E4: stacked bars of data wait and compute per (augmentation, workers)."""
     labels = [f"{a}\nw={w}" for a, w in zip(rows["augmentation"], rows["workers"], strict=True)]

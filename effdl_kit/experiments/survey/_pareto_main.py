@@ -41,7 +41,7 @@ from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import EffdlError
 from effdl_kit._core.io import atomic_write_text, check_out_dir
 from effdl_kit._core.validate import SCALES, check_choice, check_int
-from effdl_kit.reports import figure, markdown_table, paper_style_context, save_figure
+from effdl_kit.reports import figure, markdown_table, paper_style_context, save_figure, styled
 
 from ._aa import AAStudy, run_aa_study
 from ._figures import redraw
@@ -140,6 +140,7 @@ def render_aa(doc: Mapping[str, Any]) -> str:
         *markdown_table(st.ratio_summary(), float_format="{:.3f}").splitlines(), ""])
 
 
+@styled
 def plot_aa(study: AAStudy, *, ax: Any) -> Any:
     """Share of repeats called *within noise* per arm, clock and interval, Wilson 95 % bars,
     and the 95 % line an A/A arm must reach."""
