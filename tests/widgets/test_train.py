@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,12 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from effdl_kit.errors import ConfigError
+from effdl_kit.errors import ConfigError, EffdlError
+from effdl_kit.reports import read_provenance
+from effdl_kit.testing import assert_paper_ready
 from effdl_kit.training import DATASETS, MODELS, OPTIMIZERS, TrainResult
 from effdl_kit.widgets import ChangeEvent, TrainController, TrainPanel
+from effdl_kit.widgets._interrupt import stop_all
 from effdl_kit.widgets._train import TRAIN_DEFAULTS
 
 
@@ -112,66 +116,226 @@ def test_export_writes_pdf_svg_png(tmp_path: Path) -> None:
     assert all(p.stat().st_size > 0 for p in paths)
 
 
+# ---------------------------------------------------------------- stopping through the bench
+def wait_for(cond: Any, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+def test_stop_ends_the_bench_at_the_epoch_end_and_keeps_its_result(tmp_path: Path) -> None:
+    ctrl = smoke(epochs=60)
+    assert ctrl.start()
+    wait_for(lambda: ctrl.last_progress is not None)
+    asked_at = ctrl.last_progress.done  # type: ignore[union-attr]
+    assert ctrl.stop("Stop button")
+    assert ctrl.join(60) and ctrl.status == "stopped"
+    res = ctrl.result
+    assert isinstance(res, TrainResult)  # the bench's own (partial) result
+    assert res.stopped_early and "Stop button" in str(res.stop_reason)
+    assert asked_at <= res.epochs_run <= asked_at + 1 < 60  # within one epoch
+    assert ctrl.live_history == res.history and np.isfinite(res.test_metric)
+    assert f"after {res.epochs_run}/60 epochs" in ctrl.status_text()
+    assert "stopped early" in ctrl.summary()
+    paths = ctrl.export(tmp_path / "partial", ("png", "pdf"))
+    prov = read_provenance(paths[0])
+    assert prov["run_status"] == "stopped" and prov["stopped"]["reason"] == "Stop button"
+    assert prov["stopped"]["progress"] == f"{res.epochs_run}/60 epochs"
+    ctrl.set(epochs=2)
+    assert ctrl.run() is not None and ctrl.status == "done"  # the next run is whole
+    assert ctrl.result.epochs_run == 2 and not ctrl.result.stopped_early
+
+
+def test_figure_overlays_the_earlier_runs_with_labels() -> None:
+    ctrl = smoke(epochs=2)
+    ctrl.run(raise_errors=True)
+    ctrl.set(lr=0.01)
+    ctrl.run(raise_errors=True)
+    fig = ctrl.figure()
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 4  # (train, val) of both runs
+    assert {ln.get_color() for ln in lines[:2]} != {ln.get_color() for ln in lines[2:]}
+    assert all(ln.get_alpha() is not None and ln.get_alpha() < 1 for ln in lines[:2])
+    assert all(ln.get_alpha() is None for ln in lines[2:])  # the current run in full colour
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:2] == ["run 1", "run 2 (Learning rate 0.01)"]
+    first = ctrl.runs[0].result.history
+    assert np.allclose(lines[0].get_ydata(), [r.train_loss for r in first])
+    ctrl.clear_runs()
+    assert len(ctrl.figure().axes[0].get_lines()) == 2
+
+
+def test_figure_is_paper_ready_done_and_stopped() -> None:
+    ctrl = smoke(epochs=2)
+    ctrl.run(raise_errors=True)
+    assert_paper_ready(ctrl.figure(), name="train panel figure")
+    ctrl.set(seed=1, epochs=1)
+    ctrl.run(raise_errors=True)
+    assert_paper_ready(ctrl.figure(), name="train panel figure with an overlay")
+
+
 # ---------------------------------------------------------------- the ipywidgets view, headless
+def png(panel: TrainPanel) -> str | None:
+    outs = panel.figure_view.output.outputs
+    return outs[0]["data"]["image/png"] if outs else None
+
+
+def click_run(panel: TrainPanel) -> None:
+    panel.run_button.click()
+    assert panel.wait(60)
+
+
 def test_panel_controls_offer_the_library_choices() -> None:
     panel = TrainPanel(scale="smoke", lr=0.01, epochs=4)
     c = panel.controls
-    assert tuple(c["dataset"].options) == DATASETS
-    assert tuple(c["model"].options) == MODELS
-    assert tuple(c["optimizer"].options) == OPTIMIZERS
-    assert type(c["lr"]).__name__ == "FloatLogSlider" and c["lr"].value == pytest.approx(0.01)
-    assert type(c["epochs"]).__name__ == "IntSlider" and c["epochs"].value == 4
-    assert panel.controller.scale == "smoke"
+    assert [v for _, v in c["dataset"].options] == list(DATASETS)
+    assert [v for _, v in c["model"].options] == list(MODELS)
+    assert [v for _, v in c["optimizer"].options] == list(OPTIMIZERS)
+    assert type(c["lr"]).__name__ == "NumberEntry" and c["lr"].value == pytest.approx(0.01)
+    assert type(c["lr"].slider).__name__ == "FloatLogSlider"
+    assert c["epochs"].value == 4 and c["seed"].slider is None
+    assert c["lr"].slider.description == "Learning rate"  # the registry's label
+    assert c["batch_size"].description == "Batch size"
+    assert panel.figure_view.yscale is not None and panel.figure_view.clear_runs_button
+    assert panel.controller.scale == "smoke" and panel.controller.unit == "epoch"
+    panel.close()
 
 
 def test_panel_run_redraws_the_curve_every_epoch() -> None:
-    panel = TrainPanel(scale="smoke", n_train=200)
-    panel.controls["epochs"].value = 3
+    panel = TrainPanel(scale="smoke", n_train=200, interactive=False)
+    panel.controls["epochs"].text.value = "3"
     panel.controls["optimizer"].value = "sgd"
-    panel.controls["lr"].value = 0.05
+    panel.controls["lr"].text.value = "0.05"
     frames: list[str] = []
-    panel.figure_output.observe(
+    panel.figure_view.output.observe(
         lambda ch: frames.append(ch["new"][0]["data"]["image/png"]) if ch["new"] else None,
         names="outputs")
-    panel.run_button.click()
+    click_run(panel)
     ctrl = panel.controller
     assert ctrl.status == "done", ctrl.error
     assert ctrl.result.config.optimizer == "sgd" and ctrl.result.config.epochs == 3
     assert ctrl.result.config.lr == pytest.approx(0.05)
-    # one new picture per epoch (the final redraw equals the last epoch's, so it sends nothing)
-    assert len(frames) == 3 and len(set(frames)) == 3
-    assert panel.figure_output.outputs[0]["data"]["image/png"] == frames[-1]
+    # one new picture per epoch, then the final one (no "running" title any more)
+    assert len(frames) >= 3 and len(set(frames)) >= 3
+    assert png(panel) == frames[-1]
     assert panel.progress.value == panel.progress.max == 3
     assert "test accuracy" in panel.summary.value
-    assert panel.error_box.value == ""
+    assert panel.error_box.value == "" and panel.figure_view.banner.value == ""
+    panel.close()
 
 
-def test_panel_shows_a_library_error(tmp_path: Path) -> None:
-    panel = TrainPanel(scale="smoke", n_train=200)
+def test_panel_shows_a_library_error_beside_its_field_and_clears_the_figure(
+        tmp_path: Path) -> None:
+    panel = TrainPanel(scale="smoke", n_train=200, interactive=False,
+                       export_stem=str(tmp_path / "f"))
+    panel.controls["epochs"].text.value = "1"
+    click_run(panel)
+    assert png(panel) is not None
     panel.controls["dataset"].value = "sunspots"
     panel.controls["model"].value = "cnn"
-    panel.run_button.click()
-    assert panel.controller.status == "error"
-    assert "ConfigError" in panel.error_box.value and "&#x27;model&#x27;" in panel.error_box.value
-    assert panel.error_box.layout.display is None
-    assert panel.figure_output.outputs == ()
+    click_run(panel)
+    ctrl = panel.controller
+    assert ctrl.status == "error" and ctrl.error_field == "model"
+    assert "ConfigError" in panel.error_text("model") and "'model'" in panel.error_text("model")
+    assert panel.error_text() == ""  # beside the field, not above the panel
+    assert png(panel) is None and not panel.figure_view.shown  # the old figure is gone
+    panel.export_button.click()  # and exporting it is refused, saying why
+    assert "nothing to export: the last run failed" in panel.error_text("export")
+    assert not list(tmp_path.iterdir())
     panel.controls["model"].value = "mlp"
-    panel.controls["epochs"].value = 2
-    panel.run_button.click()
-    assert panel.controller.status == "done", panel.controller.error
-    assert panel.controller.result.metric_name == "mse"
-    assert panel.error_box.value == "" and panel.figure_output.outputs
+    click_run(panel)
+    assert ctrl.status == "done", ctrl.error
+    assert ctrl.result.metric_name == "mse" and png(panel) is not None
+    assert panel.error_text("model") == "" and panel.error_text("export") == ""
+    panel.close()
 
 
-def test_panel_export_writes_files(tmp_path: Path) -> None:
-    panel = TrainPanel(scale="smoke", n_train=200, export_stem=str(tmp_path / "panel"))
-    panel.controls["epochs"].value = 2
+@pytest.mark.parametrize(("field", "typed", "message"), [
+    ("lr", "abc", "'abc' is not a number"),
+    ("epochs", "0", "below the smallest allowed value"),
+    ("epochs", "2.5", "is not an integer"),
+])
+def test_panel_typed_nonsense_is_an_error_beside_its_field(field: str, typed: str,
+                                                           message: str) -> None:
+    panel = TrainPanel(scale="smoke", n_train=200, interactive=False)
+    before = panel.controls[field].value
+    panel.controls[field].text.value = typed
+    assert panel.controls[field].value == before  # never clamped, never replaced
+    assert message in panel.error_text(field)
+    click_run(panel)
+    assert panel.controller.status == "error" and panel.controller.error_field == field
+    assert "ConfigError" in panel.error_text(field) and panel.controller.live_history == []
+    panel.close()
+
+
+def test_panel_negative_seed_reaches_the_bench_and_its_error_sits_beside_seed() -> None:
+    panel = TrainPanel(scale="smoke", n_train=200, interactive=False)
+    panel.controls["seed"].text.value = "-5"
+    assert panel.controls["seed"].value == -5
+    click_run(panel)
+    assert panel.controller.status == "error" and panel.controller.error_field == "seed"
+    assert "'seed'" in panel.error_text("seed") and ">= 0" in panel.error_text("seed")
+    panel.close()
+
+
+def stop_mid_run(panel: TrainPanel, stop: Any) -> int:
+    """Click Run (60 epochs), stop once an epoch is shown; the epochs done when asked."""
+    panel.controls["epochs"].text.value = "60"
     panel.run_button.click()
+    ctrl = panel.controller
+    assert ctrl.status == "running" and not panel.stop_button.disabled
+    wait_for(lambda: panel.progress.value >= 1)
+    asked_at = ctrl.last_progress.done  # type: ignore[union-attr]
+    stop()
+    assert panel.wait(60) and ctrl.status == "stopped"
+    assert asked_at <= ctrl.result.epochs_run <= asked_at + 1 < 60
+    return asked_at
+
+
+def test_panel_stop_button_keeps_the_partial_figure_and_exports_it(tmp_path: Path) -> None:
+    panel = TrainPanel(scale="smoke", n_train=200, interactive=False,
+                       export_stem=str(tmp_path / "stopped"))
+    stop_mid_run(panel, panel.stop_button.click)
+    ctrl = panel.controller
+    assert png(panel) is not None and "partial result" in panel.figure_view.banner.value
+    assert "stopped (Stop button)" in panel.status_label.value
+    assert panel.stop_button.disabled and not panel.run_button.disabled
+    assert panel.progress.bar_style == "warning" and "stopped early" in panel.summary.value
+    panel.export_formats.value = ("png",)
     panel.export_button.click()
-    names = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".pdf", ".svg", ".png"))
-    assert names == ["panel.pdf", "panel.png", "panel.svg"]
-    for n in names:
-        assert n in panel.export_result.value
+    assert "stopped.png" in panel.export_result.value, panel.error_text("export")
+    prov = read_provenance(tmp_path / "stopped.png")
+    assert prov["run_status"] == "stopped" and prov["stopped"]["reason"] == "Stop button"
+    assert prov["stopped"]["progress"] == ctrl.progress_text()
+    panel.close()
+
+
+def test_kernel_interrupt_stops_the_panel_run_the_same_way() -> None:
+    panel = TrainPanel(scale="smoke", n_train=200, interactive=False)
+    stop_mid_run(panel, lambda: stop_all("kernel interrupt"))
+    ctrl = panel.controller
+    assert ctrl.stop_reason == "kernel interrupt" and "kernel interrupt" in ctrl.result.stop_reason
+    assert "stopped (kernel interrupt)" in panel.status_label.value
+    assert png(panel) is not None
+    panel.close()
+
+
+def test_panel_overlay_of_two_runs_and_clear_runs() -> None:
+    panel = TrainPanel(scale="smoke", n_train=200, epochs=2)
+    click_run(panel)
+    panel.controls["lr"].text.value = "0.01"
+    click_run(panel)
+    fig = panel.figure_view.figure
+    assert fig is not None and len(fig.axes[0].get_lines()) == 4
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == [
+        "run 1", "run 2 (Learning rate 0.01)"]
+    panel.figure_view.yscale.value = "log"
+    assert panel.figure_view.figure.axes[0].get_yscale() == "log"
+    panel.figure_view.clear_runs_button.click()
+    assert len(panel.figure_view.figure.axes[0].get_lines()) == 2
+    panel.close()
 
 
 def test_panel_with_controller_takes_no_extra_params() -> None:
@@ -181,7 +345,16 @@ def test_panel_with_controller_takes_no_extra_params() -> None:
 
 def test_progress_flag_passes_the_bench_tqdm_bar_through(
         capsys: pytest.CaptureFixture[str]) -> None:
-    TrainController(scale="smoke", n_train=200, progress=True).run(raise_errors=True)
+    TrainController(scale="smoke", n_train=200, epochs=1, progress=True).run(raise_errors=True)
     assert "cnn on digits" in capsys.readouterr().err
-    TrainController(scale="smoke", n_train=200).run(raise_errors=True)
+    TrainController(scale="smoke", n_train=200, epochs=1).run(raise_errors=True)
     assert "cnn on digits" not in capsys.readouterr().err
+
+
+def test_figure_after_an_error_is_refused() -> None:
+    ctrl = smoke(epochs=1)
+    ctrl.run(raise_errors=True)
+    ctrl.set(lr=-1.0)
+    assert ctrl.run() is None and ctrl.status == "error"
+    with pytest.raises(EffdlError, match="run the panel first"):
+        ctrl.figure()
