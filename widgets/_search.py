@@ -37,15 +37,24 @@ from effdl_kit.experiments.efficientdl import (
     run_method,
     search_setup,
 )
+from effdl_kit.reports import figure as paper_figure
+from effdl_kit.reports import label, legend_beside
 
 from ._base import Panel, PanelController, resolve_controller
+from ._search_study import draw_importance, draw_parallel, evaluations_study, recording_setup
 
 if TYPE_CHECKING:
+    import optuna
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["ALPHA_BETA_MODES", "BASELINES", "SEARCH_DEFAULTS", "SearchController",
-           "SearchPanel"]
+__all__ = ["ALPHA_BETA_MODES", "BASELINES", "SEARCH_DEFAULTS", "SEARCH_VIEWS",
+           "SearchController", "SearchPanel"]
+
+_METHOD_NAMES: dict[str, str] = {str(k): v for k, v in METHOD_LABELS.items()}
+#: the views of a search run: view -> its button label
+SEARCH_VIEWS: dict[str, str] = {"curves": "regret curves", "importance": "importance",
+                                "parallel": "parallel coordinates"}
 
 #: methods the panel can run next to αβ-BO
 BASELINES: tuple[Method, ...] = tuple(m for m in METHODS if not m.startswith("alpha_beta"))
@@ -83,18 +92,34 @@ class SearchController(PanelController):
     setup : SearchSetup or None
         The search problem of the last run (cached per dataset).
     live : list of dict
-        One record per predictor call of the current run (method, seed, iteration, value).
+        One record per predictor call of the current run (method, seed, iteration, value,
+        the configuration evaluated).
     result : dict or None
-        ``{"curves": DataFrame, "table": DataFrame, "setup": dict}`` of the last run.
+        ``{"curves": DataFrame, "table": DataFrame or None, "setup": dict, "params": dict,
+        "evaluations": DataFrame, "partial": bool}`` of the last run (``"study"`` is added
+        by :meth:`study`). A stopped run keeps the calls finished before the stop.
+    view : str
+        What :meth:`figure` draws (a key of :data:`SEARCH_VIEWS`).
+    yscale : str
+        The regret axis' scale in the curves view.
     """
 
     defaults: ClassVar[Mapping[str, Any]] = SEARCH_DEFAULTS["small"]
     name: ClassVar[str] = "search"
+    unit: ClassVar[str] = "predictor call"
+    supports_overlay: ClassVar[bool] = True
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
         self.setup: SearchSetup | None = None
         self._setups: dict[str, SearchSetup] = {}
         self.live: list[dict[str, Any]] = []
+        self._configs: list[dict[str, Any]] = []
+        self._secs: dict[tuple[str, int], list[float]] = {}
+        self._prepared: dict[str, Any] = {}
+        #: what :meth:`figure` draws: a key of :data:`SEARCH_VIEWS`
+        self.view: str = "curves"
+        #: y scale of the regret curves ("linear", "log" or "symlog")
+        self.yscale: str = "linear"
         super().__init__(scale=scale, **params)
 
     def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
@@ -143,53 +168,90 @@ class SearchController(PanelController):
         return out
 
     def compute(self, prepared: dict[str, Any]) -> dict[str, Any]:
-        """Run αβ-BO and every baseline, seed by seed, recording each predictor call."""
-
+        """Run αβ-BO and every baseline, seed by seed, recording each predictor call and its
+        configuration; a stop ends the run after the current predictor call."""
         setup = self.setup
         assert setup is not None
         budget = SearchBudget.for_scale(self.scale)
         self.live = []
+        self._configs = []
+        self._secs = {}
+        self._prepared = prepared
+        recording = recording_setup(setup, self._configs)
         methods = prepared["methods"]
         seeds = [prepared["seed"] + i for i in range(prepared["n_seeds"])]
         n_iter = prepared["n_iter"]
         total = len(methods) * len(seeds) * n_iter
-        secs: dict[tuple[str, int], list[float]] = {}
         every = max(1, n_iter // 10)  # redrawing a live figure costs: ~10 reports per run
         for m in methods:
             for s in seeds:
+                self.check_stop()  # a seed boundary
+
                 def record(it: int, value: float, m: Method = m, s: int = s) -> None:
+                    config = self._configs[-1] if self._configs else {}
                     self.live.append({"method": m, "seed": s, "iteration": it,
-                                      "value": value})
+                                      "value": value, "config": config})
                     if it % every == 0 or it == n_iter:
                         self.report_progress(
                             len(self.live), total,
                             f"{METHOD_LABELS[m]}, seed {s}: call {it}/{n_iter}")
+                    self.check_stop()  # a predictor-call boundary
 
-                _, sec = run_method(setup, m, n_iter=n_iter, seed=s, budget=budget,
+                _, sec = run_method(recording, m, n_iter=n_iter, seed=s, budget=budget,
                                     init_rows=prior_rows(setup, budget.init_rows, s),
                                     alpha=prepared["alpha"], beta=prepared["beta"],
                                     omega=prepared["omega"], callback=record)
-                secs[m, s] = sec
+                self._secs[m, s] = sec
+        return self._result(partial=False)
+
+    def partial_result(self) -> dict[str, Any] | None:
+        """The predictor calls finished before the stop (curves; the table of the method and
+        seed runs that finished), or None before the first call."""
+        return self._result(partial=True) if self.live else None
+
+    def _result(self, *, partial: bool) -> dict[str, Any]:
         curves = self._frame()
-        curves["search_s"] = np.concatenate([np.cumsum(secs[m, s]) for m in methods
-                                             for s in seeds])
-        return {"curves": curves, "table": method_table(curves),
-                "setup": setup.describe(), "params": dict(prepared)}
+        done = curves.groupby(["method", "seed"])["iteration"].transform("max") \
+            == self._prepared["n_iter"]
+        table = method_table(curves[done]) if done.any() else None
+        return {"curves": curves, "table": table, "setup": self.setup.describe()
+                if self.setup is not None else {}, "params": dict(self._prepared),
+                "evaluations": self._evaluations(), "partial": partial}
+
+    def _search_seconds(self, curves: pd.DataFrame) -> list[float]:
+        """Cumulative search seconds of each call (NaN for a method and seed run that has
+        not finished: its seconds come with its end)."""
+        secs = [self._secs.get((str(m), int(s)), []) for m, s in
+                zip(curves["method"], curves["seed"], strict=True)]
+        it = curves["iteration"].to_numpy()
+        return [float(np.cumsum(x)[i - 1]) if len(x) >= i else np.nan
+                for x, i in zip(secs, it, strict=True)]
+
+    def _evaluations(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [{"method": r["method"], "seed": r["seed"], "iteration": r["iteration"],
+                 "value": r["value"], **r["config"]} for r in self.live]
+        return pd.DataFrame(rows)
 
     def _frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        frame = pd.DataFrame(self.live, columns=["method", "seed", "iteration", "value"])
+        frame = pd.DataFrame([{k: r[k] for k in ("method", "seed", "iteration", "value")}
+                              for r in self.live],
+                             columns=["method", "seed", "iteration", "value"])
         v = frame["value"].astype(float).where(np.isfinite(frame["value"].astype(float)),
                                                 -np.inf)
         frame["best_so_far"] = v.groupby([frame["method"], frame["seed"]]).cummax()
         assert self.setup is not None
         frame["regret"] = self.setup.regret(frame["best_so_far"].to_numpy())
+        frame["search_s"] = self._search_seconds(frame)
         return frame
 
-    def table(self) -> pd.DataFrame:
+    def table(self) -> pd.DataFrame | None:
         """Final regret per method (mean, 95 % interval over seeds, share at the grid maximum,
-        rank) of the last run.
+        rank) of the last run; for a stopped run, of its finished method and seed runs (None
+        when none finished).
 
         Raises
         ------
@@ -198,50 +260,112 @@ class SearchController(PanelController):
         """
         if self.result is None:
             raise EffdlError("no result yet: run the panel first")
-        return self.result["table"]
+        table: pd.DataFrame | None = self.result["table"]
+        return table
 
-    def figure(self) -> Figure:
-        """Regret curves (mean, 95 % bootstrap band over seeds) of the result or the live run.
+    def study(self) -> optuna.Study:
+        """The in-memory Optuna study of the last result's predictor calls (one trial per
+        call; see :func:`~effdl_kit.widgets._search_study.evaluations_study`), built once.
 
         Raises
         ------
         EffdlError
             Nothing has been run yet.
         """
-        from matplotlib.figure import Figure
+        res = self.result
+        if res is None:
+            raise EffdlError("no result yet: run the panel first")
+        if "study" not in res:
+            res["study"] = evaluations_study(res["evaluations"], res["setup"]["values"],
+                                             name=f"search panel ({self.scale})")
+        study: optuna.Study = res["study"]
+        return study
 
+    def provenance(self) -> dict[str, Any]:
+        """The base provenance plus the view drawn and its y scale."""
+        return {**super().provenance(), "view": self.view, "yscale": self.yscale}
+
+    def figure(self) -> Figure:
+        """The chosen :attr:`view` of the result (or, for ``"curves"``, of the live run).
+
+        ``"curves"``: mean simple regret per method with its 95 % bootstrap band over seeds,
+        earlier runs overlaid faintly; ``"importance"``: fANOVA importance of each searched
+        component for the predicted accuracy over every predictor call; ``"parallel"``:
+        parallel coordinates of every evaluated configuration.
+
+        Raises
+        ------
+        EffdlError
+            Nothing to draw yet.
+        """
+        check_choice("view", self.view, tuple(SEARCH_VIEWS))
+        if self.view != "curves":
+            study = self.study()
+            fig, ax = paper_figure("double", aspect=0.5, pyplot=False)
+            if self.view == "importance":
+                draw_importance(study, ax=ax, seed=int(self.params["seed"]))
+            else:
+                draw_parallel(study, ax=ax)
+            return fig
         if self.result is not None:
             curves = self.result["curves"]
         elif self.live:
             curves = self._frame()
         else:
             raise EffdlError("no search result yet: run the panel first")
-        fig = Figure(figsize=(7.0, 4.0), layout="constrained")
-        ax = fig.subplots()
-        plot_search_curves(curves, ax=ax)
+        fig, ax = paper_figure("double", aspect=0.5, pyplot=False)
+        plot_search_curves(curves, ax=ax, legend=False)
+        self._overlay(ax)
+        if self.yscale == "linear":
+            ax.set_yscale("linear")
+            ax.set_ylim(bottom=0.0)
         if self.setup is not None:
             d = self.setup.describe()
-            fixed = f"; fixed at the task: {', '.join(d['fixed'])}" if d["fixed"] else ""
+            fixed = (f"; fixed at the task: {', '.join(map(label, d['fixed']))}"
+                     if d["fixed"] else "")
             ax.set_title(f"{DATASET_LABELS[d['dataset']]}: {d['n_candidates']} candidates over "
-                         f"{', '.join(d['components'])}{fixed}", fontsize="x-small", wrap=True)
+                         f"{', '.join(map(label, d['components']))}{fixed}",
+                         fontsize="x-small", wrap=True)
+        legend_beside(ax, fontsize="x-small", frameon=False)
         return fig
 
+    def _overlay(self, ax: Any) -> None:
+        """Earlier kept runs: each method's mean regret, thin and faint."""
+        for run in self.runs:
+            if run.result is self.result:
+                continue
+            curves = run.result["curves"]
+            for i, (m, g) in enumerate(curves.groupby("method", sort=False)):
+                mean = g.groupby("iteration")["regret"].mean()
+                ax.plot(mean.index, mean.to_numpy(), lw=0.8, ls="--", alpha=0.45,
+                        color=f"C{(i + run.number) % 10}",
+                        label=f"{run.label}: {_METHOD_NAMES.get(str(m), str(m))}")
+
     def summary(self) -> str:
-        """One line about the last result, or the status."""
+        """One line that follows the state: the status while running, the best method of a
+        finished (or stopped) run, nothing after an error (the error is shown)."""
+        if self.status == "running":
+            return self.status_text()
         if self.result is None:
-            return self.status
+            return "" if self.status == "error" else self.status_text()
         t = self.result["table"]
+        calls = int(self.result["curves"]["iteration"].max())
+        if t is None or t.empty:
+            return f"stopped after {len(self.result['curves'])} predictor calls; no method " \
+                   "and seed run finished"
         best = t.iloc[0]
-        return (f"lowest regret: {best['method']} {best['regret mean']:.4f} "
+        head = "stopped; among the finished runs, " if self.result["partial"] else ""
+        return (f"{head}lowest regret: {best['method']} {best['regret mean']:.4f} "
                 f"[{best['regret lo']:.4f}, {best['regret hi']:.4f}] (95 % CI over "
                 f"{int(best['seeds'])} seeds), at the grid maximum in "
-                f"{100 * best['at grid max']:.0f} % of seeds, after "
-                f"{int(self.result['curves']['iteration'].max())} predictor calls")
+                f"{100 * best['at grid max']:.0f} % of seeds, after {calls} predictor calls")
 
 
 class SearchPanel(Panel):
-    """α, β, Ω and budget sliders, αβ-BO's mode, searched components; run αβ-BO against
-    baselines; live regret curves with bands and the regret table.
+    """α, β, Ω and budget fields, αβ-BO's mode, searched components; run αβ-BO against
+    baselines in the background (Stop ends it after the current predictor call); live regret
+    curves with bands (earlier runs overlaid), the importance and parallel-coordinate views of
+    the run's predictor calls, and the regret table.
 
     Parameters
     ----------
@@ -250,8 +374,19 @@ class SearchPanel(Panel):
     scale : {"smoke", "small", "paper"}
     export_stem : str
         Initial export path (without extension).
+    interactive : bool, optional
+        ipympl figure (default when installed) or PNG.
     **params
         Initial parameters for a new controller.
+
+    Attributes
+    ----------
+    view : ipywidgets.ToggleButtons
+        Regret curves | importance | parallel coordinates (what the figure and Export show).
+    table : TableView
+        The regret table of the last result.
+    summary : ipywidgets.HTML
+        One line that follows the state (the status while running, the best method after).
 
     Examples
     --------
@@ -263,46 +398,84 @@ class SearchPanel(Panel):
 
     def __init__(self, controller: SearchController | None = None, *,
                  scale: Scale = "small", export_stem: str = "figures/search",
-                 **params: Any) -> None:
+                 interactive: bool | None = None, **params: Any) -> None:
         import ipywidgets as W
+
+        from ._fields import NumberEntry
+        from ._views import TableView
 
         controller = resolve_controller(SearchController, controller, scale, params)
         p = controller.params
-        style = {"description_width": "90px"}
+        style = {"description_width": "110px"}
         controls = {
             "dataset": W.Dropdown(options=[(DATASET_LABELS[d], d) for d in DATASETS],
-                                  description="dataset", style=style),
+                                  description=label("dataset"), style=style),
             "mode": W.Dropdown(options=[("kit (AlphaBetaSampler)", "kit"),
                                         ("authors' choices", "faithful"),
                                         ("grid, fitted-noise GP", "grid")],
-                               description="αβ-BO", style=style),
+                               description=label("mode"), style=style),
             "components": W.Dropdown(options=[("controllable (task fixed)", "controllable"),
                                               ("all (paper's)", "all")],
-                                     description="components", style=style),
-            "alpha": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="α", style=style),
-            "beta": W.FloatSlider(min=0.0, max=3.5, step=0.01, description="β", style=style),
-            "omega": W.FloatSlider(min=0.0, max=1.0, step=0.01, description="Ω", style=style),
-            "n_iter": W.IntSlider(min=1, max=max(500, int(p["n_iter"])), description="budget",
-                                  style=style),
-            "n_seeds": W.IntSlider(min=1, max=10, description="seeds", style=style),
+                                     description=label("components"), style=style),
+            "alpha": NumberEntry(kind="float", description=label("alpha"), low=0.0,
+                                 slider_min=0.0, slider_max=3.5, step=0.01),
+            "beta": NumberEntry(kind="float", description=label("beta"), low=0.0,
+                                slider_min=0.0, slider_max=3.5, step=0.01),
+            "omega": NumberEntry(kind="float", description=label("omega"), low=0.0, high=1.0,
+                                 step=0.01),
+            "n_iter": NumberEntry(kind="int", description=label("n_iter"), low=1,
+                                  slider_min=1, slider_max=max(500, int(p["n_iter"]))),
+            "n_seeds": NumberEntry(kind="int", description=label("n_seeds"), low=1,
+                                   slider_min=1, slider_max=10),
             "baselines": W.SelectMultiple(options=[(METHOD_LABELS[b], b) for b in BASELINES],
-                                          description="baselines", style=style),
-            "seed": W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
-                                     style=style),
+                                          description=label("baselines"), style=style),
+            "seed": NumberEntry(kind="int", description=label("seed"), slider=None),
         }
         super().__init__(controller, controls, title="αβ-BO search on the static predictor",
-                         export_stem=export_stem, live_figure=True)
+                         export_stem=export_stem, live_figure=True, yscale_toggle=True,
+                         interactive=interactive)
+        self.view = W.ToggleButtons(options=[(v, k) for k, v in SEARCH_VIEWS.items()],
+                                    value=controller.view, description="view",
+                                    style={"button_width": "150px"},
+                                    tooltips=["mean simple regret per method, 95 % band",
+                                              "fANOVA importance of each searched component",
+                                              "every evaluated configuration"])
+        self.view.observe(lambda _c: self._on_view(), names="value")
+        yscale = self.figure_view.yscale
+        if yscale is not None:
+            yscale.observe(lambda _c: self._on_yscale(), names="value")
+        tools = self.figure_view.toolbar
+        tools.children = (self.view, *tools.children)
+        self.table = TableView()
         self.summary = W.HTML("")
-        self.table = W.HTML("")
-        children = list(self.widget.children)
-        children.insert(children.index(self.figure_area) + 1, self.table)
-        self.widget.children = (*children, self.summary)
-        controller.on_change(self._on_result)
+        self.add_below_figure(self.summary, self.table.widget)
+        self.listen(self._on_result)
+        self._sync_tables()
+
+    def _on_view(self) -> None:
+        c = self.controller
+        c.view = str(self.view.value)
+        if self.figure_view.yscale is not None:
+            self.figure_view.yscale.disabled = c.view != "curves"
+        if c.status in ("done", "stopped") and c.result is not None:
+            c.clear_error()  # a view the last run could not draw is forgotten
+            self._sync_error()
+            self.show_figure()
+
+    def _on_yscale(self) -> None:
+        c = self.controller
+        assert self.figure_view.yscale is not None
+        c.yscale = str(self.figure_view.yscale.value)
+        if c.yscale == "linear" and c.result is not None and c.status != "running":
+            self.show_figure()  # drawn again with the controller's own scale
+
+    def _sync_tables(self) -> None:
+        c = self.controller
+        self.table.show(c.result["table"] if c.result is not None else None)
+        self.summary.value = html.escape(c.summary())
 
     def _on_result(self, event: Any) -> None:
-        c = self.controller
-        if event.kind == "result":
-            self.table.value = "" if c.result is None else c.table().to_html(
-                index=False, float_format=lambda v: f"{v:.4f}", border=0)
-        if event.kind in ("result", "status"):
-            self.summary.value = html.escape(c.summary())
+        if event.kind in ("result", "status", "error"):
+            self._sync_tables()
+        elif event.kind == "progress":
+            self.summary.value = html.escape(self.controller.summary())

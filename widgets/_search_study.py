@@ -1,0 +1,164 @@
+"""The study behind a :class:`~effdl_kit.widgets.SearchPanel` run, for its importance and
+parallel-coordinate views.
+
+The search methods of the EfficientDL study do not all run in Optuna (the grid αβ-BO and random
+search do not), so the panel records the configuration of every predictor call
+(:class:`RecordingProblem`) and builds one in-memory Optuna study of all of them
+(:func:`evaluations_study`): one trial per call, the searched components as parameters with
+their grid's values (numbers as numeric distributions, log-scaled when they span two decades or
+more, anything else categorical, internal names shown by their display labels), the predictor's
+output as the value (maximised) and the method, seed and call number as user attributes.
+:func:`effdl_kit.search.param_importances` and :func:`effdl_kit.search.trials_frame` then read
+it like any study the kit writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from effdl_kit.errors import EffdlError
+from effdl_kit.experiments.efficientdl import SearchSetup
+from effdl_kit.search import PredictorProblem
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+__all__ = ["OBJECTIVE_LABEL", "RecordingProblem", "draw_importance", "draw_parallel",
+           "evaluations_study", "plain_value", "recording_setup", "shown_choice"]
+
+#: what the study's value is, as figures name it
+OBJECTIVE_LABEL = "Predicted accuracy"
+
+
+@dataclass
+class RecordingProblem(PredictorProblem):
+    """A :class:`~effdl_kit.search.PredictorProblem` that appends every configuration it is
+    asked to evaluate to :attr:`sink` (the same predictor, the same values)."""
+
+    sink: list[dict[str, Any]] = field(default_factory=list)
+
+    def objective(self, config: Mapping[str, Any]) -> float:
+        """The predictor's output for ``config``, recorded."""
+        self.sink.append({k: plain_value(v) for k, v in dict(config).items()})
+        return super().objective(config)
+
+
+def plain_value(v: Any) -> Any:
+    """``v`` as a plain Python value (numpy scalars converted)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def recording_setup(setup: SearchSetup, sink: list[dict[str, Any]]) -> SearchSetup:
+    """``setup`` whose problem records each evaluated configuration into ``sink``."""
+    p = setup.problem
+    rec = RecordingProblem(**{f.name: getattr(p, f.name) for f in fields(p)}, sink=sink)
+    return replace(setup, problem=rec)
+
+
+def shown_choice(value: Any) -> Any:
+    """A categorical value as figures show it: an internal name (registered, or with an
+    underscore: ``"leaky_relu"``, ``"none"``) becomes its display label, anything else stays."""
+    from effdl_kit.reports import is_registered, label
+
+    v = plain_value(value)
+    if isinstance(v, str) and v.strip() and (is_registered(v) or "_" in v):
+        return label(v, unit=False)
+    return v
+
+
+def _distribution(values: Sequence[Any]) -> optuna.distributions.BaseDistribution:
+    import optuna
+
+    vals = [plain_value(v) for v in values]
+    numeric = len(vals) > 1 and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                    for v in vals)
+    if not numeric:
+        return optuna.distributions.CategoricalDistribution(
+            list(dict.fromkeys(shown_choice(v) for v in vals)))
+    lo, hi = min(vals), max(vals)
+    if all(isinstance(v, int) for v in vals):
+        return optuna.distributions.IntDistribution(int(lo), int(hi))
+    log = lo > 0 and hi / lo >= 100
+    return optuna.distributions.FloatDistribution(float(lo), float(hi), log=log)
+
+
+def evaluations_study(evaluations: pd.DataFrame, values: Mapping[str, Sequence[Any]], *,
+                      name: str = "search panel") -> optuna.Study:
+    """An in-memory Optuna study with one complete trial per evaluated configuration.
+
+    Parameters
+    ----------
+    evaluations : pandas.DataFrame
+        One row per predictor call: ``method``, ``seed``, ``iteration``, ``value`` and one
+        column per searched component.
+    values : mapping of str to sequence
+        Each searched component's grid values (``SearchSetup.describe()["values"]``).
+    name : str
+        The study's name.
+
+    Returns
+    -------
+    optuna.Study
+        Direction "maximize"; calls with a non-finite value are left out.
+
+    Raises
+    ------
+    EffdlError
+        No call has a finite value.
+    """
+    import optuna
+
+    from effdl_kit._core.study import quiet_optuna
+
+    dists = {c: _distribution(v) for c, v in values.items()}
+    trials = []
+    for row in evaluations.to_dict(orient="records"):
+        value = float(row["value"])
+        if not np.isfinite(value):
+            continue
+        params = {}
+        for c, d in dists.items():
+            v = plain_value(row[c])
+            if isinstance(d, optuna.distributions.FloatDistribution):
+                v = float(v)
+            elif isinstance(d, optuna.distributions.CategoricalDistribution):
+                v = shown_choice(v)
+            params[c] = v
+        trials.append(optuna.trial.create_trial(
+            params=params, distributions=dists, value=value,
+            user_attrs={"method": str(row["method"]), "seed": int(row["seed"]),
+                        "iteration": int(row["iteration"])}))
+    if not trials:
+        raise EffdlError("no predictor call with a finite value: nothing to draw")
+    with quiet_optuna():
+        study = optuna.create_study(direction="maximize", study_name=name)
+        study.add_trials(trials)
+    return study
+
+
+def draw_importance(study: optuna.Study, *, ax: Axes, seed: int) -> pd.DataFrame:
+    """fANOVA importance of each searched component for the predictor's output, on ``ax``;
+    the importance frame."""
+    from effdl_kit.reports._study_plots import plot_param_importances
+    from effdl_kit.search import param_importances
+
+    frame = param_importances(study, evaluator="fanova", seed=seed)
+    plot_param_importances(frame, ax=ax)
+    ax.set_title(f"What drives the predicted accuracy ({len(study.trials)} predictor calls)",
+                 fontsize="small")
+    return frame
+
+
+def draw_parallel(study: optuna.Study, *, ax: Axes) -> None:
+    """Parallel coordinates of every evaluated configuration, coloured by the predicted
+    accuracy, on ``ax``."""
+    from effdl_kit.reports._study_plots import plot_parallel_coordinates
+    from effdl_kit.search import trials_frame
+
+    plot_parallel_coordinates(trials_frame(study), ax=ax, objective_label=OBJECTIVE_LABEL)
