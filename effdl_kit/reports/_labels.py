@@ -33,6 +33,7 @@ from effdl_kit._core.errors import ConfigError
 __all__ = [
     "LABELS",
     "Label",
+    "display",
     "fallback_label",
     "humanize_columns",
     "is_registered",
@@ -120,6 +121,9 @@ _REGISTRY: dict[str, Label] = {
     "true_top1": _l("Measured top-1", "%"),
     "predicted_top1": _l("Predicted top-1"),
     "test_top1": _l("Realised test top-1"),
+    "digits": _l("Digits"),
+    "synthetic_shift": _l("Synthetic, shifted"),
+    "cifar10": _l("CIFAR-10"),
     "alpha": _l("α"),
     "beta": _l("β"),
     "omega": _l("Ω"),
@@ -151,12 +155,25 @@ _REGISTRY: dict[str, Label] = {
     # survey
     "method": _l("Method"),
     "baseline": _l("Baseline"),
-    "ema": _l("EMA of weights"),
+    "baseline_frontier": _l("Baseline frontier"),
+    "blurpool": _l("BlurPool"),
+    "stochastic_depth": _l("Stochastic depth"),
     "channels_last": _l("Channels-last"),
     "mixed_precision": _l("Mixed precision"),
+    "progressive_resizing": _l("Progressive resizing"),
+    "mixup": _l("MixUp"),
+    "cutmix": _l("CutMix"),
+    "selective_backprop": _l("Selective backprop"),
+    "layer_freezing": _l("Layer freezing"),
+    "sam": _l("SAM"),
+    "ema": _l("EMA of weights"),
+    "relabelled_baseline": _l("Relabelled baseline (A/A)"),
     "norm_free": _l("Norm-free"),
     "factorized": _l("Factorized"),
+    "factorized_norm_free": _l("Factorized, norm-free"),
+    "none": _l("None"),
     "flip_crop": _l("Flip + crop"),
+    "heavy": _l("Heavy"),
     "flops": _l("FLOPs"),
     "flops_ratio": _l("FLOPs / baseline"),
     "time_ratio": _l("Step time / baseline"),
@@ -241,6 +258,22 @@ def label(name: str, *, unit: bool = True) -> str:
             rec.add(name)
         return fallback_label(name)
     return found.render(unit=unit)
+
+
+def display(name: object, *, unit: bool = True) -> str:
+    """How a value that may be an internal name is shown (legend entries, tick labels).
+
+    A registered name gets its label; a string with an underscore goes through :func:`label`
+    (the readable fallback, recorded as a miss); anything else (``"baseline (A/A)"``,
+    ``"conv2d"``, a number) is already readable and shown as ``str(name)``.
+
+    >>> display("channels_last"), display("baseline (A/A)")
+    ('Channels-last', 'baseline (A/A)')
+    """
+    text = str(name)
+    if text in _REGISTRY or ("_" in text and text.strip()):
+        return label(text, unit=unit)
+    return text
 
 
 def unit(name: str) -> str | None:

@@ -27,6 +27,7 @@ __all__ = [
     "apply_kit_fonts",
     "figure",
     "kit_style",
+    "legend_beside",
     "paper_rc",
     "paper_style",
     "paper_style_context",
@@ -196,6 +197,24 @@ def apply_kit_fonts(fig: Figure) -> int:
             text.set_fontfamily("serif")
             changed += 1
     return changed
+
+
+def legend_beside(ax: Any, **legend_kw: Any) -> Any:
+    """Put ``ax``'s legend to the right of it, outside the data (constrained layout makes room).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    **legend_kw
+        Passed to ``ax.legend`` (``handles``, ``labels``, ``fontsize``, ``ncols``, ``title``).
+
+    Returns
+    -------
+    matplotlib.legend.Legend
+    """
+    legend_kw.setdefault("fontsize", "x-small")
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                     **legend_kw)
 
 
 class PaperFigure(Figure):

@@ -11,7 +11,14 @@ import numpy as np
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.jsonable import as_float
 from effdl_kit._core.stats import mean_curve_band
-from effdl_kit.reports import figure, paper_style_context, save_figure, styled
+from effdl_kit.reports import (
+    figure,
+    label,
+    legend_beside,
+    paper_style_context,
+    save_figure,
+    styled,
+)
 
 from ._live_analysis import LIVE_CLOCKS, arm_points, best_so_far
 from ._settings import PAPER
@@ -24,8 +31,10 @@ __all__ = ["ARM_STYLE", "plot_live_curves", "plot_live_tsba", "redraw_live"]
 #: Colour and label of each arm.
 ARM_STYLE: dict[str, tuple[str, str]] = {"plain": ("#4c72b0", "plain"),
                                          "bttackler": ("#dd8452", "BTTackler")}
-_CLOCK_LABELS = {"epochs": "epoch clock (epochs run)", "wall": "wall clock (s)",
-                 "cpu": "CPU clock (s)"}
+_CLOCK_LABELS = {"epochs": label("epochs_clock"), "wall": label("wall_clock_s"),
+                 "cpu": label("cpu_clock_s")}
+#: tick label of each clock in the TSBA panel
+_CLOCK_TICKS = {"epochs": "Epochs", "wall": "Wall", "cpu": "CPU"}
 
 
 @styled
@@ -57,13 +66,13 @@ def plot_live_curves(repeats: Sequence[Mapping[str, Any]], *, ax: Axes,
         return ax
     lo, hi = max(firsts), min(ends)
     grid = np.linspace(lo, max(hi, lo), n_points)
-    for k, (color, label) in ARM_STYLE.items():
+    for k, (color, arm_name) in ARM_STYLE.items():
         curves = np.vstack([best_so_far(a[k]["trials"], grid, clock) for a in arms])
         mean, band_lo, band_hi = mean_curve_band(curves)
-        ax.plot(grid, mean, color=color, label=f"{label} (mean of {len(arms)})")
+        ax.plot(grid, mean, color=color, label=f"{arm_name} (mean of {len(arms)})")
         ax.fill_between(grid, band_lo, band_hi, color=color, alpha=0.25, linewidth=0)
     ax.set_xlabel(_CLOCK_LABELS[clock])
-    ax.set_ylabel("best val accuracy so far")
+    ax.set_ylabel(label("best_val_accuracy"))
     ax.legend(fontsize="small", frameon=False, loc="best")
     return ax
 
@@ -98,10 +107,10 @@ def plot_live_tsba(summary: Mapping[str, Any], *, ax: Axes,
     ax.axhline(0.0, color="black", linewidth=0.6)
     ax.axhline(PAPER["tsba"], color="black", linestyle="--", linewidth=0.8,
                label=f"paper {PAPER['tsba']:g} %")
-    ax.set_xticks(range(len(clocks)), [c for c in clocks])
-    ax.set_xlabel("clock")
-    ax.set_ylabel("TSBA (%)")
-    ax.legend(fontsize="small", frameon=False)
+    ax.set_xticks(range(len(clocks)), [_CLOCK_TICKS[c] for c in clocks])
+    ax.set_xlabel(label("clock"))
+    ax.set_ylabel(label("tsba"))
+    legend_beside(ax, frameon=False)
     return ax
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from effdl_kit.reports import figure, styled
+from effdl_kit.reports import figure, label, legend_beside, styled
 
 from ._replay_study import RANDOM_CONTROL, ReplayStudy
 from ._settings import PAPER
@@ -66,12 +66,12 @@ def plot_replay_metric(study: ReplayStudy, quantity: str, *, ax: Axes,
     if quantity == "tsba":
         ax.axhline(PAPER["tsba"], color="grey", linestyle="--", linewidth=0.8,
                    label=f"paper {PAPER['tsba']:.2f} %")
-        ax.set_ylabel("TSBA (%)")
+        ax.set_ylabel(label("tsba"))
     else:
         ax.axhline(50.0, color="black", linestyle=":", linewidth=0.8, label="50 % (tie)")
         ax.axhline(PAPER["top10hr"], color="grey", linestyle="--", linewidth=0.8,
                    label=f"paper {PAPER['top10hr']:.2f} %")
-        ax.set_ylabel("Top10HR (%)")
+        ax.set_ylabel(label("top10hr"))
     ax.set_title(f"{quantity.upper() if quantity == 'tsba' else 'Top10HR'}, {setting} "
                  "orderings (95 % CI)")
     return ax
@@ -93,7 +93,7 @@ def plot_replay_controls(study: ReplayStudy, *, ax: Axes) -> Axes:
     RULE_LABELS.setdefault("bttackler_injected", "BTTackler, injected pathologies")
     _bars(ax, frame, list(study.tasks["task"]),
           ["none", RANDOM_CONTROL, "bttackler", "bttackler_injected"], floor=-100.0)
-    ax.set_ylabel("TSBA (%)")
+    ax.set_ylabel(label("tsba"))
     ax.set_title("Controls: TSBA (95 % CI)")
     return ax
 
@@ -105,17 +105,17 @@ def plot_replay_indicators(study: ReplayStudy, *, ax: Axes, rule: str = "bttackl
     ind = study.indicators
     ind = ind[(ind["rule"] == rule) & (ind["setting"] == setting)]
     markers = dict(zip(study.tasks["task"], "osD^v<>", strict=False))
-    for label, g in ind.groupby("indicator"):
+    for indicator, g in ind.groupby("indicator"):
         for _, r in g.iterrows():
             ax.scatter(r["recall"], r["precision"], marker=markers.get(r["task"], "o"),
                        s=18 + 60 * min(float(r["flagged"]) / max(ind["flagged"].max(), 1), 1))
-            ax.annotate(str(label), (r["recall"], r["precision"]), fontsize=6,
+            ax.annotate(str(indicator), (r["recall"], r["precision"]), fontsize=6,
                         xytext=(3, 2), textcoords="offset points")
     ax.axhline(0.25, color="grey", linestyle=":", linewidth=0.8, label="base rate 25 %")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("recall (share of bad trials stopped)")
-    ax.set_ylabel("precision (share of stops that were bad)")
+    ax.set_xlabel(label("recall"))
+    ax.set_ylabel(label("precision_stops"))
     ax.set_title(f"Indicators of {RULE_LABELS.get(rule, rule)}")
     for task, m in markers.items():
         ax.scatter([], [], marker=m, color="black", label=_TASK_LABELS.get(task, task))
@@ -124,13 +124,15 @@ def plot_replay_indicators(study: ReplayStudy, *, ax: Axes, rule: str = "bttackl
 
 @styled
 def replay_figure(study: ReplayStudy) -> Figure:
-    """The study's 2x2 figure: TSBA, Top10HR, controls, indicators."""
-    fig, axes = figure("double", 0.8, nrows=2, ncols=2, pyplot=False)
+    """The study's figure, one panel per row (TSBA, Top10HR, controls, indicators), each
+    legend beside its panel."""
+    fig, axes = figure("double", 0.3, nrows=4, ncols=1, pyplot=False,
+                       height_ratios=(1, 1, 1, 1.8))
     flat = np.asarray(axes).ravel()
     plot_replay_metric(study, "tsba", ax=flat[0])
     plot_replay_metric(study, "top10hr", ax=flat[1])
     plot_replay_controls(study, ax=flat[2])
     plot_replay_indicators(study, ax=flat[3])
     for ax in flat:
-        ax.legend(fontsize=6, loc="best", framealpha=0.85)
+        legend_beside(ax, fontsize=6)
     return fig

@@ -29,7 +29,15 @@ from effdl_kit.experiments.efficientdl._confirm_settings import (
     FIGURE_CONFIRM,
     TABLE_CONFIRM,
 )
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
+from effdl_kit.reports import (
+    display,
+    export_table,
+    figure,
+    label,
+    paper_style_context,
+    save_figure,
+    styled,
+)
 
 __all__ = [
     "confirmation_table",
@@ -174,9 +182,10 @@ def plot_predicted_vs_realised(arms: pd.DataFrame, *, ax: Axes, legend: bool = T
     ax.plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--", zorder=0)
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel("predicted top-1")
-    ax.set_ylabel("realised test top-1")
-    styles = ", ".join(f"{'filled' if i == 0 else 'open'}: {t}" for t, i in fills.items())
+    ax.set_xlabel(label("predicted_top1"))
+    ax.set_ylabel(label("test_top1"))
+    styles = ", ".join(f"{'filled' if i == 0 else 'open'}: {display(t)}"
+                       for t, i in fills.items())
     ax.set_title(f"Predicted vs realised ({styles})", fontsize="x-small")
     if legend:
         ax.legend(loc="lower right", fontsize="xx-small", frameon=False, handlelength=1.0)
@@ -232,9 +241,9 @@ def plot_confirmation(frame: pd.DataFrame, *, ax: Axes,
             per_seed = per_seed[np.isfinite(per_seed)]
             ax.scatter(np.full(len(per_seed), x), per_seed, s=3, color="0.3", zorder=3,
                        linewidths=0)
-    ax.set_xticks(np.arange(len(tasks), dtype=float), [str(t) for t in tasks])
+    ax.set_xticks(np.arange(len(tasks), dtype=float), [display(t) for t in tasks])
     ax.set_ylim(0.0, 1.05)
-    ax.set_ylabel("realised test top-1")
+    ax.set_ylabel(label("test_top1"))
     n_seeds = sorted({int(n) for n in summary["n_seeds"]})
     ax.set_title(f"Realised per arm, 95% CI, {', '.join(map(str, n_seeds))} seeds "
                  "(dotted: predicted)", fontsize="x-small")

@@ -6,6 +6,7 @@ fitting, no search, no training).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,16 @@ from effdl_kit.experiments.efficientdl._settings import (
     TABLE_VERDICTS,
     TOP_K,
 )
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
+from effdl_kit.reports import (
+    display,
+    export_table,
+    figure,
+    label,
+    legend_beside,
+    paper_style_context,
+    save_figure,
+    styled,
+)
 
 __all__ = [
     "plot_ablation",
@@ -57,7 +67,7 @@ __all__ = [
 
 #: scatter colour per cross-validation split
 _SPLIT_COLORS: dict[str, str] = {"random": "C0", "grouped": "C1"}
-_METHOD_LABELS: dict[str, str] = {str(m): label for m, label in METHOD_LABELS.items()}
+_METHOD_LABELS: dict[str, str] = {str(m): text for m, text in METHOD_LABELS.items()}
 #: one colour per search method, the same in every panel
 _METHOD_COLORS: dict[str, str] = {str(m): f"C{i}" for i, m in enumerate(METHOD_LABELS)}
 
@@ -78,8 +88,9 @@ def plot_predicted_vs_true(result: Mapping[str, Any], split: str, *, ax: Axes) -
     ax.text(0.03, 0.97, f"R² {m['r2']:.2f} ± {s['r2']:.2f}\nρ {m['spearman']:.2f}",
             transform=ax.transAxes, va="top", ha="left", fontsize="small")
     ax.set_title(f"{result['label']}, {split} {ev['n_splits']}-fold", fontsize="medium")
-    ax.set_xlabel(f"true {result['target']}")
-    ax.set_ylabel("predicted (out of fold)")
+    target = display(result["target"])
+    ax.set_xlabel(f"Measured {target[:1].lower()}{target[1:]}")
+    ax.set_ylabel("Predicted (out of fold)")
     return ax
 
 
@@ -99,9 +110,9 @@ def plot_importance(result: Mapping[str, Any], *, ax: Axes, show: int = SHOW_K,
     colors = ["C3" if r <= highlight else "0.7" for r in top.index]
     ax.barh(pos, mean, xerr=np.vstack([lo, hi]), color=colors, capsize=2,
             error_kw={"lw": 0.8})
-    ax.set_yticks(pos, list(top["name"]))
+    ax.set_yticks(pos, [display(n) for n in top["name"]])
     ax.axvline(0.0, lw=0.6, color="0.3")
-    ax.set_xlabel("R² drop when permuted")
+    ax.set_xlabel(label("importance"))
     ax.set_title(f"{result['label']}: Top-{highlight} highlighted", fontsize="medium")
     return ax
 
@@ -193,7 +204,9 @@ def redraw_search(search: Mapping[str, Any], out: Path, provenance: Mapping[str,
         axes[1, 0].set_title("kit αβ-BO, Ω = 0.1", fontsize="small")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         axes[1, 1].set_axis_off()
-        axes[1, 1].legend(handles, labels, loc="center", frameon=False, fontsize="small")
+        # the legend fills the free panel; long method names wrap so it stays inside it
+        axes[1, 1].legend(handles, [textwrap.fill(lb, 26) for lb in labels], loc="center",
+                          frameon=False, fontsize="x-small")
         paths += save_figure(fig, out / FIGURE_SEARCH, provenance=prov, seed=seed,
                              scale=scale)
     n_calls = int(curves["iteration"].max())
@@ -235,15 +248,15 @@ def plot_search_curves(curves: pd.DataFrame, *, ax: Axes, legend: bool = True) -
         band = regret_bands(curves, str(m))
         color = _METHOD_COLORS.get(str(m), f"C{i}")
         ax.plot(band["iteration"], band["mean"], color=color, lw=1.2,
-                label=_METHOD_LABELS.get(str(m), str(m)))
+                label=_METHOD_LABELS[str(m)] if str(m) in _METHOD_LABELS else display(m))
         ax.fill_between(band["iteration"], band["lo"], band["hi"], color=color, alpha=0.15,
                         lw=0)
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_ylim(bottom=0.0)
-    ax.set_xlabel("predictor calls")
-    ax.set_ylabel("simple regret")
-    if legend:
-        ax.legend(fontsize="x-small", frameon=False, loc="upper right")
+    ax.set_xlabel(label("iteration"))
+    ax.set_ylabel(label("regret"))
+    if legend:  # beside the axes: the curves fill the plot from corner to corner
+        legend_beside(ax, frameon=False)
     return ax
 
 
@@ -266,7 +279,7 @@ def plot_ablation(frame: pd.DataFrame, *, ax: Axes) -> Axes:
                 mark = "*" if (a, b) in differs else ""
                 ax.text(j, i, f"{data[i, j]:.4f}{mark}", ha="center", va="center",
                         fontsize=6, color="k" if data[i, j] <= mid else "w")
-    ax.set_xlabel("β")
-    ax.set_ylabel("α")
-    ax.figure.colorbar(im, ax=ax, label="mean final regret")
+    ax.set_xlabel(label("beta"))
+    ax.set_ylabel(label("alpha"))
+    ax.figure.colorbar(im, ax=ax, label=label("final_regret"))
     return ax

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
+from effdl_kit.reports import (
+    display,
+    export_table,
+    figure,
+    label,
+    legend_beside,
+    paper_style_context,
+    save_figure,
+    styled,
+)
 
 from ._analysis import (
     ablation_table,
@@ -64,10 +73,11 @@ def plot_accuracy(payload: Mapping[str, Any], *, ax: Axes, acc: str = "acc10") -
             if chosen.get(t) == m:
                 ax.text(x[i] + (j - (len(models) - 1) / 2) * width, vals[i] + 1, "*",
                         ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(x, types, rotation=30, ha="right")
-    ax.set_ylabel(f"{acc.replace('acc', 'acc@')}% on test (%)")
+    ax.set_xticks(x, [display(t) for t in types], rotation=45, ha="right",
+                  rotation_mode="anchor")
+    ax.set_ylabel(f"{label(acc, unit=False)} on test (%)")
     ax.set_ylim(0, 105)
-    ax.legend(ncols=len(models), fontsize="small", loc="upper left")
+    legend_beside(ax, fontsize="small")
     ax.set_title("per-module accuracy (* = auto-selected, time)", fontsize="medium")
     return ax
 
@@ -79,7 +89,7 @@ def plot_pred_vs_true(payload: Mapping[str, Any], model: str, *, ax: Axes) -> Ax
     p = p[p["model"] == model]
     for i, (mt, g) in enumerate(p.groupby("module_type", sort=False)):
         ax.scatter(g["y_true"], g["y_pred"], s=4, alpha=0.5, linewidths=0, color=f"C{i % 10}",
-                   label=mt, rasterized=True)
+                   label=display(mt), rasterized=True)
     if len(p):
         lo = float(min(p["y_true"].min(), p["y_pred"].min()))
         hi = float(max(p["y_true"].max(), p["y_pred"].max()))
@@ -88,8 +98,8 @@ def plot_pred_vs_true(payload: Mapping[str, Any], model: str, *, ax: Axes) -> Ax
         ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.5", alpha=0.15, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("measured latency (ms)")
-    ax.set_ylabel("predicted (ms)")
+    ax.set_xlabel(label("measured_ms"))
+    ax.set_ylabel(label("predicted_ms"))
     ax.set_title(f"{MODEL_LABELS.get(model, model)} (band: ±10 %)", fontsize="medium")
     return ax
 
@@ -105,8 +115,8 @@ def plot_ablation(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     ax.bar(x - 0.2, 100 * t["acc10 with"], 0.4, label="with measurable", color="C0")
     ax.bar(x + 0.2, 100 * t["acc10 without"], 0.4, label="without", color="0.6")
     ax.set_xticks(x, labels, fontsize="small")
-    ax.set_ylabel("acc@10% (%)")
-    ax.legend(fontsize="small")
+    ax.set_ylabel(label("acc10"))
+    legend_beside(ax)
     ax.set_title("ablation: device-state inputs", fontsize="medium")
     return ax
 
@@ -127,9 +137,9 @@ def plot_whole_models(payload: Mapping[str, Any], *, ax: Axes) -> Axes:
     for xi, pred, err in zip(x, w["predicted_ms"], w["error_pct"], strict=True):
         ax.text(float(xi) + 0.2, float(pred), f"{float(err):+.0f}%", ha="center", va="bottom",
                 fontsize="x-small")
-    ax.set_xticks(x, list(w["model"]), rotation=20, ha="right", fontsize="small")
-    ax.set_ylabel("latency (ms)")
-    ax.legend(fontsize="small")
+    ax.set_xticks(x, [display(m) for m in w["model"]], fontsize="small")
+    ax.set_ylabel(label("latency_ms"))
+    legend_beside(ax)
     return ax
 
 
@@ -154,10 +164,10 @@ def plot_splits(payload: Mapping[str, Any], *, ax: Axes, what: str = "with") -> 
     ax.set_xticks(x, models)
     if what == "delta":
         ax.axhline(0, color="0.3", lw=0.8)
-        ax.set_ylabel("Δ acc@10% (points)")
+        ax.set_ylabel(f"Δ {label('acc10', unit=False)} (points)")
         ax.set_title("gain from measurable parameters", fontsize="medium")
     else:
-        ax.set_ylabel("acc@10% on test (%)")
+        ax.set_ylabel(f"{label('acc10', unit=False)} on test (%)")
         ax.set_title("accuracy under three splits (95 % CI)", fontsize="medium")
         ax.legend(fontsize="x-small", loc="upper left", ncols=len(kinds))
         ax.set_ylim(0, min(105.0, float(t["with hi"].max()) * 1.35 + 1.0))
@@ -187,21 +197,23 @@ def redraw(out_dir: str | Path) -> list[Path]:
                              scale=scale)
         auto = most_common([c["model"] for c in payload["selection"]["time"]["choices"]])
         kinds = ["medn"] + ([auto] if auto != "medn" else [])
-        fig, axes = figure("double", aspect=0.45, nrows=1, ncols=len(kinds), pyplot=False,
-                           squeeze=False)
+        fig, axes = figure("double", aspect=0.45 * len(kinds), nrows=1, ncols=len(kinds),
+                           pyplot=False, squeeze=False)
         for j, k in enumerate(kinds):
             plot_pred_vs_true(payload, k, ax=axes[0, j])
-        axes[0, 0].legend(fontsize="x-small", markerscale=3, ncols=2)
+        legend_beside(axes[0, -1], markerscale=3, title=label("module_type"),
+                      title_fontsize="x-small")
         paths += save_figure(fig, out / FIGURE_SCATTER, provenance=prov, seed=seed,
                              scale=scale)
-        fig, axes = figure("double", aspect=0.4, nrows=1, ncols=2, pyplot=False,
+        # one panel per row, full width: eight bar groups need the room
+        fig, axes = figure("double", aspect=0.32, nrows=2, ncols=1, pyplot=False,
                            squeeze=False)
         plot_ablation(payload, ax=axes[0, 0])
-        plot_whole_models(payload, ax=axes[0, 1])
+        plot_whole_models(payload, ax=axes[1, 0])
         paths += save_figure(fig, out / FIGURE_ABLATION, provenance=prov, seed=seed,
                              scale=scale)
         if payload.get("splits"):
-            fig, axes = figure("double", aspect=0.4, nrows=1, ncols=2, pyplot=False,
+            fig, axes = figure("double", aspect=0.8, nrows=1, ncols=2, pyplot=False,
                                squeeze=False)
             plot_splits(payload, ax=axes[0, 0], what="with")
             plot_splits(payload, ax=axes[0, 1], what="delta")

@@ -13,7 +13,16 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from effdl_kit.measure import OPS, Roofline
-from effdl_kit.reports import export_table, figure, paper_style_context, save_figure, styled
+from effdl_kit.reports import (
+    display,
+    export_table,
+    figure,
+    label,
+    legend_beside,
+    paper_style_context,
+    save_figure,
+    styled,
+)
 from effdl_kit.speedups import pareto_frontier, summarize_runs
 
 from ._analysis import load_results, op_regime_table
@@ -60,18 +69,18 @@ def plot_pareto(runs: pd.DataFrame, *, ax: Axes, methods: Sequence[str] | None =
                        linewidths=0)
         ax.errorbar(g["time_mean"], g["acc_mean"], xerr=g["time_std"], yerr=g["acc_std"],
                     marker="o" if base else ".", ms=4, lw=1.6 if base else 0.9, color=color,
-                    label=name, capsize=1.5, elinewidth=0.5, zorder=3 if base else 2)
+                    label=display(name), capsize=1.5, elinewidth=0.5, zorder=3 if base else 2)
         if base:
             idx = pareto_frontier(g["time_mean"].to_numpy(), g["acc_mean"].to_numpy())
             ft = g["time_mean"].to_numpy()[idx]
             fa = g["acc_mean"].to_numpy()[idx]
             # linear between the Pareto points, as the verdicts interpolate it
             ax.plot(ft, fa, color="black", lw=2.2, alpha=0.35, zorder=1,
-                    label="baseline frontier")
+                    label=label("baseline_frontier"))
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("training time (s, summed epochs)")
-    ax.set_ylabel("test accuracy")
+    ax.set_xlabel(label("train_time_summed_s"))
+    ax.set_ylabel(label("test_accuracy"))
     ax.legend(fontsize="xx-small", ncol=3, loc="lower right")
     return ax
 
@@ -95,9 +104,9 @@ def plot_frontier_gains(frontier: pd.DataFrame, *, ax: Axes) -> Axes:
         ax.plot([gain[i]], [yi], "o", ms=4, color=color)
     ax.axvline(0.0, color="black", lw=0.8)
     budgets = rows["best_budget"].to_numpy(dtype=float)
-    ax.set_yticks(y, [f"{m} ({int(b) if np.isfinite(b) else '-'} ep)" for m, b
+    ax.set_yticks(y, [f"{display(m)} ({int(b) if np.isfinite(b) else '-'} ep)" for m, b
                       in zip(rows["method"], budgets, strict=True)], fontsize="x-small")
-    ax.set_xlabel("accuracy gain over the baseline frontier (points)")
+    ax.set_xlabel(label("gain_points"))
     handles = [ax.plot([], [], "o-", color=c, label=v)[0] for v, c in _VERDICT_COLORS.items()
                if v in set(rows["verdict"])]
     ax.legend(handles=handles, fontsize="xx-small", loc="best")
@@ -161,11 +170,11 @@ def plot_roofline(sweep: pd.DataFrame, roofline: Roofline | Mapping[str, Any], *
                 _scatter_by_regime(r, ax=ax, color=f"C{i % 10}", label=op)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOP/byte)")
-    ax.set_ylabel("achieved FLOP/s")
+    ax.set_xlabel(label("intensity"))
+    ax.set_ylabel(label("flop_rate"))
     ax.set_title(f"{dtype or 'each dtype on its own roof'}; x overhead, o memory, "
                  "□ compute-bound", fontsize="small")
-    ax.legend(fontsize="x-small", ncol=2 if dtype is not None else 1, loc="lower right")
+    legend_beside(ax, ncols=1)
     return ax
 
 
@@ -174,26 +183,35 @@ def plot_flops_runtime(rows: pd.DataFrame, *, ax: Axes) -> Axes:
     """E3: FLOPs ratio and step-time ratio against the baseline, one pair of bars per
     variant."""
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, rows["flops_ratio"], width=0.4, label="FLOPs / baseline", color="C0")
-    ax.bar(x + 0.2, rows["time_ratio"], width=0.4, label="step time / baseline", color="C3")
+    ax.bar(x - 0.2, rows["flops_ratio"], width=0.4, label=label("flops_ratio"), color="C0")
+    ax.bar(x + 0.2, rows["time_ratio"], width=0.4, label=label("time_ratio"), color="C3")
     ax.axhline(1.0, color="0.3", lw=0.8)
-    ax.set_xticks(x, [str(v).replace("_", "\n") for v in rows["variant"]])
-    ax.set_ylabel("ratio to baseline")
-    ax.legend(fontsize="x-small")
+    ax.set_xticks(x, [display(v).replace(", ", ",\n") for v in rows["variant"]])
+    ax.set_ylabel("Ratio to baseline")
+    _headroom_legend(ax, ncols=2)
     return ax
+
+
+def _headroom_legend(ax: Axes, *, ncols: int) -> None:
+    """A legend in a band above the bars: the y axis extended by a third, the legend at the
+    top centre, so it never covers a bar."""
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + (hi - lo) / 3)
+    ax.legend(fontsize="x-small", loc="upper center", ncols=ncols)
 
 
 @styled
 def plot_loader(rows: pd.DataFrame, *, ax: Axes) -> Axes:
     """E4: stacked bars of data wait and compute per (augmentation, workers)."""
-    labels = [f"{a}\nw={w}" for a, w in zip(rows["augmentation"], rows["workers"], strict=True)]
+    labels = [f"{'no augmentation' if a == 'none' else display(a)}\n{w} workers"
+              for a, w in zip(rows["augmentation"], rows["workers"], strict=True)]
     x = np.arange(len(rows))
     ax.bar(x, rows["compute_s"] * 1e3, label="compute", color="C0")
     ax.bar(x, rows["data_wait_s"] * 1e3, bottom=rows["compute_s"] * 1e3, label="data wait",
            color="C1")
-    ax.set_xticks(x, labels, fontsize="x-small")
-    ax.set_ylabel("ms per step")
-    ax.legend(fontsize="x-small")
+    ax.set_xticks(x, labels, fontsize="small")
+    ax.set_ylabel(label("step_time_ms"))
+    _headroom_legend(ax, ncols=2)
     return ax
 
 
@@ -259,7 +277,7 @@ def _draw_ops(section: Mapping[str, Any], t: _Target) -> Drawn:
 
 def _draw_variants(section: Mapping[str, Any], t: _Target) -> Drawn:
     rows = pd.DataFrame(section["rows"])
-    fig, ax = figure("single", aspect=0.8, pyplot=False)
+    fig, ax = figure("double", aspect=0.4, pyplot=False)
     plot_flops_runtime(rows, ax=ax)
     return t.save(fig, FIGURE_VARIANTS), export_table(
         rows, t.out / TABLE_VARIANTS, caption=f"FLOPs vs runtime of CNN variants ({t.scale}).",

@@ -41,7 +41,16 @@ from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import EffdlError
 from effdl_kit._core.io import atomic_write_text, check_out_dir
 from effdl_kit._core.validate import SCALES, check_choice, check_int
-from effdl_kit.reports import figure, markdown_table, paper_style_context, save_figure, styled
+from effdl_kit.reports import (
+    display,
+    figure,
+    label,
+    legend_beside,
+    markdown_table,
+    paper_style_context,
+    save_figure,
+    styled,
+)
 
 from ._aa import AAStudy, run_aa_study
 from ._figures import redraw
@@ -159,10 +168,10 @@ def plot_aa(study: AAStudy, *, ax: Any) -> Any:
         ax.bar(x, 100 * share, width, yerr=100 * err, capsize=2,
                label=f"{clock} time, {iv} interval", color=colors.get((clock, iv), "C7"))
     ax.axhline(95, color="C3", lw=0.8, ls="--", label="95 %")
-    ax.set_xticks(np.arange(len(arms)), arms, fontsize="x-small")
-    ax.set_ylabel("repeats called within noise (%)")
+    ax.set_xticks(np.arange(len(arms)), [display(a) for a in arms], fontsize="x-small")
+    ax.set_ylabel(label("within_noise_pct"))
     ax.set_ylim(0, 105)
-    ax.legend(fontsize="xx-small", loc="lower left", ncol=2)
+    legend_beside(ax)
     return ax
 
 

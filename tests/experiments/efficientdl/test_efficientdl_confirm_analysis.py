@@ -277,7 +277,7 @@ def test_plots_draw_every_arm() -> None:
     assert len(labels) == len(ARMS)
     _, ax2 = figure("single", pyplot=False)
     assert plot_confirmation(rows, ax=ax2) is ax2
-    assert [t.get_text() for t in ax2.get_xticklabels()] == ["digits", "synthetic_shift"]
+    assert [t.get_text() for t in ax2.get_xticklabels()] == ["Digits", "Synthetic, shifted"]
     summary = confirmation_summary(rows)
     # one error bar per task x arm, at the summary's mean
     bars = [c for c in ax2.containers if isinstance(c, ErrorbarContainer)]
