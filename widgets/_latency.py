@@ -37,6 +37,8 @@ from effdl_kit.measure import (
     normalize_module_type,
     read_device_state,
 )
+from effdl_kit.reports import figure as paper_figure
+from effdl_kit.reports import is_registered, label
 
 from ._base import Panel, PanelController, resolve_controller
 
@@ -67,6 +69,11 @@ _RANGES: dict[str, tuple[int, int]] = {
 }
 
 
+def _shown(name: str) -> str:
+    """A module type's display label where the registry has one, else its name."""
+    return label(name) if is_registered(name) else name
+
+
 class LatencyController(PanelController):
     """Controller of :class:`LatencyPanel`.
 
@@ -95,9 +102,12 @@ class LatencyController(PanelController):
 
     defaults: ClassVar[Mapping[str, Any]] = LATENCY_DEFAULTS
     name: ClassVar[str] = "latency"
+    unit: ClassVar[str] = "step"
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
         self._cache: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+        self._measure_next = False
+        self._predicted: dict[str, Any] | None = None
         super().__init__(scale=scale, **params)
 
     def spec(self) -> Any:
@@ -113,71 +123,97 @@ class LatencyController(PanelController):
 
     def prepare(self) -> dict[str, Any]:
         """Validate the module, the split, the seed and the timing counts (nothing is fitted
-        yet)."""
+        yet); a requested measurement (:meth:`request_measurement`) is taken up here."""
+        measure, self._measure_next = self._measure_next, False
         spec = self.spec()
         split = check_choice("split", self.params["split"], latency_models.LATENCY_SPLITS)
         seed = check_int("seed", self.params["seed"], min_value=0, max_value=SEED_MAX)
-        check_int("warmup", self.params["warmup"], min_value=0)
-        check_int("repeats", self.params["repeats"], min_value=1)
-        return {"spec": spec, "seed": seed, "split": split}
+        warmup = check_int("warmup", self.params["warmup"], min_value=0)
+        repeats = check_int("repeats", self.params["repeats"], min_value=1)
+        return {"spec": spec, "seed": seed, "split": split, "measure": measure,
+                "warmup": warmup, "repeats": repeats}
+
+    def request_measurement(self) -> None:
+        """Make the next run (:meth:`start` or :meth:`run`) also time the module now."""
+        self._measure_next = True
+
+    def _steps(self, measure: bool) -> int:
+        return len(latency_models.MODEL_KINDS) + 3 + int(measure)
+
+    def _step(self, done: int, total: int, message: str) -> None:
+        self.report_progress(done, total, message)
+        self.check_stop()  # every step is a stop boundary
 
     def models(self, module_type: str, seed: int,
-               split: latency_models.LatencySplit = "random") -> dict[str, Any]:
+               split: latency_models.LatencySplit = "random", *,
+               total: int | None = None) -> dict[str, Any]:
         """Fitted predictors (on every row) and their test scores on ``split``'s held-out
-        rows for ``module_type`` (cached)."""
+        rows for ``module_type`` (cached); a stop is honoured after every fit."""
         key = (module_type, self.scale, seed, split)
+        n_kinds = len(latency_models.MODEL_KINDS)
+        total = total if total is not None else self._steps(False)
         if key not in self._cache:
-            self.report_progress(0, 3, "loading the latency dataset")
+            self._step(0, total, "loading the latency dataset")
             df, _ = load_medn_data(self.scale, seed)
-            params = latency_models.LATENCY_BUDGETS[self.scale]
-            self.report_progress(1, 3, f"scoring LR / MLP / RF / MEDN on {module_type} "
-                                 f"({split} split)")
-            ev = latency_models.evaluate_latency_models(df, module_types=[module_type],
-                                                        split=split, seed=seed, params=params)
-            self.report_progress(2, 3, f"fitting the predictors on every {module_type} row")
+            self._step(1, total, f"scoring LR / MLP / RF / MEDN on {module_type} "
+                       f"({split} split)")
+            ev = latency_models.evaluate_latency_models(
+                df, module_types=[module_type], split=split, seed=seed, params=self._budget(),
+                progress=lambda d, _t, msg: self._step(1 + min(d, n_kinds), total, msg))
+            self._step(1 + n_kinds, total,
+                       f"fitting the predictors on every {module_type} row")
             fitted = latency_models.fit_latency_models(
                 df, module_types=[module_type], kinds=latency_models.MODEL_KINDS, seed=seed,
-                params=params)[module_type]
+                params=self._budget())[module_type]
             self._cache[key] = {"models": fitted, "scores": ev.table("test").reset_index()}
         return self._cache[key]
 
+    def _budget(self) -> Any:
+        return latency_models.LATENCY_BUDGETS[self.scale]
+
     def compute(self, prepared: dict[str, Any]) -> dict[str, Any]:
-        """Predict the module's latency with each model at the device state read now."""
+        """Predict the module's latency with each model at the device state read now; time
+        the module too when a measurement was requested. Stops are honoured between steps
+        (loading, each model's scoring, fitting, predicting, measuring)."""
+        self._predicted = None
         spec = prepared["spec"]
-        entry = self.models(spec.module_type, prepared["seed"], prepared["split"])
+        total = self._steps(prepared["measure"])
+        entry = self.models(spec.module_type, prepared["seed"], prepared["split"],
+                            total=total)
         state = read_device_state("cpu")
         X = spec_feature_frame([spec], mem_available_mib=state.mem_available_mib,
                                utilization_pct=state.utilization_pct,
                                load_avg_1m=state.load_avg_1m)
         preds = {k: float(m.predict(X)[0]) for k, m in entry["models"].items()}
-        self.report_progress(3, 3, "predicted")
-        return {"spec": spec, "state": state, "predictions": preds,
-                "split": prepared["split"], "scores": entry["scores"], "measured": None}
+        result = {"spec": spec, "state": state, "predictions": preds,
+                  "split": prepared["split"], "scores": entry["scores"], "measured": None}
+        self._predicted = result
+        n_pred = len(latency_models.MODEL_KINDS) + 3
+        if prepared["measure"]:
+            self._step(n_pred, total, f"timing {spec.module_type} on this machine")
+            result = {**result, "measured": measure_spec(
+                spec, warmup=prepared["warmup"], repeats=prepared["repeats"], threads=1,
+                seed=prepared["seed"])}
+        self.report_progress(total, total, "measured" if prepared["measure"] else "predicted")
+        return result
+
+    def partial_result(self) -> dict[str, Any] | None:
+        """The prediction when the run stopped while measuring; None when it stopped while
+        the models were being scored or fitted (nothing to show yet)."""
+        return self._predicted
 
     def measure_now(self, *, raise_errors: bool = False) -> Any:
-        """Time the current module on this machine (1 thread) and add it to the result.
+        """Predict (cached models) and time the current module on this machine (1 thread),
+        in this thread.
 
-        Runs :meth:`run` first when there is no prediction for the current parameters.
-        Returns the :class:`~effdl_kit.measure.LatencyResult`, or None on failure (see
-        :attr:`error`).
+        Returns
+        -------
+        LatencyResult or None
+            The measurement, or None on failure or stop (see :attr:`error`).
         """
-        try:
-            spec = self.spec()
-            if self.result is None or self.result["spec"] != spec:
-                self.run(raise_errors=True)
-            res = measure_spec(spec, warmup=check_int("warmup", self.params["warmup"],
-                                                      min_value=0),
-                               repeats=check_int("repeats", self.params["repeats"],
-                                                 min_value=1),
-                               threads=1, seed=int(self.params["seed"]))
-        except Exception as exc:
-            self.record_error(exc)
-            if raise_errors:
-                raise
-            return None
-        self.result = {**self.result, "measured": res}
-        self._emit("result", self.result)
-        return res
+        self.request_measurement()
+        res = self.run(raise_errors=raise_errors)
+        return None if res is None else res["measured"]
 
     def comparison(self) -> pd.DataFrame:
         """One row per model: predicted ms, error vs the measurement (if any), and its test
@@ -206,45 +242,57 @@ class LatencyController(PanelController):
 
     def figure(self) -> Figure:
         """Predicted latency per model (measured as a line) next to their test acc@10."""
-        from matplotlib.figure import Figure
-
         res = self.result
         if res is None:
             raise EffdlError("no prediction yet: run the panel first")
         table = self.comparison()
-        fig = Figure(figsize=(9.0, 3.4), layout="constrained")
-        ax_pred, ax_acc = fig.subplots(1, 2)
+        fig, (ax_pred, ax_acc) = paper_figure("double", aspect=0.8, ncols=2, pyplot=False)
         labels = [str(m).upper() for m in table["model"]]
-        ax_pred.bar(labels, table["predicted ms"], color=[f"C{i}" for i in range(len(table))])
+        colors = [f"C{i}" for i in range(len(table))]
+        ax_pred.bar(labels, table["predicted ms"], color=colors)
+        mt = _shown(res["spec"].module_type)
         if res["measured"] is not None:
-            ax_pred.axhline(res["measured"].median_ms, color="k", ls="--", lw=1,
-                            label=f"measured {res['measured'].median_ms:.3g} ms")
-            ax_pred.legend(fontsize="small")
+            ms = res["measured"].median_ms
+            top = max(float(table["predicted ms"].max()), ms)
+            ax_pred.axhline(ms, color="k", ls="--", lw=1)
+            ax_pred.set_ylim(0, top * 1.25)  # room for the line's note above the bars
+            ax_pred.annotate(f"measured {ms:.3g} ms", (0.02, ms), xycoords=("axes fraction",
+                             "data"), xytext=(0, 3), textcoords="offset points",
+                             fontsize="x-small")
         st = res["state"]
-        ax_pred.set_ylabel("latency (ms)")
-        ax_pred.set_title(f"{res['spec'].module_type} at {st.utilization_pct:.0f} % other "
-                          f"CPU load", fontsize="medium")
-        ax_acc.bar(labels, table["acc@10% (%)"], color=[f"C{i}" for i in range(len(table))])
+        ax_pred.set_ylabel(label("predicted_ms"))
+        ax_pred.set_title(f"{mt} at {st.utilization_pct:.0f} % other CPU load",
+                          fontsize="small")
+        ax_acc.bar(labels, table["acc@10% (%)"], color=colors)
         ax_acc.set_ylim(0, 100)
-        ax_acc.set_ylabel("acc@10% on test (%)")
-        ax_acc.set_title(f"{res['spec'].module_type}: held-out accuracy ({res['split']} split)",
-                         fontsize="medium")
+        ax_acc.set_ylabel(f"{label('acc10')} on test rows")
+        ax_acc.set_title(f"{mt}: held-out accuracy ({res['split']} split)", fontsize="small")
         return fig
 
     def summary(self) -> str:
-        """One line about the last result, or the status."""
+        """One line about the last result that follows the state ("" after an error)."""
+        if self.status == "running":
+            return self.status_text()
         res = self.result
         if res is None:
-            return self.status
+            return "" if self.status == "error" else self.status_text()
         preds = ", ".join(f"{k.upper()} {v:.3g}" for k, v in res["predictions"].items())
         line = f"{res['spec'].module_type}: predicted ms {preds}"
         if res["measured"] is not None:
             line += f"; measured {res['measured'].median_ms:.3g} ms"
+        if self.status == "stopped" and res["measured"] is None:
+            line = f"stopped before the measurement: {line}"
         return line
 
 
 class LatencyPanel(Panel):
     """Pick a module type and its parameters; compare the four predictors and a measurement.
+
+    Run and "Measure now" go in the background (Stop ends them at the next step: a model's
+    scoring, the fitting, the measurement); both follow the state machine (disabled while
+    running). Typed sizes are checked, never clamped: a value below a field's bound is an
+    error beside it, and the library's checks (a kernel larger than the input, ...) are shown
+    beside the field they name.
 
     Parameters
     ----------
@@ -253,15 +301,18 @@ class LatencyPanel(Panel):
     scale : {"smoke", "small", "paper"}
     export_stem : str
         Initial export path (without extension).
+    interactive : bool, optional
+        ipympl figure (default when installed) or PNG.
     **params
         Initial parameters for a new controller.
 
     Attributes
     ----------
     measure_button : ipywidgets.Button
-        "Measure now": times the module on this machine.
-    table : ipywidgets.HTML
+        "Measure now": predicts and times the module on this machine.
+    table : TableView
         The comparison table of the last result.
+    summary : ipywidgets.HTML
     """
 
     controller: LatencyController
@@ -272,47 +323,52 @@ class LatencyPanel(Panel):
         *,
         scale: Scale = "small",
         export_stem: str = "figures/latency",
+        interactive: bool | None = None,
         **params: Any,
     ) -> None:
         import ipywidgets as W
 
+        from ._fields import NumberEntry
+        from ._views import TableView
+
         controller = resolve_controller(LatencyController, controller, scale, params)
-        style = {"description_width": "90px"}
+        style = {"description_width": "110px"}
         controls: dict[str, Any] = {
-            "module_type": W.Dropdown(options=MODULE_TYPES, description="module",
-                                      style=style),
+            "module_type": W.Dropdown(options=[(_shown(m), m) for m in MODULE_TYPES],
+                                      description=label("module_type"), style=style),
         }
         for name, (lo, hi) in _RANGES.items():
-            controls[name] = W.IntSlider(min=lo, max=max(hi, int(controller.params[name])),
-                                         value=lo, description=name, style=style)
+            controls[name] = NumberEntry(kind="int", description=label(name), low=lo,
+                                         slider_min=lo, slider_max=hi)
         controls["split"] = W.Dropdown(
             options=[(SPLIT_LABELS[s], s) for s in latency_models.LATENCY_SPLITS],
             description="test rows", style=style,
             tooltip="How the rows that score the models are held out: at random, by sampling "
                     "configuration (configurations never seen in training) or the latest "
                     "measurements (time-blocked)")
-        controls["seed"] = W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
-                                            style=style)
-        controls["warmup"] = W.BoundedIntText(min=0, max=1000, value=0, description="warm-up",
-                                              style=style)
-        controls["repeats"] = W.BoundedIntText(min=1, max=10000, value=1,
-                                               description="repeats", style=style)
+        controls["seed"] = NumberEntry(kind="int", description=label("seed"), slider=None)
+        controls["warmup"] = NumberEntry(kind="int", description=label("warmup"), low=0,
+                                         slider=None)
+        controls["repeats"] = NumberEntry(kind="int", description=label("repeats"), low=1,
+                                          slider=None)
         super().__init__(controller, controls, title="Module latency: LR / MLP / RF / MEDN "
-                         "(MEDN framework)", export_stem=export_stem)
+                         "(MEDN framework)", export_stem=export_stem, interactive=interactive)
         self.measure_button = W.Button(description="Measure now", icon="clock-o",
-                                       tooltip="Time this module on this machine")
+                                       tooltip="Predict, then time this module on this machine "
+                                               "(in the background)")
         self.measure_button.on_click(lambda _b: self.measure())
-        self.table = W.HTML("")
+        for box in self.widget.children:  # beside Run, in the Run / Stop / progress row
+            kids = tuple(getattr(box, "children", ()))
+            if self.run_button in kids:
+                i = kids.index(self.stop_button) + 1
+                box.children = (*kids[:i], self.measure_button, *kids[i:])
+        self.table = TableView()
         self.summary = W.HTML("")
-        children = list(self.widget.children)
-        row = children.index(self.error_box) - 1  # the Run / progress / status row
-        children[row] = W.HBox([self.run_button, self.measure_button, self.progress,
-                                self.status_label])
-        children.insert(children.index(self.figure_area), self.table)
-        self.widget.children = (*children, self.summary)
+        self.add_below_figure(self.summary, self.table.widget)
         controls["module_type"].observe(lambda _c: self._show_relevant(), names="value")
         self._show_relevant()
-        controller.on_change(self._on_result)
+        self.listen(self._on_result)
+        self._sync()
 
     def relevant_controls(self) -> list[str]:
         """The controls of the module type currently selected (the others are hidden)."""
@@ -327,19 +383,33 @@ class LatencyPanel(Panel):
         for name, w in self.controls.items():
             w.layout.display = None if name in keep else "none"
 
-    def measure(self) -> Any:
-        """What "Measure now" does: read the controls, measure, show the comparison."""
-        self.read_controls()
-        return self.controller.measure_now()
+    def problems(self) -> dict[str, str]:
+        """Problems of the controls the current module type uses (hidden ones are ignored)."""
+        keep = set(self.relevant_controls())
+        return {k: v for k, v in super().problems().items() if k in keep}
+
+    def measure(self) -> bool:
+        """What "Measure now" does: read the controls and start a run that predicts and then
+        times the module (in the background).
+
+        Returns
+        -------
+        bool
+            True when the run started (False: bad input, shown beside its field).
+        """
+        if self._refuse_problems():
+            return False
+        self.controller.request_measurement()
+        return self.start()
+
+    def _sync(self) -> None:
+        c = self.controller
+        self.measure_button.disabled = c.status == "running"
+        self.table.show(c.comparison() if c.result is not None else None)
+        self.summary.value = html.escape(c.summary())
 
     def _on_result(self, event: Any) -> None:
-        c = self.controller
-        if event.kind == "result":
-            if c.result is None:
-                self.table.value = ""
-            else:
-                self.table.value = c.comparison().to_html(
-                    index=False, float_format=lambda v: f"{v:.3g}", classes="effdl-latency",
-                    border=0, na_rep="–")
-        if event.kind in ("result", "status"):
-            self.summary.value = html.escape(c.summary())
+        if event.kind in ("result", "status", "error", "stopping"):
+            self._sync()
+        elif event.kind == "progress":
+            self.summary.value = html.escape(self.controller.summary())
