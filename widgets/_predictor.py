@@ -29,6 +29,8 @@ from effdl_kit.experiments.efficientdl import (
     plot_importance,
     plot_predicted_vs_true,
 )
+from effdl_kit.reports import figure as paper_figure
+from effdl_kit.reports import label
 
 from ._base import Panel, PanelController, resolve_controller
 
@@ -69,6 +71,7 @@ class PredictorController(PanelController):
 
     defaults: ClassVar[Mapping[str, Any]] = PREDICTOR_DEFAULTS["small"]
     name: ClassVar[str] = "predictor"
+    unit: ClassVar[str] = "step"
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
         self.data: ComponentData | None = None
@@ -101,8 +104,15 @@ class PredictorController(PanelController):
         return {"data": self.data, "splits": (p["split"],), **budget}
 
     def compute(self, prepared: dict[str, Any]) -> dict[str, Any]:
-        """Run :func:`analyse_dataset`, reporting each step as progress."""
-        return analyse_dataset(progress=self.report_progress, **prepared)
+        """Run :func:`analyse_dataset`, reporting each step as progress; a stop is honoured
+        at its step boundaries (before the cross-validation of each split and before the
+        permutation importance)."""
+        return analyse_dataset(progress=self._progress, **prepared)
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        self.report_progress(done, total, message)
+        if done < total:
+            self.check_stop()
 
     def metrics(self) -> pd.DataFrame:
         """The metrics table of the last result (R², MAE, Spearman mean and std).
@@ -130,23 +140,22 @@ class PredictorController(PanelController):
         EffdlError
             Nothing has been run yet.
         """
-        from matplotlib.figure import Figure
-
         res = self.result
         if res is None:
             raise EffdlError("no predictor result yet: run the panel first")
-        fig = Figure(figsize=(10.0, 4.0), layout="constrained")
-        ax_scatter, ax_imp = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
+        fig, (ax_scatter, ax_imp) = paper_figure("double", aspect=0.75, ncols=2,
+                                                 pyplot=False, width_ratios=[1.0, 1.3])
         split = next(iter(res["evaluations"]))
         plot_predicted_vs_true(res, split, ax=ax_scatter)
         plot_importance(res, ax=ax_imp)
         return fig
 
     def summary(self) -> str:
-        """One line about the last result (R² and the Top-5), or the status."""
+        """One line that follows the state: the status while running, R² and the Top-5 of
+        the last result, "" after an error (the error is shown beside its field)."""
         res = self.result
-        if res is None:
-            return self.status
+        if self.status == "running" or res is None:
+            return "" if self.status == "error" else self.status_text()
         split, ev = next(iter(res["evaluations"].items()))
         top = ", ".join(self.top()["name"])
         return (f"{res['label']}, {split} {ev['n_splits']}-fold: R² {ev['mean']['r2']:.3f} ± "
@@ -156,6 +165,9 @@ class PredictorController(PanelController):
 class PredictorPanel(Panel):
     """Choose a dataset, split and budget; see the predictor's quality and the Top-5 components.
 
+    Run goes in the background; Stop ends it at the next step (the cross-validation, the
+    permutation importance). Typed budgets are checked, never clamped.
+
     Parameters
     ----------
     controller : PredictorController, optional
@@ -164,13 +176,17 @@ class PredictorPanel(Panel):
         Default budget when the controller is made here.
     export_stem : str
         Initial export path (without extension).
+    interactive : bool, optional
+        ipympl figure (default when installed) or PNG.
     **params
         Initial parameters for a new controller.
 
     Attributes
     ----------
-    table : ipywidgets.HTML
-        The metrics table and the Top-5 table of the last run.
+    metrics_table, top_table : TableView
+        The metrics (R², MAE, Spearman) and the Top-5 components (R² drop, 95 % CI) of the
+        last run.
+    summary : ipywidgets.HTML
 
     Examples
     --------
@@ -186,47 +202,62 @@ class PredictorPanel(Panel):
         *,
         scale: Scale = "small",
         export_stem: str = "figures/predictor",
+        interactive: bool | None = None,
         **params: Any,
     ) -> None:
         import ipywidgets as W
 
+        from ._fields import NumberEntry
+        from ._views import TableView
+
         controller = resolve_controller(PredictorController, controller, scale, params)
         p = controller.params
-        style = {"description_width": "90px"}
+        style = {"description_width": "110px"}
         controls = {
             "dataset": W.Dropdown(options=[(DATASET_LABELS[d], d) for d in DATASETS],
-                                  description="dataset", style=style),
-            "split": W.Dropdown(options=SPLITS, description="split", style=style),
-            "n_trees": W.IntSlider(min=1, max=max(1000, int(p["n_trees"])), value=1,
-                                   description="trees", style=style),
-            "n_splits": W.IntSlider(min=2, max=max(10, int(p["n_splits"])), value=2,
-                                    description="folds", style=style),
-            "n_repeats": W.IntSlider(min=1, max=max(50, int(p["n_repeats"])), value=1,
-                                     description="repeats", style=style),
-            "seed": W.BoundedIntText(min=0, max=SEED_MAX, value=0, description="seed",
-                                     style=style),
+                                  description=label("dataset"), style=style),
+            "split": W.Dropdown(options=[(label(s), s) for s in SPLITS],
+                                description=label("split"), style=style),
+            "n_trees": NumberEntry(kind="int", description=label("n_trees"), low=1,
+                                   slider_min=1, slider_max=max(1000, int(p["n_trees"]))),
+            "n_splits": NumberEntry(kind="int", description=label("n_splits"), low=2,
+                                    slider_min=2, slider_max=max(10, int(p["n_splits"]))),
+            "n_repeats": NumberEntry(kind="int", description=label("n_repeats"), low=1,
+                                     slider_min=1, slider_max=max(50, int(p["n_repeats"]))),
+            "seed": NumberEntry(kind="int", description=label("seed"), slider=None),
         }
         super().__init__(controller, controls,
                          title="Static predictor and Top-5 components (EfficientDL)",
-                         export_stem=export_stem)
+                         export_stem=export_stem, interactive=interactive)
         self.summary = W.HTML("")
-        self.table = W.HTML("")
-        children = list(self.widget.children)
-        children.insert(children.index(self.figure_area), self.table)
-        self.widget.children = (*children, self.summary)
-        controller.on_change(self._on_result)
+        self.metrics_table = TableView(height="90px")
+        self.top_title = W.HTML("")
+        self.top_table = TableView(height="180px")
+        self.add_below_figure(self.summary, self.metrics_table.widget, self.top_title,
+                              self.top_table.widget)
+        self.listen(self._on_result)
+        self._sync()
+
+    def _sync(self) -> None:
+        import pandas as pd
+
+        c = self.controller
+        if c.result is None:
+            self.metrics_table.show(None)
+            self.top_table.show(None)
+            self.top_title.value = ""
+        else:
+            self.metrics_table.show(c.metrics())
+            top = c.top()
+            self.top_table.show(pd.DataFrame({
+                "component": [label(str(n)) for n in top["name"]], "group": top["group"],
+                "R² drop": top["mean"], "95 % CI low": top["ci_low"],
+                "95 % CI high": top["ci_high"]}))
+            self.top_title.value = "<b>Top-5 components</b> (R² drop, 95 % CI)"
+        self.summary.value = html.escape(c.summary())
 
     def _on_result(self, event: Any) -> None:
-        if event.kind == "result":
-            c = self.controller
-            if c.result is None:
-                self.table.value = ""
-            else:
-                metrics = c.metrics().to_html(index=False, float_format=lambda v: f"{v:.3f}",
-                                              classes="effdl-metrics", border=0)
-                top = c.top()[["name", "group", "mean", "ci_low", "ci_high"]].to_html(
-                    float_format=lambda v: f"{v:.4f}", classes="effdl-top", border=0)
-                self.table.value = (f"<div>{metrics}</div><div><b>Top-5 components</b> "
-                                    f"(R² drop, 95 % CI)</div><div>{top}</div>")
-        if event.kind in ("result", "status"):
+        if event.kind in ("result", "status", "error"):
+            self._sync()
+        elif event.kind == "progress":
             self.summary.value = html.escape(self.controller.summary())

@@ -13,14 +13,15 @@ from matplotlib.patches import Rectangle
 import effdl_kit.models
 from effdl_kit._core import SCALES
 from effdl_kit._core.validate import Scale
-from effdl_kit.errors import ConfigError, DatasetNotFoundError
+from effdl_kit.errors import ConfigError, DatasetNotFoundError, EffdlError
 from effdl_kit.experiments.efficientdl import (
     DATASETS,
     SPLITS,
     Budget,
     load_component_data,
 )
-from effdl_kit.reports import read_provenance
+from effdl_kit.reports import label, read_provenance
+from effdl_kit.testing import assert_paper_ready
 from effdl_kit.widgets import ChangeEvent, PredictorController, PredictorPanel
 from effdl_kit.widgets._predictor import PREDICTOR_DEFAULTS
 
@@ -109,7 +110,7 @@ def test_figure_draws_scatter_and_bars() -> None:
                        strict=True), reverse=True)
     labels = [name for _, name in ticks]
     assert len(labels) == 10
-    assert labels == [r["name"] for r in ctrl.result["top"][:10]]
+    assert labels == [label(r["name"]) for r in ctrl.result["top"][:10]]  # display labels
     heights = sorted((p.get_width() for p in ax_bars.patches if isinstance(p, Rectangle)),
                      reverse=True)
     assert np.allclose(heights, [r["mean"] for r in ctrl.result["top"][:len(labels)]])
@@ -176,58 +177,103 @@ def test_export_writes_pdf_svg_png_with_provenance(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the ipywidgets view, headless
 def test_panel_controls_offer_the_choices() -> None:
-    panel = PredictorPanel(scale="smoke", n_trees=40, split="grouped")
+    panel = PredictorPanel(scale="smoke", n_trees=40, split="grouped", interactive=False)
     c = panel.controls
     assert [v for _, v in c["dataset"].options] == list(DATASETS)
-    assert tuple(c["split"].options) == SPLITS
+    assert [v for _, v in c["split"].options] == list(SPLITS)
     assert c["split"].value == "grouped" and c["n_trees"].value == 40
+    assert c["n_trees"].slider.description == label("n_trees")
     assert c["n_repeats"].value == Budget.for_scale("smoke").n_repeats
     assert panel.controller.scale == "smoke"
     panel.close()
 
 
 def test_panel_run_shows_table_figure_and_summary() -> None:
-    panel = PredictorPanel(scale="smoke", **TINY)
+    panel = PredictorPanel(scale="smoke", interactive=False, **TINY)
     panel.controls["split"].value = "grouped"
-    panel.controls["n_repeats"].value = 3
+    panel.controls["n_repeats"].text.value = "3"
     panel.run_button.click()
     ctrl = panel.controller
-    assert ctrl.status == "done", ctrl.error
+    assert panel.wait(60) and ctrl.status == "done", ctrl.error
     assert list(ctrl.result["evaluations"]) == ["grouped"]
     assert ctrl.result["importance"]["n_repeats"] == 3
-    assert panel.figure_output.outputs[0]["data"]["image/png"]
-    assert "effdl-metrics" in panel.table.value and "grouped" in panel.table.value
-    assert "Top-5 components" in panel.table.value
-    assert ctrl.top()["name"].iloc[0] in panel.table.value
+    assert panel.figure_view.png()
+    metrics = panel.metrics_table.frame
+    assert metrics is not None and list(metrics.iloc[:, 1]) == ["grouped"]
+    top = panel.top_table.frame
+    assert top is not None and len(top) == 5 and "R² drop" in top.columns
+    assert label(ctrl.top()["name"].iloc[0]) == top.iloc[0, 0]
+    assert "Top-5 components" in panel.top_title.value
     assert "R²" in panel.summary.value
     assert panel.progress.value == panel.progress.max
     assert panel.error_box.value == ""
 
 
+def test_a_stop_ends_the_run_at_a_step_boundary(tmp_path: Path) -> None:
+    ctrl = tiny()
+
+    def stop_at_importance(event: ChangeEvent) -> None:
+        if event.kind == "progress" and "permutation importance" in event.data.message:
+            ctrl.stop("test")
+
+    ctrl.on_change(stop_at_importance)
+    assert ctrl.run() is None
+    assert ctrl.status == "stopped" and ctrl.result is None
+    assert "after 1/2 steps" in ctrl.status_text() and "nothing to show" in ctrl.status_text()
+    assert "nothing to show" in ctrl.summary()
+    with pytest.raises(EffdlError, match="stopped before anything finished"):
+        ctrl.export(tmp_path / "none", ("png",))
+
+
 def test_panel_shows_a_library_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EFFDL_RESEARCH_DATA", str(tmp_path))
-    panel = PredictorPanel(scale="smoke", **TINY)
+    panel = PredictorPanel(scale="smoke", interactive=False, **TINY)
+    panel.run_button.click()
+    assert panel.wait(60) and panel.controller.status == "done"
     panel.controls["dataset"].value = "authors"
     panel.run_button.click()
     assert panel.controller.status == "error"
-    assert "DatasetNotFoundError" in panel.error_box.value
-    assert "EFFDL_RESEARCH_DATA" in panel.error_box.value
-    assert panel.error_box.layout.display is None
-    assert panel.figure_output.outputs == () and panel.table.value == ""
+    assert "DatasetNotFoundError" in panel.error_text(panel.controller.error_field)
+    assert "EFFDL_RESEARCH_DATA" in panel.error_text(panel.controller.error_field)
+    # nothing of the last run is left on screen
+    assert not panel.figure_view.shown and panel.metrics_table.frame is None
+    assert panel.top_table.frame is None and panel.summary.value == ""
     panel.controls["dataset"].value = "kit"
     panel.run_button.click()
-    assert panel.controller.status == "done", panel.controller.error
-    assert panel.error_box.value == "" and panel.figure_output.outputs
+    assert panel.wait(60) and panel.controller.status == "done", panel.controller.error
+    assert panel.error_box.value == "" and panel.figure_view.shown
 
 
-def test_panel_export_writes_files(tmp_path: Path) -> None:
-    panel = PredictorPanel(scale="smoke", export_stem=str(tmp_path / "panel"), **TINY)
+def test_panel_errors_sit_beside_their_field() -> None:
+    panel = PredictorPanel(scale="smoke", interactive=False, **TINY)
+    try:
+        panel.controls["n_splits"].text.value = "1"  # below the field's bound
+        assert panel.controls["n_splits"].value == TINY["n_splits"]  # never clamped
+        assert "1" in panel.error_text("n_splits")
+        assert panel.start() is False
+        assert panel.controller.status == "error" and panel.controller.error_field == "n_splits"
+        panel.controls["n_splits"].text.value = "2"
+        panel.controls["seed"].text.value = "-5"  # the library refuses it
+        assert panel.start() is False
+        assert panel.controller.error_field == "seed"
+        assert "'seed'" in panel.error_text("seed") and panel.error_text() == ""
+        assert panel.error_text("n_splits") == ""
+    finally:
+        panel.close()
+
+
+def test_panel_export_writes_files_that_pass_the_figure_check(tmp_path: Path) -> None:
+    panel = PredictorPanel(scale="smoke", export_stem=str(tmp_path / "panel"),
+                           interactive=False, **TINY)
     panel.run_button.click()
+    assert panel.wait(60)
     panel.export_button.click()
     names = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".pdf", ".svg", ".png"))
     assert names == ["panel.pdf", "panel.png", "panel.svg"]
     for n in names:
         assert n in panel.export_result.value
+    assert read_provenance(tmp_path / "panel.png")["run_status"] == "done"
+    assert_paper_ready(panel.controller.figure(), name="predictor figure")
 
 
 def test_panel_with_controller_takes_no_extra_params() -> None:
