@@ -34,6 +34,13 @@ from effdl_kit.reports._labels import (
     record_label_misses,
     unit,
 )
+from effdl_kit.reports._limits import (
+    YSCALES,
+    ClipReport,
+    clip_to_limits,
+    robust_limits,
+    set_yscale,
+)
 from effdl_kit.reports._plots import CURVE_METRICS, CURVE_SPLITS, plot_training_curves
 from effdl_kit.reports._readme import (
     Problem,
@@ -74,6 +81,8 @@ __all__ = [
     "SINGLE_COLUMN_IN",
     "STOP_COLOR",
     "TABLE_FORMATS",
+    "YSCALES",
+    "ClipReport",
     "IndicatorSeries",
     "Label",
     "PaperFigure",
@@ -82,6 +91,7 @@ __all__ = [
     "ResultsBlock",
     "apply_kit_fonts",
     "check_readme",
+    "clip_to_limits",
     "display",
     "export_table",
     "fallback_label",
@@ -104,7 +114,9 @@ __all__ = [
     "read_pdf_info",
     "read_provenance",
     "record_label_misses",
+    "robust_limits",
     "save_figure",
+    "set_yscale",
     "styled",
     "sync_readme",
     "unit",

@@ -79,6 +79,8 @@ _REGISTRY: dict[str, Label] = {
     "train_metric": _l("Training metric"),
     "val_metric": _l("Validation metric"),
     "accuracy": _l("Accuracy"),
+    "mse": _l("MSE"),
+    "mae": _l("MAE"),
     "val_accuracy": _l("Validation accuracy"),
     "test_accuracy": _l("Test accuracy"),
     "best_val_accuracy": _l("Best validation accuracy so far"),

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_choice
+from effdl_kit.reports._labels import is_registered, label
+from effdl_kit.reports._limits import YSCALES, clip_to_limits, set_yscale
 from effdl_kit.reports._style import styled
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ CURVE_METRICS = ("loss", "metric")
 CURVE_SPLITS = ("both", "train", "val")
 _STYLE = {"train": "-", "val": "--"}
 _SPLIT_NAMES = {"train": "train", "val": "val"}
+_SPLIT_TEXT = {"train": "Training", "val": "Validation"}
 
 
 def _as_frame(res: Any, i: int) -> tuple[pd.DataFrame, str | None]:
@@ -51,6 +55,8 @@ def plot_training_curves(
     metric: str = "loss",
     split: str = "both",
     labels: Sequence[str] | None = None,
+    yscale: str = "linear",
+    robust: bool = True,
 ) -> Axes:
     """Draw per-epoch loss or metric curves of one or several training runs.
 
@@ -72,6 +78,12 @@ def plot_training_curves(
     labels : sequence of str, optional
         One legend label per run (default ``run 0``, ``run 1``, ... or the optimizer and
         model of each run's config).
+    yscale : {"linear", "log", "symlog"}, default "linear"
+        The y axis scale.
+    robust : bool, default True
+        Robust y limits (:func:`~effdl_kit.reports.robust_limits`): a diverged run (loss
+        1e28) does not flatten the others; its cut points are marked at the edge with a
+        legend entry (:func:`~effdl_kit.reports.clip_to_limits`).
 
     Returns
     -------
@@ -81,11 +93,12 @@ def plot_training_curves(
     Raises
     ------
     ConfigError
-        Bad ``metric`` / ``split``, no runs, wrong number of labels, an object that is not a
-        result, or runs with different metrics drawn with ``metric="metric"``.
+        Bad ``metric`` / ``split`` / ``yscale``, no runs, wrong number of labels, an object
+        that is not a result, or runs with different metrics drawn with ``metric="metric"``.
     """
     check_choice("metric", metric, CURVE_METRICS)
     check_choice("split", split, CURVE_SPLITS)
+    check_choice("yscale", yscale, YSCALES)
     if isinstance(results, pd.DataFrame) or not isinstance(results, Sequence):
         runs: list[Any] = [results]
     else:
@@ -108,23 +121,37 @@ def plot_training_curves(
         _, ax = figure("single")
     assert ax is not None
     splits = ("train", "val") if split == "both" else (split,)
+    ys = [f[f"{s}_{metric}"].to_numpy(dtype=float) for f, _ in frames for s in splits]
+    set_yscale(ax, yscale, np.concatenate(ys) if ys else None)
     for (frame, _), name in zip(frames, names, strict=True):
         color: Any = None  # the first curve takes the axis' next colour, the rest reuse it
         x = frame["epoch"].to_numpy()
         for s in splits:
             y = frame[f"{s}_{metric}"].to_numpy()
-            label = name if len(splits) == 1 else f"{name} ({_SPLIT_NAMES[s]})"
-            (line,) = ax.plot(x, y, _STYLE[s], color=color, label=label,
+            entry = name if len(splits) == 1 else f"{name} ({_SPLIT_NAMES[s]})"
+            (line,) = ax.plot(x, y, _STYLE[s], color=color, label=entry,
                               marker="o" if len(x) <= 12 else None)
             color = line.get_color()
-    ylabel = "loss" if metric == "loss" else (metric_names.pop() if metric_names else "metric")
+    base = "loss" if metric == "loss" else (metric_names.pop() if metric_names else "metric")
     from matplotlib.ticker import MaxNLocator
 
+    if robust:
+        clip_to_limits(ax)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel if split == "both" else f"{split} {ylabel}")
+    ax.set_xlabel(label("epoch"))
+    ax.set_ylabel(_ylabel(base, split))
     ax.legend()
     return ax
+
+
+def _ylabel(base: str, split: str) -> str:
+    """``Loss``, ``Validation accuracy``, ``Training metric``: from the registry."""
+    if split != "both" and is_registered(f"{split}_{base}"):
+        return label(f"{split}_{base}")
+    text = label(base) if is_registered(base) else base[:1].upper() + base[1:]
+    if split == "both":
+        return text
+    return f"{_SPLIT_TEXT[split]} {text[:1].lower()}{text[1:]}"
 
 
 def _default_label(res: Any, i: int) -> str:

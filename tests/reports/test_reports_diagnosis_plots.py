@@ -44,7 +44,7 @@ def _axes() -> Axes:
 
 def test_losses_one_curve_per_trial_log_axis_and_the_stop_marked() -> None:
     ax = _axes()
-    out = plot_trial_losses(_study(), ax=ax)
+    out = plot_trial_losses(_study(), ax=ax, robust=False)
     assert out is ax
     assert len(ax.get_lines()) == 2 and ax.get_yscale() == "log"
     assert [t.get_text() for t in ax.texts] == ["AGV"]
@@ -54,7 +54,29 @@ def test_losses_one_curve_per_trial_log_axis_and_the_stop_marked() -> None:
     assert ax.get_xlim() == pytest.approx((-0.3, 3.3))
     legend = ax.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["#0", "#1"]
-    assert ax.get_ylabel() == "training loss"
+    assert ax.get_ylabel() == "Training loss"
+
+
+def test_robust_limits_cut_the_explosion_and_mark_the_stop_at_the_edge() -> None:
+    ax = _axes()
+    plot_trial_losses(_study(), ax=ax)  # trial 0: one loss of 1e6, trial 1: 2.0 .. 0.5
+    lo, hi = ax.get_ylim()
+    assert ax.get_yscale() == "linear" and hi < 3.0  # the healthy curve fills the axes
+    assert [t.get_text() for t in ax.texts] == ["AGV (cut)"]
+    legend = ax.get_legend()
+    assert "1 point above (cut)" in [t.get_text() for t in legend.get_texts()]
+
+
+def test_yscale_is_chosen_or_rejected() -> None:
+    ax = _axes()
+    plot_trial_losses(_study(), ax=ax, yscale="symlog")
+    assert ax.get_yscale() == "symlog"
+    with pytest.raises(ConfigError) as err:
+        plot_trial_losses(_study(), ax=_axes(), yscale="loglog")
+    assert err.value.field == "yscale"
+    ax = _axes()
+    plot_indicator_curves(_study(), "AGV.median_grad", ax=ax, yscale="linear")
+    assert ax.get_yscale() == "linear"
 
 
 def test_losses_without_legend_beyond_twelve_trials_and_a_linear_axis() -> None:

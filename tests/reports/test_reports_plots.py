@@ -49,14 +49,14 @@ def test_lines_equal_history_both_splits(runs: list[TrainResult]) -> None:
     assert legend is not None
     assert [t.get_text() for t in legend.get_texts()] == [
         "SGD (train)", "SGD (val)", "Adam (train)", "Adam (val)"]
-    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "loss"
+    assert ax.get_xlabel() == "Epoch" and ax.get_ylabel() == "Loss"
 
 
 def test_single_result_metric_val_only(runs: list[TrainResult]) -> None:
     ax = plot_training_curves(runs[1], ax=_ax(), metric="metric", split="val")
     (line,) = ax.lines
     np.testing.assert_array_equal(line.get_ydata(), [r.val_metric for r in runs[1].history])
-    assert ax.get_ylabel() == "val accuracy"
+    assert ax.get_ylabel() == "Validation accuracy"
     legend = ax.get_legend()
     assert legend is not None
     assert legend.get_texts()[0].get_text() == "cnn / adam"
@@ -66,7 +66,7 @@ def test_history_dataframe_input(runs: list[TrainResult]) -> None:
     frame = runs[0].to_frame()
     ax = plot_training_curves([frame], ax=_ax(), metric="metric", split="train")
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), frame["train_metric"].to_numpy())
-    assert ax.get_ylabel() == "train metric"  # a bare frame does not know its metric name
+    assert ax.get_ylabel() == "Training metric"  # a bare frame does not know its metric name
 
 
 def test_creates_axis_when_none(runs: list[TrainResult]) -> None:
