@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
-from effdl_kit.reports._labels import label
+from effdl_kit.reports._labels import is_registered, label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -103,7 +103,12 @@ def _choice_key(value: Any) -> tuple[str, str]:
 
 
 def _choice_text(value: Any) -> str:
-    text = "None" if value is None else str(value)
+    """A categorical choice as shown: a registered name's label, else its text (underscores
+    as spaces), cut at 10 characters."""
+    if isinstance(value, str):
+        text = label(value, unit=False) if is_registered(value) else value.replace("_", " ")
+    else:
+        text = "None" if value is None else str(value)
     return text if len(text) <= _MAX_CHOICE_CHARS else text[: _MAX_CHOICE_CHARS - 1] + "…"
 
 
@@ -146,7 +151,14 @@ class _Column:
 
     def style_axis(self, sub: Axes) -> None:
         """Scale, limits and ticks of the column's own vertical axis."""
-        from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator, NullFormatter
+        from matplotlib.ticker import (
+            FixedLocator,
+            FuncFormatter,
+            LogLocator,
+            MaxNLocator,
+            NullFormatter,
+            NullLocator,
+        )
 
         if self.choices is not None:
             n = len(self.choices)
@@ -158,9 +170,14 @@ class _Column:
         elif self.log:
             sub.set_yscale("log")
             sub.set_ylim(10.0 ** self.lo, 10.0 ** self.hi)
-            sub.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
-            sub.yaxis.set_minor_locator(LogLocator(base=10, subs="auto", numticks=4))
-            sub.yaxis.set_minor_formatter(NullFormatter())  # decade labels only
+            if self.hi - self.lo >= 1.5:  # decades: 10^-3, 10^-2, ...
+                sub.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
+                sub.yaxis.set_minor_locator(LogLocator(base=10, subs="auto", numticks=4))
+                sub.yaxis.set_minor_formatter(NullFormatter())  # decade labels only
+            else:  # less than two decades: 1-2-5 steps (else the range's two ends)
+                sub.yaxis.set_major_locator(FixedLocator(_log_ticks(self.lo, self.hi)))
+                sub.yaxis.set_minor_locator(NullLocator())
+                sub.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         else:
             sub.set_ylim(self.lo, self.hi)
             sub.yaxis.set_major_locator(MaxNLocator(nbins=4))
@@ -169,6 +186,15 @@ class _Column:
         for tick in sub.yaxis.get_major_ticks():  # readable over the lines behind them
             tick.label1.set_bbox({"facecolor": "white", "alpha": 0.75, "edgecolor": "none",
                                   "pad": 0.3})
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks 1, 2, 5 x 10^k between 10^lo and 10^hi (log10 bounds); the two ends when fewer
+    than two of them fall inside."""
+    eps = 1e-9 * (hi - lo)
+    ticks = [m * 10.0 ** k for k in range(math.floor(lo), math.ceil(hi) + 1)
+             for m in (1.0, 2.0, 5.0) if lo - eps <= math.log10(m) + k <= hi + eps]
+    return ticks if len(ticks) >= 2 else [10.0 ** lo, 10.0 ** hi]
 
 
 def _is_numeric(values: pd.Series) -> bool:

@@ -212,3 +212,19 @@ def test_figures_are_paper_ready_by_the_kit_check(study: optuna.Study) -> None:
     plot_parallel_coordinates(trials_frame(study), ax=a2, objective_label="Accuracy")
     assert isinstance(a1, Axes)
     assert_paper_ready(fig)
+
+
+def test_parallel_coordinates_ticks_of_short_log_ranges_and_choice_names() -> None:
+    """A log axis spanning less than two decades gets 1-2-5 ticks (a decade locator would
+    leave it bare); a choice shows as a label, never as a raw identifier."""
+    frame = pd.DataFrame({"value": [0.1, 0.2, 0.3], "channels": [2, 4, 8],
+                          "activation": ["relu", "leaky_relu", "relu"]})
+    fig, ax = figure(pyplot=False)
+    plot_parallel_coordinates(frame, ["channels", "activation"], ax=ax,
+                              objective_label="Accuracy", log_params=["channels"])
+    fig.draw_without_rendering()
+    log_axis, cat_axis = ax.child_axes[1], ax.child_axes[2]
+    assert log_axis.get_yscale() == "log"
+    assert [t.get_text() for t in log_axis.get_yticklabels()] == ["2", "5"]
+    assert [t.get_text() for t in cat_axis.get_yticklabels()] == ["leaky relu", "relu"]
+    _assert_readable(fig)
