@@ -178,7 +178,8 @@ def plot_trial_losses(run: DiagnosedStudy, *, ax: Axes, legend: bool = True,
     """
     frame = run.epochs
     losses = frame["train_loss"].to_numpy(dtype=float) if len(frame) else np.array([])
-    set_yscale(ax, _auto_yscale(losses, yscale, robust=robust), losses)  # scale first: the marks use it
+    # the scale first: the marks use it
+    set_yscale(ax, _auto_yscale(losses, yscale, robust=robust), losses)
     marks = _curves(run, None, ax, labels=True)
     _limits_and_marks(ax, marks, robust=robust)
     ax.set_ylabel(label("train_loss"))

@@ -60,7 +60,7 @@ def test_losses_one_curve_per_trial_log_axis_and_the_stop_marked() -> None:
 def test_robust_limits_cut_the_explosion_and_mark_the_stop_at_the_edge() -> None:
     ax = _axes()
     plot_trial_losses(_study(), ax=ax)  # trial 0: one loss of 1e6, trial 1: 2.0 .. 0.5
-    lo, hi = ax.get_ylim()
+    _, hi = ax.get_ylim()
     assert ax.get_yscale() == "linear" and hi < 3.0  # the healthy curve fills the axes
     assert [t.get_text() for t in ax.texts] == ["AGV (cut)"]
     legend = ax.get_legend()
