@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -48,9 +47,11 @@ from effdl_kit.experiments.bttackler import (
 from effdl_kit.reports import (
     INDICATOR_SERIES,
     export_table,
+    label,
     plot_indicator_curves,
     plot_trial_losses,
 )
+from effdl_kit.reports import figure as paper_figure
 
 from ._controller import PanelController
 
@@ -138,6 +139,7 @@ class DiagnosisController(PanelController):
 
     defaults: ClassVar[Mapping[str, Any]] = DIAGNOSIS_DEFAULTS["small"]
     name: ClassVar[str] = "diagnosis"
+    unit: ClassVar[str] = "epoch"
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
         self.options: DiagnosedStudyOptions | None = None
@@ -147,7 +149,6 @@ class DiagnosisController(PanelController):
         self.experiment_dir: Path | None = None
         self.experiment_files: list[Path] = []
         self._live: DiagnosedStudy | None = None
-        self._stop = threading.Event()
         super().__init__(scale=scale, **params)
 
     def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
@@ -163,11 +164,6 @@ class DiagnosisController(PanelController):
     def trials(self) -> list[DiagnosedTrial]:
         """Every trial started in the current (or last) run, in order."""
         return self._live.trials if self._live is not None else []
-
-    def stop(self, reason: str = "Stop button") -> bool:
-        """Stop the running study after the current epoch (the cut trial is a FAIL)."""
-        self._stop.set()
-        return super().stop(reason)
 
     # ------------------------------------------------------------------ run
     def prepare(self) -> dict[str, Any]:
@@ -210,7 +206,6 @@ class DiagnosisController(PanelController):
         """Run the study (:func:`~effdl_kit.diagnosis.run_diagnosed_study`), reporting each
         epoch and each trial as progress."""
         spec: RunSpec = prepared["spec"]
-        self._stop.clear()
 
         def keep(run: DiagnosedStudy, _record: Any) -> None:
             self._live, self.study = run, run.study
@@ -222,17 +217,42 @@ class DiagnosisController(PanelController):
             lambda trial: suggest_config(trial, spec), task_data(spec), prepared["options"],
             sampler=make_sampler(spec.method, seed=spec.seed, gp_startup=spec.gp_startup),
             context=context, on_epoch=keep, on_trial=keep, progress=self.report_progress,
-            should_stop=self._stop.is_set)
+            should_stop=self.should_stop)
         self._live, self.study = run, run.study
         return run
 
+    def partial_result(self) -> DiagnosedStudy | None:
+        """The trials of a run interrupted inside the study (e.g. ``KeyboardInterrupt`` in a
+        synchronous :meth:`run`): the live study so far, marked stopped; None before the
+        first trial started. (A Stop ends the study itself, which returns the same.)"""
+        run = self._live
+        if run is None or not run.trials:
+            return None
+        run.stopped = True
+        return run
+
+    def progress_text(self) -> str:
+        """``"2/12 trials, 5 epochs trained"`` ("" before any progress). The study's progress
+        counts epoch slots (a trial stopped early counts all its epochs), so the status line
+        says what actually ran."""
+        run = self.result if isinstance(self.result, DiagnosedStudy) else self._live
+        if self.last_progress is None or run is None or self.options is None:
+            return super().progress_text()
+        n = len(run.history)
+        return (f"{len(run.finished())}/{self.options.n_trials} trials, {n} "
+                f"{self.unit if n == 1 else self.unit + 's'} trained")
+
     # ------------------------------------------------------------------ views of the run
     def _shown(self) -> DiagnosedStudy | None:
+        """The finished (or stopped) run, or the live one while running; None otherwise
+        (nothing run yet, or the last run failed: nothing stale is shown)."""
         if isinstance(self.result, DiagnosedStudy):
             return self.result
+        if self.status != "running":
+            return None
         if self._live is not None:
             return self._live
-        if self.status == "running" and self.options is not None:
+        if self.options is not None:
             return DiagnosedStudy(self.options)  # nothing recorded yet
         return None
 
@@ -275,18 +295,20 @@ class DiagnosisController(PanelController):
         ConfigError
             An unknown ``indicator``.
         """
-        from matplotlib.figure import Figure
-
         key = check_choice("indicator", indicator if indicator is not None
                            else self.params["indicator"], tuple(INDICATOR_SERIES))
         run = self._shown()
         if run is None:
             raise EffdlError("no diagnosis run yet: run the panel first")
-        fig = Figure(figsize=(9.0, 3.8), layout="constrained")
-        ax_loss, ax_ind = fig.subplots(1, 2)
+        fig, (ax_loss, ax_ind) = paper_figure("double", aspect=0.8, ncols=2, pyplot=False)
         plot_trial_losses(run, ax=ax_loss)
         plot_indicator_curves(run, key, ax=ax_ind)
-        fig.suptitle(self._title(run), fontsize="medium")
+        for ax in (ax_loss, ax_ind):
+            ax.set_xlabel(label("epoch"))
+        legend = ax_loss.get_legend()
+        if legend is not None:
+            legend.set_title(label("trial"))
+        fig.suptitle(self._title(run), fontsize="small")
         return fig
 
     def _title(self, run: DiagnosedStudy | None) -> str:
@@ -304,7 +326,10 @@ class DiagnosisController(PanelController):
     def summary(self) -> str:
         """One line about the last run (:meth:`DiagnosedStudy.summary`), or the status."""
         res = self.result
-        return res.summary() if isinstance(res, DiagnosedStudy) else self.status
+        if not isinstance(res, DiagnosedStudy):
+            return self.status
+        head = f"stopped ({self.stop_reason}), partial: " if self.status == "stopped" else ""
+        return head + res.summary()
 
     def export_table(self, path_stem: str | Path,
                      formats: Sequence[str] = ("tex", "md", "csv")) -> list[Path]:
@@ -356,14 +381,12 @@ class DiagnosisController(PanelController):
         EffdlError
             No experiment loaded (:meth:`load_experiment`).
         """
-        from matplotlib.figure import Figure
-
         if self.experiment is None:
             raise EffdlError("no bttackler results loaded: call load_experiment(path) first")
         rows = self.experiment["aggregate"]
         tasks = result_tasks(rows) or ["cnn"]
-        fig = Figure(figsize=(max(6.4, 3.4 * len(tasks) + 0.6), 5.8), layout="constrained")
-        axes = fig.subplots(2, len(tasks), squeeze=False)
+        fig, axes = paper_figure("double", aspect=0.9 if len(tasks) > 1 else 0.45, nrows=2,
+                                 ncols=len(tasks), pyplot=False, squeeze=False)
         plot_metric_row(rows, "tsba", list(axes[0]))
         plot_metric_row(rows, "top10hr", list(axes[1]))
         legend: dict[str, Any] = {}  # label -> handle, Top10HR's first, then TSBA's new ones
@@ -374,8 +397,8 @@ class DiagnosisController(PanelController):
             fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=3,
                        fontsize="small", frameon=False)
         p = self.experiment
-        fig.suptitle(f"bttackler experiment, {p['scale']} scale, seed {p['seed']}",
-                     fontsize="medium")
+        fig.suptitle(f"BTTackler experiment, {p['scale']} scale, seed {p['seed']}",
+                     fontsize="small")
         return fig
 
     def experiment_table(self) -> pd.DataFrame:

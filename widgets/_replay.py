@@ -10,7 +10,6 @@ It holds no computation: it reads a ``bttackler_replay.json`` written by
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,9 @@ from effdl_kit.experiments.bttackler import (
     load_replay_study,
     replay_figure,
 )
+from effdl_kit.reports import label, unit
 
-from ._base import figure_to_png
+from ._base import ERROR_STYLE
 
 __all__ = ["ReplayView", "default_replay_path", "replay_table"]
 
@@ -50,15 +50,23 @@ def default_replay_path() -> str:
 
 def replay_table(study: ReplayStudy, setting: str = "random") -> pd.DataFrame:
     """TSBA and Top10HR (%, mean and 95 % CI), epochs saved, stop rate and verdict per task
-    and rule."""
+    and rule; column names and task names are display labels from the registry."""
     v = study.verdicts(setting)
+    pct = f" ({unit('tsba')})" if unit("tsba") else ""
+
+    def ci(name: str, end: str) -> str:
+        return f"{label(name, unit=False)}, 95 % CI {end}{pct}"
+
     return pd.DataFrame({
-        "task": v["task"], "rule": [RULE_LABELS.get(r, r) for r in v["rule"]],
-        "TSBA %": v["tsba"], "TSBA lo": v["tsba_lo"], "TSBA hi": v["tsba_hi"],
-        "Top10HR %": v["top10hr"], "Top10HR lo": v["top10hr_lo"],
-        "Top10HR hi": v["top10hr_hi"], "epochs saved %": 100 * v["epochs_saved"],
-        "stopped %": 100 * v["stop_rate"],
-        "verdict": v["verdict"]})
+        label("task"): [label(t) for t in v["task"]],
+        label("rule"): [RULE_LABELS.get(r, r) for r in v["rule"]],
+        label("tsba"): v["tsba"], ci("tsba", "low"): v["tsba_lo"],
+        ci("tsba", "high"): v["tsba_hi"],
+        label("top10hr"): v["top10hr"], ci("top10hr", "low"): v["top10hr_lo"],
+        ci("top10hr", "high"): v["top10hr_hi"],
+        label("epochs_saved_pct"): 100 * v["epochs_saved"],
+        label("stop_rate_pct"): 100 * v["stop_rate"],
+        label("verdict"): v["verdict"]})
 
 
 class ReplayView:
@@ -69,11 +77,25 @@ class ReplayView:
     path : str or Path, optional
         The result file (default :func:`default_replay_path`).
     on_error : callable, optional
-        Called with the exception when loading fails (the panel's error box).
+        Called with the exception when loading fails.
+    interactive : bool, optional
+        ipympl figure (default when installed) or PNG.
+
+    Attributes
+    ----------
+    figure_view : FigureView
+        The replay study's figure.
+    table : TableView
+        Its verdicts for the chosen setting (sortable, filterable).
+    message : ipywidgets.HTML
+        Why the file could not be read, right under the box ("" when it could).
     """
 
-    def __init__(self, path: str | Path | None = None, *, on_error: Any = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, on_error: Any = None,
+                 interactive: bool | None = None) -> None:
         import ipywidgets as W
+
+        from ._views import FigureView, TableView
 
         self.on_error = on_error
         self.study: ReplayStudy | None = None
@@ -87,17 +109,23 @@ class ReplayView:
         self.setting.observe(lambda _c: self._render_table(), names="value")
         self.button = W.Button(description="Show replay", icon="bar-chart",
                                tooltip="Load the replay study and draw its figure",
-                               layout=W.Layout(width="150px"))
+                               layout=W.Layout(width="auto", min_width="150px"))
         self.button.on_click(lambda _b: self.show())
-        self.message = W.HTML("")
-        self.output = W.Output(layout=W.Layout(min_height="20px"))
-        self.table = W.HTML("")
+        self.message = W.HTML("", layout=W.Layout(display="none"))
+        self.message.add_class("effdl-field-error")
+        self.figure_view = FigureView(self._draw, interactive=interactive)
+        self.table = TableView(height="300px")
         self.widget = W.VBox([
             W.HTML("<b>Replay of stop rules on recorded traces</b> (TSBA / Top10HR with 95 % "
                    f"CIs over orderings; paper: TSBA {PAPER['tsba']} %, Top10HR "
                    f"{PAPER['top10hr']} %)"),
-            W.HBox([self.path, self.button]), self.message, self.output, self.setting,
-            self.table])
+            W.HBox([self.path, self.button]), self.message, self.figure_view.widget,
+            self.setting, self.table.widget])
+
+    def _draw(self) -> Any:
+        if self.study is None:
+            raise EffdlError("no replay study loaded: show a result file first")
+        return replay_figure(self.study)
 
     def show(self, path: str | Path | None = None) -> bool:
         """Load the result file and show its figure and table; False (and the error next to
@@ -105,33 +133,28 @@ class ReplayView:
         if path is not None:
             self.path.value = str(path)
         try:
-            study = load_replay_study(self.path.value)
-            png = figure_to_png(replay_figure(study))
+            self.study = load_replay_study(self.path.value)
+            self.figure_view.redraw()
         except Exception as exc:
             self.study = None
-            self.output.outputs = ()
-            self.table.value = ""
-            self.message.value = (f"<span style='color:#b00020'>{html.escape(str(exc))}"
-                                  "</span>")
+            self.figure_view.clear()
+            self.table.show(None)
+            self.message.value = f"<div style='{ERROR_STYLE}'>{html.escape(str(exc))}</div>"
+            self.message.layout.display = None
             if self.on_error is not None:
                 self.on_error(exc)
             return False
-        self.study = study
         self.message.value = ""
-        self.output.outputs = ({
-            "output_type": "display_data",
-            "data": {"image/png": base64.b64encode(png).decode("ascii"),
-                     "text/plain": "<bttackler replay figure>"},
-            "metadata": {}},)
+        self.message.layout.display = "none"
         self._render_table()
         return True
 
+    def error_text(self) -> str:
+        """The message under the box, as plain text ("" when the file was read)."""
+        import re
+
+        return html.unescape(re.sub(r"<[^>]+>", "", self.message.value))
+
     def _render_table(self) -> None:
-        if self.study is None:
-            self.table.value = ""
-            return
-        t = replay_table(self.study, self.setting.value)
-        self.table.value = (
-            "<div style='max-height:320px;overflow:auto;font-size:smaller'>"
-            + t.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.1f}")
-            + "</div>")
+        self.table.show(None if self.study is None
+                        else replay_table(self.study, self.setting.value))

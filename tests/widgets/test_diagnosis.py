@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from effdl_kit.widgets import ChangeEvent
 from effdl_kit.widgets._diagnosis import (
     DIAGNOSIS_DEFAULTS,
     INDICATOR_SERIES,
+    THRESHOLDS,
     DiagnosisController,
     DiagnosisPanel,
     DiagnosisRun,
@@ -149,14 +151,19 @@ def test_prune_mode_prunes_the_bad_trial() -> None:
 
 def test_stop_ends_the_study_after_the_current_epoch() -> None:
     ctrl = DiagnosisController(scale="smoke", variant="plain", n_trials=3, epochs=4)
+    assert ctrl.unit == "epoch"
     remove = ctrl.on_change(lambda e: ctrl.stop() if e.kind == "progress" else None)
     res = ctrl.run(raise_errors=True)
-    assert isinstance(res, DiagnosedStudy) and ctrl.status == "done" and res.stopped
+    assert isinstance(res, DiagnosedStudy) and ctrl.status == "stopped" and res.stopped
+    assert res is ctrl.result  # the partial result: the trials so far
     assert len(res.trials) == 1 and len(res.history) == 1  # cut after its first epoch
     assert res.trials[0].state == "FAIL" and "stopped" in str(res.trials[0].fail_reason)
+    assert ctrl.stop_reason == "Stop button" and "partial" in ctrl.summary()
+    assert "after 1/3 trials, 1 epoch trained" in ctrl.status_text()
     remove()
     again = ctrl.run(raise_errors=True)  # a new run is not stopped by the old request
     assert isinstance(again, DiagnosedStudy) and not again.stopped and len(again.trials) == 3
+    assert ctrl.status == "done"
 
 
 @pytest.mark.parametrize(("params", "field"), [
@@ -319,6 +326,20 @@ def test_parse_enqueue() -> None:
             parse_enqueue(bad)
 
 
+def shown(panel: DiagnosisPanel) -> Any:
+    """The figure on the panel's ipympl canvas (None when cleared)."""
+    view = panel.figure_view
+    if view.figure is None:
+        return None
+    assert view.canvas_box.children[0].figure is view.figure
+    return view.figure
+
+
+def click_run(panel: DiagnosisPanel) -> None:
+    panel.run_button.click()
+    assert panel.wait(120)
+
+
 def test_panel_drives_the_controller(done: DiagnosisController, results_dir: Path) -> None:
     panel = DiagnosisPanel(done)
     c = panel.controls
@@ -327,44 +348,166 @@ def test_panel_drives_the_controller(done: DiagnosisController, results_dir: Pat
     assert tuple(c["indicators"].value) == done.params["indicators"]
     assert json.loads(panel.enqueue_box.value) == [EXPLODE]
     assert panel.changed_controls() == []
-    c["n_trials"].value = 2
-    c["epochs"].value = 3
+    c["n_trials"].text.value = "2"
+    c["epochs"].text.value = "3"
     assert panel.changed_controls() == ["n_trials", "epochs"]
-    frames: list[str] = []
-    panel.figure_output.observe(
-        lambda ch: frames.append(ch["new"][0]["data"]["image/png"]) if ch["new"] else None,
-        names="outputs")
-    panel.run_button.click()
+    frames: list[Any] = []
+    show = panel.figure_view.show
+    panel.figure_view.show = lambda fig: (frames.append(fig), show(fig))  # type: ignore
+    click_run(panel)
     assert done.status == "done", done.error
     assert done.params["n_trials"] == 2 and len(done.result.table) == 2
     assert len(frames) >= 3  # the live figure was redrawn while the study ran
     assert panel.progress.value == panel.progress.max == 2 * 3
-    assert "<table" in panel.table.value and "AGV" in panel.table.value
+    table = panel.table.frame  # a sortable grid with display labels
+    assert table is not None and list(table["Trial"]) == [0, 1]
+    assert "AGV" in table["Stopped by"].iloc[0] and "Validation accuracy" in table.columns
     assert "stopped" in panel.summary.value and panel.error_box.value == ""
     # another indicator curve: redrawn without a rerun
-    before = panel.figure_output.outputs[0]["data"]["image/png"]
+    before = shown(panel)
     panel.indicator.value = "ERG.median_ratio"
     assert done.params["indicator"] == "ERG.median_ratio" and done.status == "done"
-    assert panel.figure_output.outputs[0]["data"]["image/png"] != before
-    # a malformed "try first" box is shown as the error, no training
+    assert shown(panel) is not before
+    assert shown(panel).axes[1].get_ylabel() == INDICATOR_SERIES["ERG.median_ratio"].label
+    # a malformed "try first" box: the error under that box, no training
     panel.enqueue_box.value = "lr=20"
-    panel.run_button.click()
-    assert done.status == "error" and "ConfigError" in panel.error_box.value
-    assert panel.error_box.layout.display is None
+    click_run(panel)
+    assert done.status == "error" and "ConfigError" in panel.error_text("enqueue")
+    assert panel.error_text() == "" and panel.table.frame is None and shown(panel) is None
     # an empty box: no configuration tried first, the sampler proposes every trial
     panel.enqueue_box.value = "[]"
     c["variant"].value = "plain"
-    panel.run_button.click()
+    click_run(panel)
     assert done.status == "done", done.error
+    assert panel.error_text("enqueue") == ""
     assert done.params["enqueue"] == () and "lr=20," not in done.table().iloc[0]["params"]
     assert "flagged" in panel.summary.value or "0 flagged" in panel.summary.value
-    # the results section
+    # the results section: its error right under the results-folder box
     assert panel.show_results(results_dir / "missing") is False
-    assert "DataError" in panel.error_box.value and panel.results_output.outputs == ()
+    assert "DataError" in panel.error_text("results_dir") and panel.error_text() == ""
+    assert not panel.results_view.shown and panel.results_table.frame is None
+    assert done.status == "done"  # loading results is not a run
     assert panel.show_results(results_dir) is True
-    assert panel.results_output.outputs and "40.33" in panel.results_table.value
-    assert panel.error_box.value == ""
+    assert panel.results_view.shown and panel.error_text("results_dir") == ""
+    assert PAPER["tsba"] in set(panel.results_table.frame["Paper"])
     panel.close()
+
+
+def test_panel_layout_keeps_each_error_line_under_its_control_and_beside_the_results_box(
+        ) -> None:
+    import ipywidgets as W
+
+    panel = DiagnosisPanel(scale="smoke")
+    columns = panel.widget.children[1].children[0]
+    assert isinstance(columns, W.HBox) and len(columns.children) == 2  # two columns
+    rows = [row for col in columns.children for row in col.children]
+    assert len(rows) == len(panel.controls)
+    for name, w in panel.controls.items():  # each control above its own error line
+        row = next(r for r in rows if r.children[0] is w)
+        assert row.children[1] is panel.field_errors[name]
+    section = panel.widget.children[-2]  # the results section: box, then its error line
+    at = next(i for i, ch in enumerate(section.children)
+              if isinstance(ch, W.HBox) and panel.results_path in ch.children)
+    assert section.children[at + 1] is panel.field_errors["results_dir"]
+    assert panel.results_path.layout.width == "520px"
+    button = panel.results_button.layout  # wide enough for "Show TSBA / Top10HR"
+    assert button.width == "auto" and int(button.min_width.rstrip("px")) >= 8 * len(
+        panel.results_button.description)
+    for name in ("n_trials", "epochs", "seed", *THRESHOLDS):
+        if name != "sc_rule":
+            assert type(panel.controls[name]).__name__ == "NumberEntry", name
+    assert panel.controls["seed"].slider is None
+    panel.close()
+
+
+@pytest.mark.parametrize(("field", "typed", "message"), [
+    ("agv_min_grad", "abc", "'abc' is not a number"),
+    ("n_trials", "0", "below the smallest allowed value"),
+])
+def test_panel_typed_nonsense_is_an_error_beside_its_field(field: str, typed: str,
+                                                           message: str) -> None:
+    panel = DiagnosisPanel(scale="smoke", interactive=False)
+    before = panel.controls[field].value
+    panel.controls[field].text.value = typed
+    assert panel.controls[field].value == before and message in panel.error_text(field)
+    click_run(panel)
+    assert panel.controller.status == "error" and panel.controller.error_field == field
+    assert "ConfigError" in panel.error_text(field) and panel.error_text() == ""
+    panel.close()
+
+
+@pytest.mark.parametrize(("field", "typed"), [("agv_min_grad", "-1"), ("seed", "-5"),
+                                               ("lar_max_zero_fraction", "1")])
+def test_panel_library_config_error_sits_beside_its_field(field: str, typed: str) -> None:
+    panel = DiagnosisPanel(scale="smoke", interactive=False)
+    panel.controls[field].text.value = typed
+    assert panel.error_text(field) == ""  # a number: left to the library to judge
+    click_run(panel)
+    c = panel.controller
+    assert c.status == "error" and c.error_field == field and c.live == []
+    assert f"'{field}'" in panel.error_text(field) and panel.error_text() == ""
+    panel.close()
+
+
+def wait_for(cond: Any, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+def stop_mid_run(panel: DiagnosisPanel, stop: Any) -> int:
+    """Run 20 trials of 2 epochs, stop once an epoch is recorded; the epochs then."""
+    panel.controls["n_trials"].text.value = "20"
+    panel.controls["epochs"].text.value = "2"
+    panel.run_button.click()
+    c = panel.controller
+    assert c.status == "running" and not panel.stop_button.disabled
+    wait_for(lambda: panel.progress.value >= 1)
+    asked_at = len(c.live)
+    stop()
+    assert panel.wait(120) and c.status == "stopped"
+    res = c.result
+    assert isinstance(res, DiagnosedStudy) and res.stopped
+    assert asked_at <= len(res.history) <= asked_at + 1  # within one epoch
+    assert len(res.trials) < 20
+    return asked_at
+
+
+def test_panel_stop_button_keeps_the_trials_so_far(tmp_path: Path) -> None:
+    panel = DiagnosisPanel(scale="smoke", variant="plain", export_stem=str(tmp_path / "diag"))
+    stop_mid_run(panel, panel.stop_button.click)
+    c = panel.controller
+    assert shown(panel) is not None and "partial result" in panel.figure_view.banner.value
+    assert "stopped (Stop button)" in panel.status_label.value
+    assert panel.table.frame is not None and len(panel.table.frame) == len(c.result.trials)
+    assert "partial" in panel.summary.value and panel.progress.bar_style == "warning"
+    panel.export_formats.value = ("png",)
+    panel.export_button.click()
+    assert "diag.png" in panel.export_result.value, panel.error_text("export")
+    prov = read_provenance(tmp_path / "diag.png")
+    assert prov["run_status"] == "stopped" and prov["stopped"]["reason"] == "Stop button"
+    panel.close()
+
+
+def test_kernel_interrupt_stops_the_study_the_same_way() -> None:
+    from effdl_kit.widgets._interrupt import stop_all
+
+    panel = DiagnosisPanel(scale="smoke", variant="plain")
+    stop_mid_run(panel, lambda: stop_all("kernel interrupt"))
+    assert panel.controller.stop_reason == "kernel interrupt"
+    assert "stopped (kernel interrupt)" in panel.status_label.value
+    assert shown(panel) is not None
+    panel.close()
+
+
+def test_figures_are_paper_ready(done: DiagnosisController, results_dir: Path) -> None:
+    from effdl_kit.testing import assert_paper_ready
+
+    assert_paper_ready(done.figure(), name="diagnosis panel figure")
+    ctrl = DiagnosisController(scale="smoke")
+    ctrl.load_experiment(results_dir)
+    assert_paper_ready(ctrl.experiment_figure(), name="TSBA / Top10HR figure")
 
 
 def test_panel_with_controller_takes_no_extra_params() -> None:

@@ -29,23 +29,40 @@ def replay_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_view_shows_figure_and_table(replay_file: Path, tmp_path: Path) -> None:
     view = ReplayView(path="")
     assert view.show(tmp_path / "missing.json") is False
-    assert "no replay results" in view.message.value and view.output.outputs == ()
+    assert "no replay results" in view.error_text() and not view.figure_view.shown
+    assert view.message.layout.display is None  # under the box, in red
     assert view.show(replay_file) is True
-    assert view.message.value == ""
-    assert view.output.outputs[0]["data"]["image/png"]
-    assert "BTTackler (kit)" in view.table.value and "cnn_digits" in view.table.value
-    assert "epochs saved %" in view.table.value
+    assert view.error_text() == "" and view.message.layout.display == "none"
+    canvas = view.figure_view.canvas_box.children[0]  # an interactive (ipympl) figure
+    assert type(canvas).__name__ == "Canvas" and canvas.figure is view.figure_view.figure
+    t = view.table.frame  # a sortable grid with display labels
+    assert t is not None and type(view.table.grid).__name__ == "DataGrid"
+    assert {"Task", "Rule", "TSBA (%)", "Top10HR (%)"} <= set(t.columns)
+    assert "TSBA, 95 % CI low (%)" in t.columns
+    assert "BTTackler (kit)" in set(t["Rule"]) and set(t["Task"]) == {"CNN digits"}
     view.setting.value = "injected"
-    assert "within noise" in view.table.value or "saves time" in view.table.value \
-        or "costs time" in view.table.value
+    verdicts = set(view.table.frame.iloc[:, -1])
+    assert verdicts & {"within noise", "saves time", "costs time"}
     # an error after a success clears the stale figure and table
     assert view.show(tmp_path / "missing.json") is False
-    assert view.output.outputs == () and view.table.value == ""
+    assert not view.figure_view.shown and view.table.frame is None
+
+
+def test_replay_table_labels_come_from_the_registry(replay_file: Path) -> None:
+    from effdl_kit.experiments.bttackler import load_replay_study
+    from effdl_kit.reports import label
+    from effdl_kit.widgets._replay import replay_table
+
+    t = replay_table(load_replay_study(replay_file))
+    assert label("tsba") in t.columns and label("top10hr") in t.columns
+    assert not [c for c in t.columns if "_" in c]  # no raw internal names
+    v = load_replay_study(replay_file).verdicts("random")
+    assert list(t[label("tsba")]) == list(v["tsba"])
 
 
 def test_panel_embeds_the_view(replay_file: Path) -> None:
     panel = DiagnosisPanel(scale="smoke", replay_path=str(replay_file))
     assert panel.replay.path.value == str(replay_file)
     assert panel.replay.widget in panel.widget.children
-    assert panel.show_replay() is True
+    assert panel.show_replay() is True and panel.replay.figure_view.shown
     panel.close()
