@@ -54,3 +54,59 @@ def test_latency_split_fuzz_is_an_error_naming_split(value: Any) -> None:
     ctrl.set(split=value)
     assert ctrl.run() is None
     assert ctrl.status == "error" and "split" in str(ctrl.error)
+
+
+# ---------------------------------------------------------------- typed text in the number fields
+_PANELS: dict[str, Any] = {}
+
+
+def _panel(name: str) -> Any:
+    """One panel per kind for all examples (building one is the slow part)."""
+    from effdl_kit.widgets import LatencyPanel, PredictorPanel, SearchPanel, SpeedupPanel
+
+    if name not in _PANELS:
+        make = {"search": SearchPanel, "predictor": PredictorPanel, "latency": LatencyPanel,
+                "speedup": SpeedupPanel}[name]
+        _PANELS[name] = make(scale="smoke", interactive=False)
+    return _PANELS[name]
+
+
+typed = st.one_of(st.text(max_size=8), st.integers(-10**7, 10**7).map(str),
+                  st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                  st.sampled_from(["abc", "5000", "-5", "0", "2.5", "1e3", " 7 ", ""]))
+
+
+@pytest.mark.parametrize("name", ["search", "predictor", "latency", "speedup"])
+@settings(max_examples=15, deadline=None, phases=[Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_typed_text_is_a_value_or_an_error_beside_its_field(name: str,
+                                                            data: st.DataObject) -> None:
+    from effdl_kit.widgets import NumberEntry
+
+    panel = _panel(name)
+    shown = set(panel.relevant_controls()) if name == "latency" else set(panel.controls)
+    entries = {k: w for k, w in panel.controls.items()
+               if isinstance(w, NumberEntry) and k in shown}
+    key = data.draw(st.sampled_from(sorted(entries)))
+    entry = entries[key]
+    before = entry.value
+    text = data.draw(typed)
+    entry.text.value = text
+    value, problem = entry.parse(text)
+    try:
+        if problem:
+            assert entry.value == before, "a bad typed value never replaces the value"
+            assert panel.error_text(key) == problem
+            assert panel.start() is False  # refused before any work
+            assert panel.controller.status == "error" and panel.controller.error_field == key
+        else:
+            assert entry.value == value and panel.error_text(key) == ""
+            if entry.low is not None:
+                assert value >= entry.low  # accepted as typed, inside the hard limits
+            if entry.high is not None:
+                assert value <= entry.high
+    finally:
+        entry.value = before
+        if entry.text.value != entry.format(before):
+            entry.text.value = entry.format(before)
