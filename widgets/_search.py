@@ -32,16 +32,22 @@ from effdl_kit.experiments.efficientdl import (
     SearchSetup,
     load_component_data,
     method_table,
-    plot_search_curves,
     prior_rows,
     run_method,
     search_setup,
 )
 from effdl_kit.reports import figure as paper_figure
-from effdl_kit.reports import label, legend_beside
+from effdl_kit.reports import label
 
 from ._base import Panel, PanelController, resolve_controller
-from ._search_study import draw_importance, draw_parallel, evaluations_study, recording_setup
+from ._controller import _close
+from ._search_study import (
+    draw_curves,
+    draw_importance,
+    draw_parallel,
+    evaluations_study,
+    recording_setup,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -51,7 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["ALPHA_BETA_MODES", "BASELINES", "SEARCH_DEFAULTS", "SEARCH_VIEWS",
            "SearchController", "SearchPanel"]
 
-_METHOD_NAMES: dict[str, str] = {str(k): v for k, v in METHOD_LABELS.items()}
 #: the views of a search run: view -> its button label
 SEARCH_VIEWS: dict[str, str] = {"curves": "regret curves", "importance": "importance",
                                 "parallel": "parallel coordinates"}
@@ -299,47 +304,25 @@ class SearchController(PanelController):
             Nothing to draw yet.
         """
         check_choice("view", self.view, tuple(SEARCH_VIEWS))
-        if self.view != "curves":
-            study = self.study()
-            fig, ax = paper_figure("double", aspect=0.5, pyplot=False)
+        fig, ax = paper_figure("double", aspect=0.5, pyplot=False)
+        if self.view != "curves" and self.result is not None:
             if self.view == "importance":
-                draw_importance(study, ax=ax, seed=int(self.params["seed"]))
+                draw_importance(self.study(), ax=ax, seed=int(self.params["seed"]))
             else:
-                draw_parallel(study, ax=ax)
+                draw_parallel(self.study(), ax=ax)
             return fig
+        # the curves; also what a running search shows in any view (its study is not built)
         if self.result is not None:
             curves = self.result["curves"]
         elif self.live:
             curves = self._frame()
         else:
+            _close(fig)
             raise EffdlError("no search result yet: run the panel first")
-        fig, ax = paper_figure("double", aspect=0.5, pyplot=False)
-        plot_search_curves(curves, ax=ax, legend=False)
-        self._overlay(ax)
-        if self.yscale == "linear":
-            ax.set_yscale("linear")
-            ax.set_ylim(bottom=0.0)
-        if self.setup is not None:
-            d = self.setup.describe()
-            fixed = (f"; fixed at the task: {', '.join(map(label, d['fixed']))}"
-                     if d["fixed"] else "")
-            ax.set_title(f"{DATASET_LABELS[d['dataset']]}: {d['n_candidates']} candidates over "
-                         f"{', '.join(map(label, d['components']))}{fixed}",
-                         fontsize="x-small", wrap=True)
-        legend_beside(ax, fontsize="x-small", frameon=False)
+        earlier = [r for r in self.runs if r.result is not self.result]
+        draw_curves(curves, ax=ax, earlier=earlier, yscale=self.yscale,
+                    setup=None if self.setup is None else self.setup.describe())
         return fig
-
-    def _overlay(self, ax: Any) -> None:
-        """Earlier kept runs: each method's mean regret, thin and faint."""
-        for run in self.runs:
-            if run.result is self.result:
-                continue
-            curves = run.result["curves"]
-            for i, (m, g) in enumerate(curves.groupby("method", sort=False)):
-                mean = g.groupby("iteration")["regret"].mean()
-                ax.plot(mean.index, mean.to_numpy(), lw=0.8, ls="--", alpha=0.45,
-                        color=f"C{(i + run.number) % 10}",
-                        label=f"{run.label}: {_METHOD_NAMES.get(str(m), str(m))}")
 
     def summary(self) -> str:
         """One line that follows the state: the status while running, the best method of a

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from effdl_kit.errors import EffdlError
-from effdl_kit.experiments.efficientdl import SearchSetup
+from effdl_kit.experiments.efficientdl import (
+    DATASET_LABELS,
+    METHOD_LABELS,
+    SearchSetup,
+    plot_search_curves,
+)
 from effdl_kit.search import PredictorProblem
 
 if TYPE_CHECKING:
@@ -29,7 +34,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["OBJECTIVE_LABEL", "RecordingProblem", "draw_importance", "draw_parallel",
+__all__ = ["OBJECTIVE_LABEL", "RecordingProblem", "draw_curves", "draw_importance",
+           "draw_parallel",
            "evaluations_study", "plain_value", "recording_setup", "shown_choice"]
 
 #: what the study's value is, as figures name it
@@ -162,3 +168,42 @@ def draw_parallel(study: optuna.Study, *, ax: Axes) -> None:
     from effdl_kit.search import trials_frame
 
     plot_parallel_coordinates(trials_frame(study), ax=ax, objective_label=OBJECTIVE_LABEL)
+
+
+def draw_curves(curves: pd.DataFrame, *, ax: Axes, earlier: Sequence[Any] = (),
+                yscale: str = "linear", setup: Mapping[str, Any] | None = None) -> None:
+    """Mean simple regret per method with its 95 % band over seeds, on ``ax``.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        The run's (or the live run's) predictor calls with their regret.
+    ax : matplotlib.axes.Axes
+    earlier : sequence of RunRecord
+        Earlier kept runs, overlaid thin and dashed with their run label in the legend.
+    yscale : {"linear", "log", "symlog"}
+        The regret axis ("log" is drawn symmetric-log: a regret of 0 is the grid maximum).
+    setup : dict, optional
+        ``SearchSetup.describe()``: names the dataset, grid and searched components in the
+        title.
+    """
+    from effdl_kit.reports import label, legend_beside
+
+    plot_search_curves(curves, ax=ax, legend=False)
+    names = {str(k): v for k, v in METHOD_LABELS.items()}
+    for run in earlier:
+        for i, (m, g) in enumerate(run.result["curves"].groupby("method", sort=False)):
+            mean = g.groupby("iteration")["regret"].mean()
+            ax.plot(mean.index, mean.to_numpy(), lw=0.8, ls="--", alpha=0.45,
+                    color=f"C{(i + run.number) % 10}",
+                    label=f"{run.label}: {names.get(str(m), str(m))}")
+    if yscale == "linear":
+        ax.set_yscale("linear")
+        ax.set_ylim(bottom=0.0)
+    if setup is not None:
+        fixed = (f"; fixed at the task: {', '.join(map(label, setup['fixed']))}"
+                 if setup["fixed"] else "")
+        ax.set_title(f"{DATASET_LABELS[setup['dataset']]}: {setup['n_candidates']} candidates "
+                     f"over {', '.join(map(label, setup['components']))}{fixed}",
+                     fontsize="x-small", wrap=True)
+    legend_beside(ax, fontsize="x-small", frameon=False)

@@ -118,6 +118,18 @@ def test_importance_and_parallel_views_draw_the_study(done: SearchController, vi
         done.view = "curves"
 
 
+def test_a_running_search_draws_its_live_curves_in_any_view(done: SearchController) -> None:
+    ctrl = SearchController(scale="smoke", **{**SMALL_RUN, "n_iter": 2, "n_seeds": 1})
+    ctrl._setups = done._setups
+    ctrl.view = "parallel"  # needs the finished run's study: the live run shows its curves
+    drawn: list[int] = []
+    ctrl.on_change(lambda e: drawn.append(len(ctrl.figure().axes[0].get_lines()))
+                   if e.kind == "progress" and ctrl.status == "running" else None)
+    ctrl.run(raise_errors=True)
+    assert drawn and all(n >= 1 for n in drawn)
+    assert ctrl.figure().axes[0].child_axes, "the finished run: parallel coordinates"
+
+
 def test_a_stop_keeps_the_finished_calls_and_exports_them(done: SearchController,
                                                           tmp_path: Path) -> None:
     ctrl = SearchController(scale="smoke", **{**SMALL_RUN, "n_iter": 6})
