@@ -130,8 +130,9 @@ class DiagnosisPanel(Panel):
     Controls for the task, sampler, variant, mode, trials, epochs, seed, enabled indicators
     and the main thresholds (two columns, each control with its error line under it); a
     "try first" box (a JSON list of configurations enqueued before the sampler's proposals);
-    the live figure (per-trial loss and indicator curves, the stopping rule marked; y axis
-    linear / log / symlog) with a choice of the indicator drawn; the sortable trial table; a
+    the live figure (per-trial loss and indicator curves on robust limits, the stopping rule
+    marked; the y-axis toggle puts both axes on linear / log / symlog, until touched each
+    takes its own default) with a choice of the indicator drawn; the sortable trial table; a
     section that shows the TSBA / Top10HR figure and headline numbers of a finished
     ``effdl reproduce bttackler`` results folder; and the replay of stop rules on the recorded
     traces (:class:`~effdl_kit.widgets.ReplayView`). Run goes on a worker thread; Stop and
@@ -228,6 +229,7 @@ class DiagnosisPanel(Panel):
         self.widget.children = (*self.widget.children, section, self.replay.widget)
         self._sync_error()
         self.listen(self._on_event)
+        self.figure_view.yscale.observe(self._on_yscale, names="value")
 
     def _field_error_line(self, key: str) -> Any:
         import ipywidgets as W
@@ -315,6 +317,12 @@ class DiagnosisPanel(Panel):
         for key in _OWN_FIELDS:
             if key in self.field_errors and not (c.error and c.error_field == key):
                 self._show_field_error(key, "")
+
+    def _on_yscale(self, change: Any) -> None:
+        """Draw both axes again on the chosen scale (robust limits on that scale)."""
+        self.controller.yscale = change["new"]
+        if self.figure_view.shown:
+            self.show_figure()
 
     def _on_indicator(self, change: Any) -> None:
         self.controller.set(indicator=change["new"])

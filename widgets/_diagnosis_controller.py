@@ -149,6 +149,9 @@ class DiagnosisController(PanelController):
         self.experiment_dir: Path | None = None
         self.experiment_files: list[Path] = []
         self._live: DiagnosedStudy | None = None
+        #: y scale of both axes of :meth:`figure` (None: each its own default, log where the
+        #: values span decades; the panel's toggle sets it)
+        self.yscale: str | None = None
         super().__init__(scale=scale, **params)
 
     def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
@@ -278,9 +281,11 @@ class DiagnosisController(PanelController):
         return run.epochs
 
     def figure(self, indicator: str | None = None) -> Figure:
-        """Per-trial curves of the training loss and of one indicator quantity, the
-        thresholds as dashed lines, the epoch where an indicator fired marked with its code
-        (a cross: BTTackler stopped the trial; a circle: it fired in a plain run).
+        """Per-trial curves of the training loss and of one indicator quantity on robust
+        limits (an exploding trial does not flatten the others: its cut points are marked at
+        the edge) and on :attr:`yscale`, the thresholds as dashed lines, the epoch where an
+        indicator fired marked with its code (a cross: BTTackler stopped the trial; a circle:
+        it fired in a plain run).
 
         Parameters
         ----------
@@ -301,8 +306,8 @@ class DiagnosisController(PanelController):
         if run is None:
             raise EffdlError("no diagnosis run yet: run the panel first")
         fig, (ax_loss, ax_ind) = paper_figure("double", aspect=0.8, ncols=2, pyplot=False)
-        plot_trial_losses(run, ax=ax_loss)
-        plot_indicator_curves(run, key, ax=ax_ind)
+        plot_trial_losses(run, ax=ax_loss, yscale=self.yscale, robust=True)
+        plot_indicator_curves(run, key, ax=ax_ind, yscale=self.yscale, robust=True)
         for ax in (ax_loss, ax_ind):
             ax.set_xlabel(label("epoch"))
         legend = ax_loss.get_legend()

@@ -113,6 +113,8 @@ class TrainController(PanelController):
         self.progress = bool(progress)
         self.config: TrainConfig | None = None
         self.live_history: list[EpochRecord] = []
+        #: y scale of :meth:`figure` ("linear", "log", "symlog"; the panel's toggle sets it)
+        self.yscale = "linear"
         super().__init__(scale=scale, **params)
 
     def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
@@ -178,7 +180,9 @@ class TrainController(PanelController):
 
     def figure(self) -> Figure:
         """Loss curves (train solid, validation dashed) of the current run — finished,
-        stopped, or the epochs so far while it runs — over the earlier kept runs (faint).
+        stopped, or the epochs so far while it runs — over the earlier kept runs (faint),
+        on :attr:`yscale` with robust limits (a diverged run does not flatten the others; its
+        cut points are marked at the edge).
 
         Raises
         ------
@@ -195,11 +199,13 @@ class TrainController(PanelController):
         names = [self._name_of(r) for r in earlier]
         if earlier:
             plot_training_curves([r.result for r in earlier], ax=ax, metric="loss",
-                                 split="both", labels=names)
+                                 split="both", labels=names, yscale=self.yscale, robust=False)
             for line in ax.get_lines():
                 line.set_alpha(OVERLAY_ALPHA)
                 line.set_linewidth(1.0)
-        plot_training_curves([curve], ax=ax, metric="loss", split="both", labels=[name])
+        # robust limits from every curve on the axes, the earlier runs' too
+        plot_training_curves([curve], ax=ax, metric="loss", split="both", labels=[name],
+                             yscale=self.yscale, robust=True)
         lengths = [_n_epochs(c) for c in (*(r.result for r in earlier), curve)]
         if self.status == "running" and self.config is not None:
             lengths.append(self.config.epochs)  # the live curve grows into its axis
@@ -213,18 +219,22 @@ class TrainController(PanelController):
 
     @staticmethod
     def _legend(fig: Figure, ax: Any, names: list[str]) -> None:
-        """One legend entry per run (its colour) and one per line style (training solid,
-        validation dashed), beside the axes so it never covers a curve."""
+        """One legend entry per run (its colour), one per line style (training solid,
+        validation dashed) and the robust limits' "n points above (cut)" notes, beside the
+        axes so it never covers a curve."""
         from matplotlib.lines import Line2D
 
         old = ax.get_legend()
         if old is not None:
             old.remove()
         lines = ax.get_lines()[0::2]  # plot_training_curves draws (train, val) per run
-        handles = [Line2D([], [], color=ln.get_color(), alpha=ln.get_alpha(), marker="o",
-                          label=n) for ln, n in zip(lines, names, strict=True)]
+        handles: list[Any] = [
+            Line2D([], [], color=ln.get_color(), alpha=ln.get_alpha(), marker="o", label=n)
+            for ln, n in zip(lines, names, strict=True)]
         handles += [Line2D([], [], color="0.3", ls="-", label=label("train_loss")),
                     Line2D([], [], color="0.3", ls="--", label=label("val_loss"))]
+        handles += [h for h, text in zip(*ax.get_legend_handles_labels(), strict=True)
+                    if text.endswith("(cut)")]
         fig.legend(handles=handles, loc="outside right upper", fontsize="small")
 
     def _name_of(self, rec: RunRecord) -> str:
@@ -348,6 +358,15 @@ class TrainPanel(Panel):
         self.summary.add_class("effdl-summary")
         self.add_below_figure(self.summary)
         self.listen(self._on_result)
+        toggle = self.figure_view.yscale
+        controller.yscale = toggle.value
+        toggle.observe(self._on_yscale, names="value")
+
+    def _on_yscale(self, change: Any) -> None:
+        """Draw again on the chosen scale (robust limits computed on that scale)."""
+        self.controller.yscale = change["new"]
+        if self.figure_view.shown:
+            self.show_figure()
 
     def _on_result(self, event: Any) -> None:
         if event.kind in ("result", "status"):

@@ -219,6 +219,23 @@ def test_figure_marks_the_rule_and_draws_thresholds(done: DiagnosisController) -
         done.figure("nope")
 
 
+def test_exploding_trial_does_not_flatten_the_others(done: DiagnosisController) -> None:
+    ax_loss = done.figure().axes[0]
+    losses = done.result.epochs["train_loss"].to_numpy(dtype=float)
+    healthy = losses[np.isfinite(losses) & (losses < 1e3)]
+    assert np.nanmax(losses) > 1e6  # the trial built to explode did explode
+    low, high = ax_loss.get_ylim()
+    assert high < 10 * healthy.max() and low <= healthy.min()  # limits fit the healthy ones
+    labels = ax_loss.get_legend_handles_labels()[1]
+    assert any(t.endswith("above (cut)") for t in labels)  # and the cut is said
+    done.yscale = "symlog"
+    try:
+        fig = done.figure()
+        assert [ax.get_yscale() for ax in fig.axes[:2]] == ["symlog", "symlog"]
+    finally:
+        done.yscale = None
+
+
 def test_export_figure_and_table(done: DiagnosisController, tmp_path: Path) -> None:
     paths = done.export(tmp_path / "diag", ("pdf", "png"))
     assert [p.suffix for p in paths] == [".pdf", ".png"]

@@ -167,6 +167,25 @@ def test_figure_overlays_the_earlier_runs_with_labels() -> None:
     assert len(ctrl.figure().axes[0].get_lines()) == 2
 
 
+def test_a_diverged_earlier_run_does_not_flatten_the_current_one() -> None:
+    from effdl_kit.widgets import RunRecord
+
+    ctrl = smoke(epochs=2)
+    ctrl.run(raise_errors=True)
+    healthy = ctrl.result.to_frame()
+    diverged = healthy.copy()
+    diverged.loc[1, "train_loss"] = 1e28  # one exploding epoch of an earlier run
+    ctrl._runs.appendleft(RunRecord(0, "run 0", dict(ctrl.params), "done", diverged))
+    ax = ctrl.figure().axes[0]
+    top = max(healthy["train_loss"].max(), healthy["val_loss"].max())
+    assert ax.get_ylim()[1] < 2 * top  # the limits fit the healthy curves
+    fig = ctrl.figure()
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "1 point above (cut)" in legend
+    ctrl.yscale = "log"
+    assert ctrl.figure().axes[0].get_yscale() == "log"
+
+
 def test_figure_is_paper_ready_done_and_stopped() -> None:
     ctrl = smoke(epochs=2)
     ctrl.run(raise_errors=True)
@@ -331,7 +350,8 @@ def test_panel_overlay_of_two_runs_and_clear_runs() -> None:
     assert fig is not None and len(fig.axes[0].get_lines()) == 4
     assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == [
         "run 1", "run 2 (Learning rate 0.01)"]
-    panel.figure_view.yscale.value = "log"
+    panel.figure_view.yscale.value = "log"  # drawn again on that scale
+    assert panel.controller.yscale == "log"
     assert panel.figure_view.figure.axes[0].get_yscale() == "log"
     panel.figure_view.clear_runs_button.click()
     assert len(panel.figure_view.figure.axes[0].get_lines()) == 2
