@@ -197,6 +197,9 @@ def test_panel_drives_the_controller_and_its_summary_follows_the_state(
         # the earlier run is overlaid, labelled
         legend = [t.get_text() for t in panel.figure_view.figure.axes[0].get_legend().texts]
         assert any(t.startswith("run 1") for t in legend)
+        panel.figure_view.clear_runs_button.click()  # "Clear runs": the overlay goes
+        legend = [t.get_text() for t in panel.figure_view.figure.axes[0].get_legend().texts]
+        assert not any(t.startswith("run ") for t in legend) and len(done.runs) == 1
     finally:
         panel.close()
 
