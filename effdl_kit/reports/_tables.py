@@ -11,6 +11,7 @@ import pandas as pd
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.io import atomic_path, atomic_write_text
 from effdl_kit.reports._figures import _check_formats, _stem
+from effdl_kit.reports._labels import humanize_columns
 
 __all__ = ["TABLE_FORMATS", "export_table", "markdown_table"]
 
@@ -95,6 +96,7 @@ def export_table(
     label: str | None = None,
     float_format: str | Callable[[float], str] = "{:.3f}",
     index: bool | None = None,
+    humanize: bool = False,
 ) -> list[Path]:
     """Write ``df`` as a LaTeX, Markdown and/or CSV table; create parent directories.
 
@@ -119,6 +121,10 @@ def export_table(
         (``"{:.3f}"``) or a function ``float -> str``.
     index : bool, optional
         Write the index; default: only when it is not a plain ``RangeIndex``.
+    humanize : bool, default False
+        Headers of the LaTeX and Markdown tables through the label registry
+        (:func:`~effdl_kit.reports.humanize_columns`: ``latency_ms`` -> ``Latency (ms)``);
+        the CSV keeps the internal names (it is for machines).
 
     Returns
     -------
@@ -140,6 +146,7 @@ def export_table(
     if label is not None and not isinstance(label, str):
         raise ConfigError("label", label, "a string or None")
     show_index = _show_index(df, index)
+    shown = humanize_columns(df) if humanize else df
     stem.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for fmt in fmts:
@@ -148,13 +155,13 @@ def export_table(
             with atomic_path(path) as tmp:
                 df.to_csv(tmp, index=show_index, float_format=None)
         elif fmt == "md":
-            text = markdown_table(df, float_format=fn, index=show_index)
+            text = markdown_table(shown, float_format=fn, index=show_index)
             if caption:
                 text += f"\n\nTable: {caption}"
             atomic_write_text(path, text + "\n")
         else:
             # the index as a first column: one header row instead of pandas' two
-            tex_df = df.reset_index() if show_index else df
+            tex_df = shown.reset_index() if show_index else shown
             text = tex_df.to_latex(
                 index=False, escape=True, float_format=fn,
                 caption=caption, label=label if caption else None,

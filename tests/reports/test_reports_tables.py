@@ -81,3 +81,14 @@ def test_bad_arguments_fail_before_writing(tmp_path: Path, df: pd.DataFrame, kwa
 def test_not_a_dataframe(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'df'"):
         export_table([[1, 2]], tmp_path / "t")  # type: ignore[arg-type]
+
+
+def test_humanized_headers_in_tex_and_md_machine_names_in_csv(tmp_path: Path) -> None:
+    table = pd.DataFrame({"model": ["cnn"], "latency_ms": [1.25], "n_trees": [100]})
+    tex, md, csv = export_table(table, tmp_path / "t", humanize=True)
+    header = md.read_text().splitlines()[0]
+    assert "Latency (ms)" in header and "Trees" in header and "latency_ms" not in header
+    assert "Latency (ms)" in tex.read_text() and "latency\\_ms" not in tex.read_text()
+    assert list(pd.read_csv(csv).columns) == ["model", "latency_ms", "n_trees"]
+    plain = export_table(table, tmp_path / "p", formats=("md",))[0]
+    assert "latency_ms" in plain.read_text()  # off by default

@@ -233,7 +233,8 @@ def redraw(out_dir: str | Path) -> list[Path]:
                           label="tab:medn-ablation", float_format="{:.3f}")
     paths += export_table(pd.DataFrame(payload["whole_models"]), out / TABLE_WHOLE,
                           caption="Whole-model latency: sum of per-module predictions vs "
-                                  "measured.", label="tab:medn-whole", float_format="{:.3f}")
+                                  "measured.", label="tab:medn-whole", float_format="{:.3f}",
+                          humanize=True)
     if payload.get("splits"):
         paths += export_table(split_table(payload), out / TABLE_SPLITS,
                               caption="Every model under three splits (random, grouped by "

@@ -281,7 +281,7 @@ def _draw_variants(section: Mapping[str, Any], t: _Target) -> Drawn:
     plot_flops_runtime(rows, ax=ax)
     return t.save(fig, FIGURE_VARIANTS), export_table(
         rows, t.out / TABLE_VARIANTS, caption=f"FLOPs vs runtime of CNN variants ({t.scale}).",
-        label="tab:survey-variants", float_format="{:.3g}")
+        label="tab:survey-variants", float_format="{:.3g}", humanize=True)
 
 
 def _draw_loader(section: Mapping[str, Any], t: _Target) -> Drawn:
@@ -290,7 +290,7 @@ def _draw_loader(section: Mapping[str, Any], t: _Target) -> Drawn:
     plot_loader(rows, ax=ax)
     return t.save(fig, FIGURE_LOADER), export_table(
         rows, t.out / TABLE_LOADER, caption=f"Data-loader bottleneck ({t.scale} scale).",
-        label="tab:survey-loader", float_format="{:.4g}")
+        label="tab:survey-loader", float_format="{:.4g}", humanize=True)
 
 
 #: part -> draws its figure and writes its table from its section of ``results.json``
