@@ -6,10 +6,9 @@ search do not), so the panel records the configuration of every predictor call
 (:class:`RecordingProblem`) and builds one in-memory Optuna study of all of them
 (:func:`evaluations_study`): one trial per call, the searched components as parameters with
 their grid's values (numbers as numeric distributions, log-scaled when they span two decades or
-more, anything else categorical, internal names shown by their display labels), the predictor's
-output as the value (maximised) and the method, seed and call number as user attributes.
-:func:`effdl_kit.search.param_importances` and :func:`effdl_kit.search.trials_frame` then read
-it like any study the kit writes.
+more, anything else categorical), the predictor's output as the value (maximised) and the
+method, seed and call number as user attributes. :func:`effdl_kit.search.param_importances` and
+:func:`effdl_kit.search.trials_frame` then read it like any study the kit writes.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OBJECTIVE_LABEL", "RecordingProblem", "draw_curves", "draw_importance",
            "draw_parallel",
-           "evaluations_study", "plain_value", "recording_setup", "shown_choice"]
+           "evaluations_study", "plain_value", "recording_setup"]
 
 #: what the study's value is, as figures name it
 OBJECTIVE_LABEL = "Predicted accuracy"
@@ -67,17 +66,6 @@ def recording_setup(setup: SearchSetup, sink: list[dict[str, Any]]) -> SearchSet
     return replace(setup, problem=rec)
 
 
-def shown_choice(value: Any) -> Any:
-    """A categorical value as figures show it: an internal name (registered, or with an
-    underscore: ``"leaky_relu"``, ``"none"``) becomes its display label, anything else stays."""
-    from effdl_kit.reports import is_registered, label
-
-    v = plain_value(value)
-    if isinstance(v, str) and v.strip() and (is_registered(v) or "_" in v):
-        return label(v, unit=False)
-    return v
-
-
 def _distribution(values: Sequence[Any]) -> optuna.distributions.BaseDistribution:
     import optuna
 
@@ -85,8 +73,7 @@ def _distribution(values: Sequence[Any]) -> optuna.distributions.BaseDistributio
     numeric = len(vals) > 1 and all(isinstance(v, int | float) and not isinstance(v, bool)
                                     for v in vals)
     if not numeric:
-        return optuna.distributions.CategoricalDistribution(
-            list(dict.fromkeys(shown_choice(v) for v in vals)))
+        return optuna.distributions.CategoricalDistribution(list(dict.fromkeys(vals)))
     lo, hi = min(vals), max(vals)
     if all(isinstance(v, int) for v in vals):
         return optuna.distributions.IntDistribution(int(lo), int(hi))
@@ -131,11 +118,8 @@ def evaluations_study(evaluations: pd.DataFrame, values: Mapping[str, Sequence[A
         params = {}
         for c, d in dists.items():
             v = plain_value(row[c])
-            if isinstance(d, optuna.distributions.FloatDistribution):
-                v = float(v)
-            elif isinstance(d, optuna.distributions.CategoricalDistribution):
-                v = shown_choice(v)
-            params[c] = v
+            params[c] = float(v) if isinstance(d, optuna.distributions.FloatDistribution) \
+                else v
         trials.append(optuna.trial.create_trial(
             params=params, distributions=dists, value=value,
             user_attrs={"method": str(row["method"]), "seed": int(row["seed"]),
