@@ -26,7 +26,7 @@ from effdl_kit.experiments.bttackler import (
     load_replay_study,
     replay_figure,
 )
-from effdl_kit.reports import label, unit
+from effdl_kit.reports import label
 
 from ._base import ERROR_STYLE
 
@@ -50,23 +50,21 @@ def default_replay_path() -> str:
 
 def replay_table(study: ReplayStudy, setting: str = "random") -> pd.DataFrame:
     """TSBA and Top10HR (%, mean and 95 % CI), epochs saved, stop rate and verdict per task
-    and rule; column names and task names are display labels from the registry."""
+    and rule.
+
+    Columns carry internal names (``task``, ``rule``, ``tsba``, ``tsba_lo``, ``tsba_hi``,
+    ``top10hr``, ``top10hr_lo``, ``top10hr_hi``, ``epochs_saved_pct``, ``stop_rate_pct``,
+    ``verdict``) that :class:`~effdl_kit.widgets.TableView` shows through the label registry;
+    tasks and rules are given by their display names.
+    """
     v = study.verdicts(setting)
-    pct = f" ({unit('tsba')})" if unit("tsba") else ""
-
-    def ci(name: str, end: str) -> str:
-        return f"{label(name, unit=False)}, 95 % CI {end}{pct}"
-
     return pd.DataFrame({
-        label("task"): [label(t) for t in v["task"]],
-        label("rule"): [RULE_LABELS.get(r, r) for r in v["rule"]],
-        label("tsba"): v["tsba"], ci("tsba", "low"): v["tsba_lo"],
-        ci("tsba", "high"): v["tsba_hi"],
-        label("top10hr"): v["top10hr"], ci("top10hr", "low"): v["top10hr_lo"],
-        ci("top10hr", "high"): v["top10hr_hi"],
-        label("epochs_saved_pct"): 100 * v["epochs_saved"],
-        label("stop_rate_pct"): 100 * v["stop_rate"],
-        label("verdict"): v["verdict"]})
+        "task": [label(t) for t in v["task"]],
+        "rule": [RULE_LABELS.get(r, r) for r in v["rule"]],
+        "tsba": v["tsba"], "tsba_lo": v["tsba_lo"], "tsba_hi": v["tsba_hi"],
+        "top10hr": v["top10hr"], "top10hr_lo": v["top10hr_lo"], "top10hr_hi": v["top10hr_hi"],
+        "epochs_saved_pct": 100 * v["epochs_saved"], "stop_rate_pct": 100 * v["stop_rate"],
+        "verdict": v["verdict"]})
 
 
 class ReplayView:
