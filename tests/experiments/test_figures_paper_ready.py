@@ -60,15 +60,18 @@ def _redraw_medn(tmp: Path) -> None:  # the committed run holds every part (spli
     medn_figures.redraw(_copy_results(RESULTS / "medn_results.json", tmp))
 
 
-def _redraw_survey(tmp: Path) -> None:  # the fixture has all four parts, docs/ the gains
+def _redraw_survey(tmp: Path) -> None:
+    """The fixture has all four parts; docs/ adds E1's gain panels and a two-dtype roofline."""
     survey_figures.redraw(_copy_results(FIXTURES / "survey/fixtures/results.json", tmp))
-    doc = json.loads((RESULTS / "survey_pareto.json").read_text())
-    out = tmp / "pareto"
-    out.mkdir()
-    (out / "results.json").write_text(json.dumps(
-        {"experiment": "survey", "scale": doc["scale"], "seed": doc["seed"],
-         "pareto": doc["pareto"]}))
-    survey_figures.redraw(out)
+    pareto = json.loads((RESULTS / "survey_pareto.json").read_text())
+    ops = json.loads((RESULTS / "survey_ops.json").read_text())
+    for part, doc, section in (("pareto", pareto, pareto["pareto"]),
+                               ("ops", ops, ops["runs"][0])):
+        out = tmp / part
+        out.mkdir()
+        (out / "results.json").write_text(json.dumps(
+            {"experiment": "survey", "scale": doc["scale"], "seed": 0, part: section}))
+        survey_figures.redraw(out)
 
 
 def _redraw_efficientdl(tmp: Path) -> None:  # datasets, search and confirmation
