@@ -16,6 +16,14 @@
     effdl build-latency --n N --out FILE [--device DEVICE] [--seed N] [--module-types T,...]
                         [--warmup K] [--repeats K] [--threads K] [--block K]
                         [--no-progress] [--scheduler ADDRESS]
+    effdl recommend --task {digits,synthetic} --device {cpu,gpu} --latency-ms MS
+                    [--scale {smoke,small,paper}] [--seed N] [--n-iter K] [--top K]
+                    [--mode {constrained,unconstrained}] [--out DIR]
+
+``effdl recommend`` prints the ranked candidates (predicted accuracy, predicted latency with
+its calibrated 90 % interval, P(latency <= budget); :func:`effdl_kit.recommend.recommend`)
+and, with ``--out``, writes ``DIR/recommendation.json``; its task, device, budget, scale and
+mode are checked by the library, so a bad value is one error line naming the flag.
 
 ``--scheduler tcp://host:8786`` runs the work on that Dask cluster (``pip install
 "effdl-kit[dask]"``); ``--storage postgresql+psycopg://user@host:5432/db`` keeps the studies in
@@ -100,6 +108,9 @@ _FIELD_FLAGS: dict[str, dict[str, str]] = {
     "build-latency": {**_BUILD_FLAGS, "device": "--device", "module_types": "--module-types",
                       "warmup": "--warmup", "repeats": "--repeats", "threads": "--threads",
                       "block": "--block"},
+    "recommend": {"task": "--task", "device": "--device", "latency_budget_ms": "--latency-ms",
+                  "scale": "--scale", "seed": "--seed", "n_iter": "--n-iter", "mode": "--mode",
+                  "top": "--top", "out": "--out"},
 }
 
 
@@ -176,6 +187,7 @@ def build_parser(prog: str = "effdl") -> argparse.ArgumentParser:
                                "diagnoser watching (resumable: rerun the same command)")
     _add_build_args(p_bt, "trace file (JSON lines)")
     _add_build_latency(sub)
+    _add_recommend(sub)
     return parser
 
 
@@ -245,6 +257,67 @@ def _add_build_latency(sub: _Subcommands) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="measure on this Dask scheduler's workers (tcp://host:8786); run one "
                         "single-threaded worker per machine")
+
+
+def _add_recommend(sub: _Subcommands) -> None:
+    """The ``recommend`` subcommand (the arguments of :func:`effdl_kit.recommend.recommend`;
+    values left to the library's checks, so a bad one is one error line)."""
+    p = sub.add_parser("recommend",
+                       help="recommend components for the best predicted accuracy under an "
+                            "inference-latency budget (nothing trained)")
+    p.add_argument("--task", required=True, help="digits or synthetic")
+    p.add_argument("--device", required=True, help="cpu or gpu (a device with a latency "
+                                                    "dataset)")
+    p.add_argument("--latency-ms", required=True, metavar="MS",
+                   help="latency budget per sample (batch 1), ms; inf for none")
+    p.add_argument("--scale", default="small", help="smoke, small or paper (small)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--n-iter", type=int, default=None,
+                   help="static-predictor calls of the search (default: the scale's)")
+    p.add_argument("--top", type=int, default=10, help="rows of the table printed (10)")
+    p.add_argument("--mode", default="constrained",
+                   help="constrained (default) or unconstrained")
+    p.add_argument("--out", default=None, help="write DIR/recommendation.json")
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from effdl_kit._core.io import check_out_dir
+    from effdl_kit._core.validate import check_int
+    from effdl_kit.recommend import check_request, recommend
+
+    check_int("top", args.top, min_value=1)
+    check_request(args.task, args.device, args.latency_ms, n_iter=args.n_iter,
+                  seed=args.seed, scale=args.scale, mode=args.mode)
+    out = check_out_dir(args.out) if args.out is not None else None
+
+    def progress(done: int, total: int, label: str) -> None:
+        if not label.startswith("search") or done == total or done % 10 == 0:
+            print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    rec = recommend(args.task, args.device, float(args.latency_ms), n_iter=args.n_iter,
+                    seed=args.seed, scale=args.scale, mode=args.mode, progress=progress)
+    table = rec.table(args.top)
+    shown = table[["rank", *rec.components, "accuracy", "latency_ms", "latency_lo_ms",
+                   "latency_hi_ms", "p_feasible"]]
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    cal = rec.calibration
+    cov = cal.get("coverage")
+    print(f"task {rec.task}, device {rec.device}, budget {rec.latency_budget_ms:g} ms, "
+          f"scale {rec.scale}, seed {rec.seed}, mode {rec.mode}: "
+          f"{len(rec.candidates)} candidates evaluated, "
+          f"{rec.within_budget_share(args.top):.0%} of the top {len(table)} within budget; "
+          f"latency interval {cal.get('interval', 0.9):.0%} nominal, "
+          + (f"{cov:.0%} covered on {cal.get('n_models')} held-out whole models"
+             if cov is not None and cov == cov else "uncalibrated") +
+          f"; {rec.time_s.get('total', float('nan')):.0f} s")
+    if out is not None:
+        path = out / "recommendation.json"
+        rec.to_json(path)
+        print(f"wrote {path}")
+    return 0
 
 
 def _cmd_build_components(args: argparse.Namespace) -> int:
@@ -390,6 +463,7 @@ _COMMANDS = {
     "build-components": _cmd_build_components,
     "build-traces": _cmd_build_traces,
     "build-latency": _cmd_build_latency,
+    "recommend": _cmd_recommend,
 }
 
 

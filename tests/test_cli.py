@@ -477,3 +477,75 @@ def test_a_tls_scheduler_without_client_certificates(
     _one_line_error(capsys, "invalid value for '--scheduler': 'tls://127.0.0.1:1'",
                     "none are set")
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------- effdl recommend
+@pytest.mark.parametrize(("argv", "needles"), [
+    (["--task", "mnist", "--device", "cpu", "--latency-ms", "2"],
+     ("invalid value for 'task' (--task): 'mnist'", "'digits', 'synthetic'")),
+    (["--task", "digits", "--device", "tpu", "--latency-ms", "2"],
+     ("invalid value for 'device' (--device): 'tpu'", "'cpu', 'gpu'")),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "0"],
+     ("invalid value for 'latency_budget_ms' (--latency-ms): '0'", "> 0")),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "-3"],
+     ("'latency_budget_ms' (--latency-ms): '-3'",)),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "fast"],
+     ("'latency_budget_ms' (--latency-ms): 'fast'",)),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "nan"],
+     ("'latency_budget_ms' (--latency-ms): 'nan'",)),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--scale", "huge"],
+     ("invalid value for 'scale' (--scale): 'huge'",)),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--mode", "x"],
+     ("invalid value for 'mode' (--mode): 'x'",)),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--top", "0"],
+     ("invalid value for 'top' (--top): 0",)),
+])
+def test_recommend_bad_input_is_one_line(argv: list[str], needles: tuple[str, ...],
+                                         capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import effdl_kit.recommend as recommend_pkg
+
+    monkeypatch.setattr(recommend_pkg, "recommend",
+                        lambda *a, **k: pytest.fail("work started before the checks"))
+    assert main(["recommend", *argv]) == 2
+    _one_line_error(capsys, *needles)
+
+
+def test_recommend_prints_the_table_and_writes_the_json(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import math
+
+    import pandas as pd
+
+    import effdl_kit.recommend as recommend_pkg
+    from effdl_kit.recommend import Recommendation
+
+    rows = pd.DataFrame({"depth": [1, 2, 3], "width": [16, 32, 64], "iteration": [1, 2, 3],
+                         "accuracy": [0.5, 0.9, 0.7], "latency_ms": [0.5, 3.0, 1.0],
+                         "latency_lo_ms": [0.3, 2.0, 0.7], "latency_hi_ms": [0.8, 4.0, 1.5],
+                         "latency_sum_ms": [0.4, 2.5, 0.9], "p_feasible": [0.99, 0.2, 0.9]})
+    seen: dict[str, object] = {}
+
+    def fake(task: str, device: str, budget: float, **kw: object) -> Recommendation:
+        seen.update(task=task, device=device, budget=budget, **kw)
+        return Recommendation(task=task, device=device, latency_budget_ms=budget, seed=0,
+                              scale="smoke", mode="constrained", components=["depth", "width"],
+                              fixed={"lr": 0.01}, candidates=rows,
+                              calibration={"coverage": 0.9, "n_models": 48,
+                                           "interval": 0.9}, time_s={"total": 1.0})
+
+    monkeypatch.setattr(recommend_pkg, "recommend", fake)
+    out = tmp_path / "o"
+    assert main(["recommend", "--task", "digits", "--device", "cpu", "--latency-ms", "2",
+                 "--scale", "smoke", "--out", str(out), "--top", "2"]) == 0
+    assert seen["budget"] == 2.0 and seen["scale"] == "smoke" and seen["task"] == "digits"
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["rank", "depth", "width"]
+    assert lines[1].split()[:3] == ["1", "3", "64"]  # feasible and most accurate first
+    assert lines[2].split()[:3] == ["2", "1", "16"]
+    assert "90% covered on 48 held-out whole models" in text
+    back = Recommendation.from_json(out / "recommendation.json")
+    assert back.latency_budget_ms == 2.0 and len(back.candidates) == 3
+    assert not math.isinf(back.latency_budget_ms)

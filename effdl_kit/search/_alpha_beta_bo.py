@@ -71,6 +71,7 @@ from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.validate import check_choice, check_float, check_int
 from effdl_kit.search import _kernels as K
 from effdl_kit.search._authors import authors_alpha_beta, near_observed
+from effdl_kit.search._feasibility import FEASIBLE_AT, check_feasibility, weigh
 from effdl_kit.search._gp import (
     KERNELS,
     IncrementalGP,
@@ -196,6 +197,10 @@ class AlphaBetaBO:
         Faithful: True. The grid is searched in a random order drawn once (ties of the argmax
         go to the first candidate in that order, as in the authors' shuffled grid); only
         for grids searched whole.
+    feasibility : array_like, shape (n_candidates,), optional
+        Probability that each grid candidate (flat order) meets a constraint: the
+        acquisition is multiplied by it and f* is the best value at a candidate of
+        probability >= 0.5 (constrained BO, :mod:`~effdl_kit.search._feasibility`).
     seed : int or None
         Seed of every random draw.
 
@@ -214,7 +219,7 @@ class AlphaBetaBO:
                  kappa: float = 2.576, allow_repeats: bool = False,
                  kernel: KernelName = "authors", incumbent: IncumbentName | None = None,
                  skip_repeats: bool | None = None, shuffle_grid: bool | None = None,
-                 seed: int | None = None) -> None:
+                 feasibility: Any = None, seed: int | None = None) -> None:
         self.space = space if isinstance(space, GridSpace) else GridSpace(space)
         self.preset = check_choice("preset", preset, tuple(PRESETS))
         given = {"nu": nu, "refit_every": refit_every, "incumbent": incumbent,
@@ -246,6 +251,7 @@ class AlphaBetaBO:
         if self.space.n_candidates >= 2**62:
             raise ConfigError("space", f"{self.space.n_candidates} candidates",
                               "fewer than 2**62 candidates")
+        self.feasibility = check_feasibility(feasibility, self.space.n_candidates)
         self._rng = np.random.default_rng(seed)
         # the shuffled grid: the first draw of the generator (module docstring)
         self._perm: I64 | None = (
@@ -308,7 +314,10 @@ class AlphaBetaBO:
     def f_star(self) -> float:
         """The incumbent of EI and PI under the ``incumbent`` option (``-inf`` before any)."""
         if self.incumbent == "evaluated":
-            done = [v for v, e in zip(self._obs.y, self._obs.evaluated, strict=True) if e]
+            w = self.feasibility
+            done = [v for v, e, f in zip(self._obs.y, self._obs.evaluated, self._obs.flat,
+                                         strict=True)
+                    if e and (w is None or (f >= 0 and w[f] >= FEASIBLE_AT))]
             if done:
                 return max(done)
         return self.best_value
@@ -515,6 +524,7 @@ class AlphaBetaBO:
                 self._acq = self._acquire(gp.y_mean + gp.y_std * self._mu,
                                           gp.y_std * np.sqrt(self._var))
             acq = self._acq
+        acq = weigh(acq, self.feasibility, pool)
         # order[k]: the flat index of this iteration's k-th candidate (None: k itself)
         order = pool if pool is not None else self._perm
         u = self._rng.random()

@@ -69,6 +69,13 @@ from effdl_kit.search._axes import _Axis, _axis, _cube_space, _decode
 from effdl_kit.search._axes import _float_grid as _float_grid
 from effdl_kit.search._axes import _int_grid as _int_grid
 from effdl_kit.search._cube_bo import ACQ_SCALES, AcqScale, fit_cube_gp, propose
+from effdl_kit.search._feasibility import (
+    FEASIBLE_AT,
+    constraint_probability,
+    constraint_rows,
+    propose_weighted,
+    store_constraints,
+)
 from effdl_kit.search._space import GridSpace
 
 __all__ = ["ENGINES", "AlphaBetaSampler", "EngineName", "sampler_factory"]
@@ -132,6 +139,13 @@ class AlphaBetaSampler(BaseSampler):
     acq_scale : {"normalised", "raw"}, default "normalised"
         ``"cube"`` only: each acquisition term divided by its maximum over the candidate pool
         (α, β are weights relative to PI), or the paper's formula on standardised values.
+    constraints_func : callable, optional
+        Optuna's constraints: ``constraints_func(frozen_trial) -> sequence of float``, a trial
+        feasible when every value is <= 0. Called after each complete or pruned trial and
+        stored in its system attrs as Optuna's own samplers do; the acquisition is then
+        multiplied by the probability that every constraint is <= 0 (one GP per constraint
+        over the trials so far) and f* is the best *feasible* value (none feasible yet: the
+        feasibility probability alone is maximised). ``"cube"`` engine only.
 
     Raises
     ------
@@ -165,8 +179,17 @@ class AlphaBetaSampler(BaseSampler):
                  max_observations: int = 200, seed: int | None = None,
                  independent_sampler: BaseSampler | None = None,
                  consider_pruned_trials: bool = False, engine: EngineName = "cube",
-                 acq_scale: AcqScale = "normalised") -> None:
+                 acq_scale: AcqScale = "normalised",
+                 constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None
+                 ) -> None:
         self._engine = check_choice("engine", engine, ENGINES)
+        if constraints_func is not None and not callable(constraints_func):
+            raise ConfigError("constraints_func", type(constraints_func).__name__,
+                              "None or a callable trial -> sequence of float")
+        if constraints_func is not None and self._engine != "cube":
+            raise ConfigError("engine", engine, "'cube' (the engine constraints_func works "
+                              "with)")
+        self._constraints_func = constraints_func
         self._acq_scale = check_choice("acq_scale", acq_scale, ACQ_SCALES)
         #: last fitted GP hyper-parameters per relative search space (warm starts)
         self._theta: dict[tuple[str, ...], Any] = {}
@@ -205,7 +228,10 @@ class AlphaBetaSampler(BaseSampler):
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
-        """Delegate to the independent sampler."""
+        """Store the trial's constraint values (``constraints_func``), then delegate to the
+        independent sampler."""
+        if self._constraints_func is not None:
+            store_constraints(self._constraints_func, study, trial, state)
         self._independent_sampler.after_trial(study, trial, state, values)
 
     def infer_relative_search_space(self, study: Study,
@@ -296,6 +322,7 @@ class AlphaBetaSampler(BaseSampler):
         ya = np.array([y[i] for i in keep])
         space = _cube_space(axes)
         rng = np.random.default_rng(int(self._rng.integers(_SEED_HIGH)))
+        constrained = self._constraints_func is not None
         running = [x for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                    if t.number != trial.number and (x := self._encode(t, axes)) is not None]
         taken = np.array(list(X) + failed + running).reshape(-1, space.n_features)
@@ -307,8 +334,11 @@ class AlphaBetaSampler(BaseSampler):
                              fresh=len(ya) % _FRESH_FIT_EVERY == 0,
                              ls0=space.length_scales())
             self._theta[key] = gp.theta
-            x = propose(gp, space, float(ya.max()), taken, rng, alpha=self._alpha,
-                        beta=self._beta, scale=self._acq_scale)
+            if constrained:
+                x = self._propose_constrained(study, axes, gp, space, Xa, ya, taken, rng)
+            else:
+                x = propose(gp, space, float(ya.max()), taken, rng, alpha=self._alpha,
+                            beta=self._beta, scale=self._acq_scale)
         out: dict[str, Any] = {}
         col = 0
         for a in axes:
@@ -316,6 +346,24 @@ class AlphaBetaSampler(BaseSampler):
             out[a.name] = _decode(a, x[col:col + w])
             col += w
         return out
+
+    def _propose_constrained(self, study: Study, axes: list[_Axis], gp: Any, space: Any,
+                             Xa: F64, ya: F64, taken: F64, rng: np.random.Generator) -> F64:
+        """The cube engine's argmax of the acquisition times P(feasible), f* the best
+        feasible kept value (:mod:`._feasibility`)."""
+        Xc, C = constraint_rows(study, axes, self._encode)
+        if len(C):
+            prob = constraint_probability(
+                Xc, C, lambda X, yc: fit_cube_gp(X, yc, ls0=space.length_scales()))
+        else:
+            def prob(P: F64) -> F64:
+                return np.ones(P.shape[0])
+        seen = {x.tobytes(): bool((c <= 0.0).all()) for x, c in zip(Xc, C, strict=True)}
+        ok = np.array([seen.get(x.tobytes(), bool(prob(x[None, :])[0] >= FEASIBLE_AT))
+                       for x in Xa], dtype=bool)
+        best = float(ya[ok].max()) if ok.any() else None
+        return propose_weighted(gp, space, best, taken, rng, prob, alpha=self._alpha,
+                                beta=self._beta, normalised=self._acq_scale == "normalised")
 
     def _taken_points(self, study: Study, trial: FrozenTrial, space: GridSpace,
                       axes: list[_Axis], *, running: bool = False,
