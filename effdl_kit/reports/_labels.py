@@ -83,7 +83,7 @@ _REGISTRY: dict[str, Label] = {
     "mae": _l("MAE"),
     "val_accuracy": _l("Validation accuracy"),
     "test_accuracy": _l("Test accuracy"),
-    "best_val_accuracy": _l("Best validation accuracy so far"),
+    "best_val_accuracy": _l("Best validation accuracy"),
     "train_time_s": _l("Training time", "s"),
     "train_time_summed_s": _l("Training time, summed epochs", "s"),
     "train_cpu_s": _l("Training CPU time", "s"),
