@@ -131,8 +131,8 @@ class DiagnosisPanel(Panel):
     and the main thresholds (two columns, each control with its error line under it); a
     "try first" box (a JSON list of configurations enqueued before the sampler's proposals);
     the live figure (per-trial loss and indicator curves on robust limits, the stopping rule
-    marked; the y-axis toggle puts both axes on linear / log / symlog, until touched each
-    takes its own default) with a choice of the indicator drawn; the sortable trial table; a
+    marked; the y-axis toggle puts both axes on log or symlog, its "linear" leaves each axis
+    its own default) with a choice of the indicator drawn; the sortable trial table; a
     section that shows the TSBA / Top10HR figure and headline numbers of a finished
     ``effdl reproduce bttackler`` results folder; and the replay of stop rules on the recorded
     traces (:class:`~effdl_kit.widgets.ReplayView`). Run goes on a worker thread; Stop and
@@ -318,11 +318,21 @@ class DiagnosisPanel(Panel):
             if key in self.field_errors and not (c.error and c.error_field == key):
                 self._show_field_error(key, "")
 
-    def _on_yscale(self, change: Any) -> None:
+    def _sync_yscale(self) -> None:
+        """The toggle's scale for both axes; "linear" (its default) leaves each axis its own
+        default, as the figure view does (the loss axis log when it spans decades)."""
+        value = self.figure_view.yscale.value
+        self.controller.yscale = None if value == "linear" else value
+
+    def _on_yscale(self, _change: Any) -> None:
         """Draw both axes again on the chosen scale (robust limits on that scale)."""
-        self.controller.yscale = change["new"]
         if self.figure_view.shown:
             self.show_figure()
+
+    def show_figure(self) -> None:
+        """Draw the controller's figure on the toggle's y scale."""
+        self._sync_yscale()
+        super().show_figure()
 
     def _on_indicator(self, change: Any) -> None:
         self.controller.set(indicator=change["new"])

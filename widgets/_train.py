@@ -358,15 +358,17 @@ class TrainPanel(Panel):
         self.summary.add_class("effdl-summary")
         self.add_below_figure(self.summary)
         self.listen(self._on_result)
-        toggle = self.figure_view.yscale
-        controller.yscale = toggle.value
-        toggle.observe(self._on_yscale, names="value")
+        self.figure_view.yscale.observe(self._on_yscale, names="value")
 
-    def _on_yscale(self, change: Any) -> None:
+    def _on_yscale(self, _change: Any) -> None:
         """Draw again on the chosen scale (robust limits computed on that scale)."""
-        self.controller.yscale = change["new"]
         if self.figure_view.shown:
             self.show_figure()
+
+    def show_figure(self) -> None:
+        """Draw the controller's figure on the toggle's y scale."""
+        self.controller.yscale = self.figure_view.yscale.value
+        super().show_figure()
 
     def _on_result(self, event: Any) -> None:
         if event.kind in ("result", "status"):

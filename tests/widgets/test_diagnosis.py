@@ -515,6 +515,11 @@ def test_kernel_interrupt_stops_the_study_the_same_way() -> None:
     assert panel.controller.stop_reason == "kernel interrupt"
     assert "stopped (kernel interrupt)" in panel.status_label.value
     assert shown(panel) is not None
+    panel.figure_view.yscale.value = "symlog"  # both axes redrawn on that scale
+    assert panel.controller.yscale == "symlog"
+    assert [ax.get_yscale() for ax in shown(panel).axes[:2]] == ["symlog", "symlog"]
+    panel.figure_view.yscale.value = "linear"  # back to each axis' own default
+    assert panel.controller.yscale is None
     panel.close()
 
 
