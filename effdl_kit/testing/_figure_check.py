@@ -30,7 +30,9 @@ violation; :func:`assert_paper_ready` raises ``AssertionError`` listing them. Th
     (:data:`effdl_kit.reports.LABELS`) whose label differs from it, or containing an
     underscore identifier (``kernel_size``, ``true_top1``) outside mathtext (``$...$``).
 
-A pixel of slack is allowed on every extent test (anti-aliasing of text boxes).
+A pixel of slack is allowed on every extent test (anti-aliasing of text boxes). The check
+learns which texts were drawn by wrapping ``matplotlib.text.Text.draw`` while it draws the
+figure: run it from one thread at a time (as the tests do).
 """
 
 from __future__ import annotations
