@@ -77,3 +77,30 @@ def test_notebooks_run_at_smoke_scale(tmp_path: Path) -> None:
     # the committed notebooks were not touched
     assert {p: p.read_bytes() for p in NOTEBOOKS} == before
     print(f"\nexecuted {len(executed)} notebook(s) at smoke scale in {elapsed:.1f} s")
+
+
+#: committed result files the notebooks replay at small scale (``committed("<stem>")``)
+REPLAYED = ("efficientdl_search", "efficientdl_confirm", "medn_results", "medn_gpu_results",
+            "survey_pareto")
+
+
+def test_small_scale_replays_committed_results() -> None:
+    """`make run` stays short only while the hour-long studies are replayed: every result file a
+    notebook replays is committed and was made at small scale, and RUN_FULL is off by default."""
+    import json
+    import re
+
+    used = set()
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        stems = set(re.findall(r'committed\("([a-z_]+)"\)', code))
+        if stems:
+            params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+            assert re.search(r"^RUN_FULL = False\b", params.source, re.M), path.name
+            assert re.search(r'^RESULTS_DIR = "../docs/results"$', params.source, re.M)
+        used |= stems
+    assert used == set(REPLAYED)
+    for stem in REPLAYED:
+        doc = json.loads((ROOT / "docs" / "results" / f"{stem}.json").read_text())
+        assert doc["scale"] == "small", stem
