@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from effdl_kit.errors import ConfigError
@@ -38,9 +39,13 @@ def test_run_grows_the_pareto_plot_live_and_exports(tmp_path: Path) -> None:
 
     def on_progress(event: ChangeEvent) -> None:
         if event.kind == "progress":
-            fig = ctrl.figure()  # drawn from the runs so far
-            assert isinstance(fig, Figure) and ctrl.result is None
             sizes.append(len(ctrl.runs_so_far()))
+            if event.data.done in (1, 7):  # drawn from the runs so far (a few: drawing costs)
+                fig = ctrl.figure()
+                assert isinstance(fig, Figure) and ctrl.result is None
+                dots = sum(len(c.get_offsets()) for c in fig.axes[0].collections
+                           if isinstance(c, PathCollection))
+                assert dots == event.data.done  # every finished run is a dot
 
     ctrl.on_change(on_progress)
     res = ctrl.run(raise_errors=True)
