@@ -5,6 +5,7 @@ the line magic ``%effdl``, which takes the same subcommands as the ``effdl`` com
 
     %effdl env
     %effdl reproduce tour --scale smoke --out /tmp/results
+    %effdl recommend --task digits --device cpu --latency-ms 2 --scale small
 
 Errors are printed; they never kill the kernel. This is the only module of the headless
 library that touches IPython, and only inside these functions.

@@ -24,6 +24,7 @@ that differ only in training components cost nothing more.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.stats import norm
+from sklearn.exceptions import ConvergenceWarning
 
 from effdl_kit._core.errors import DataError
 from effdl_kit.data import load_latency_dataset, spec_feature_frame
@@ -291,19 +293,23 @@ def fit_latency_predictor(device: str, budget: RecommendBudget, *, seed: int,
                         for _, g in df.groupby("module_type", sort=False)]).sort_index()
     params = {k: dict(v) for k, v in budget.latency_params.items()
               if k in budget.latency_kinds}
-    ev = evaluate_latency_models(df, module_types=types, kinds=budget.latency_kinds,
-                                 seed=seed, params=params, timing_repeats=1)
-    sel = auto_select(ev.scores, baseline=budget.latency_kinds[-1])
-    kinds = {str(r["module_type"]): str(r["model"]) for _, r in sel.choices.iterrows()}
-    rng = np.random.default_rng(seed)
-    main: dict[str, Any] = {}
-    members: list[dict[str, Any]] = [{} for _ in range(budget.n_bootstrap)]
-    for mt, kind in kinds.items():
-        X, y = latency_xy(df, mt)
-        main[mt] = make_latency_model(kind, random_state=seed, **params.get(kind, {})).fit(X, y)
-        for b in range(budget.n_bootstrap):
-            idx = rng.integers(0, len(y), len(y))
-            members[b][mt] = make_latency_model(kind, random_state=seed + b + 1,
-                                                **params.get(kind, {})).fit(X.iloc[idx], y[idx])
+    with warnings.catch_warnings():
+        # an MLP stopped at the scale's iteration budget is judged by its held-out scores
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ev = evaluate_latency_models(df, module_types=types, kinds=budget.latency_kinds,
+                                     seed=seed, params=params, timing_repeats=1)
+        sel = auto_select(ev.scores, baseline=budget.latency_kinds[-1])
+        kinds = {str(r["module_type"]): str(r["model"]) for _, r in sel.choices.iterrows()}
+        rng = np.random.default_rng(seed)
+        main: dict[str, Any] = {}
+        members: list[dict[str, Any]] = [{} for _ in range(budget.n_bootstrap)]
+        for mt, kind in kinds.items():
+            X, y = latency_xy(df, mt)
+            kw = params.get(kind, {})
+            main[mt] = make_latency_model(kind, random_state=seed, **kw).fit(X, y)
+            for b in range(budget.n_bootstrap):
+                idx = rng.integers(0, len(y), len(y))
+                members[b][mt] = make_latency_model(kind, random_state=seed + b + 1,
+                                                    **kw).fit(X.iloc[idx], y[idx])
     return LatencyPredictor(device=device, choices=sel.choices, main=main, members=members,
                             state=_reference_state(df))

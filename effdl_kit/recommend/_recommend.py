@@ -20,7 +20,6 @@ Input errors are raised before any work (:func:`check_request`).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -84,7 +83,7 @@ def check_request(task: Any, device: Any, latency_budget_ms: Any, *, n_iter: Any
     except (TypeError, ValueError):
         raise ConfigError("latency_budget_ms", latency_budget_ms,
                           "a number of ms > 0 or inf") from None
-    if not (budget > 0) or budget != budget:
+    if not budget > 0:  # NaN too
         raise ConfigError("latency_budget_ms", latency_budget_ms, "a number of ms > 0 or inf")
     if n_iter is not None:
         check_int("n_iter", n_iter, min_value=1)
@@ -260,8 +259,8 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
     info.update({"ranked_components": space.ranked, "importance": space.importance,
                  "budget": budget.to_dict(), "reference_state": lat.state})
     return Recommendation(
-        task=task, device=kind, latency_budget_ms=budget_ms if math.isfinite(budget_ms)
-        else math.inf, seed=seed, scale=scale, mode=mode, components=space.components,
+        task=task, device=kind, latency_budget_ms=budget_ms, seed=seed, scale=scale,
+        mode=mode, components=space.components,
         fixed=space.fixed(), candidates=rows, calibration=lat.calibration.to_dict(),
         latency_models=lat.kinds, search=info, stopped=stopped, time_s=times,
         env=collect_env().to_dict())

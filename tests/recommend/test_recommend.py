@@ -200,6 +200,19 @@ def test_a_budget_every_candidate_meets_changes_nothing(
         assert np.allclose(a["p_feasible"], 1.0)
 
 
+def test_should_stop_ends_the_search_keeping_what_it_has(
+        parts: tuple[CandidateSpace, LatencyPredictor]) -> None:
+    calls: list[tuple[int, int]] = []
+    rows, info, stopped = search_candidates(
+        *parts, 0.3, n_iter=N_ITER, seed=0, progress=lambda d, t, _: calls.append((d, t)),
+        should_stop=lambda: len(calls) >= 3)
+    assert stopped and info["n_iter"] == 3 and len(rows) <= 3
+    assert calls == [(1, N_ITER), (2, N_ITER), (3, N_ITER)]
+    full, _, done = search_candidates(*parts, 0.3, n_iter=N_ITER, seed=0)
+    assert not done
+    pd.testing.assert_frame_equal(rows, full.head(len(rows)))  # the same first picks
+
+
 # ---------------------------------------------------------------------------- the result
 def _result(rows: pd.DataFrame, space: CandidateSpace, budget: float) -> Recommendation:
     return Recommendation(task="digits", device="cpu", latency_budget_ms=budget, seed=0,
