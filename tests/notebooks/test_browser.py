@@ -1,288 +1,411 @@
-"""Real-browser test: JupyterLab + Chromium run the tour and click the TrainPanel.
+"""Real-browser test: JupyterLab + Chromium drive every panel as a user would.
 
-A session-scoped fixture starts JupyterLab on 127.0.0.1 (free port, random token, temporary
-HOME / settings / workspaces) over a temporary copy of ``notebooks/`` whose parameters cells
-are rewritten to ``SCALE = "smoke"`` and a temporary ``OUT_DIR``; the server and its kernels
-are always shut down at teardown. Chromium is Debian's (installed with apt when missing and
-running as root); this test fails, never skips, when it cannot run.
+One JupyterLab server (127.0.0.1, free port, random token, temporary HOME / settings /
+workspaces) and one notebook for all panels (``panels.ipynb``, written by the fixture: every
+panel at smoke scale with a budget that lasts a few seconds). For each panel the test types a
+bad seed into its text box and sees the error beside that field (not in the panel-wide error
+box), runs and stops it after the first progress (status "stopped", the partial-result
+banner, at most one more epoch / trial after the stop, the partial result exports with a
+provenance that says "stopped"), runs it to the end and exports (the file list, the files).
+A long TrainPanel run shows that the kernel is not blocked (a cell runs and prints while the
+panel runs) and that Kernel ▸ Interrupt stops it, the kernel staying usable.
+
+Screenshots of each panel after its run go to ``$EFFDL_TEST_ARTIFACTS`` (default: a temporary
+directory, printed); with ``EFFDL_GALLERY=docs/gallery`` small copies (and a few exported
+figures) are written there for the README. Chromium is Debian's; the test fails, never skips,
+when it cannot run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
+import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 import pytest
+from _browser import (
+    CHROMIUM_FLAGS,
+    LabServer,
+    artifacts_dir,
+    cell,
+    ensure_chromium,
+    gallery_dir,
+    keep_image,
+    kernel_json,
+    lab_server,
+    open_notebook,
+    run_all_cells,
+    run_cell,
+    small_png,
+    write_notebook,
+)
+
+from effdl_kit.reports import read_provenance
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
-]
-TOUR = "00_tour.ipynb"
+PANELS_NB = "panels.ipynb"
+#: Playwright's wait for any expected state (2 busy cores: generous)
+EXPECT_MS = 60_000
+#: a run to its end at smoke scale (a few seconds unloaded)
+RUN_MS = 120_000
 
 pytestmark = pytest.mark.browser
 
 
-@dataclass
-class LabServer:
-    """A running JupyterLab: where it listens and what it serves."""
+@dataclass(frozen=True)
+class Case:
+    """One panel of the notebook and how the test drives it.
 
-    url: str
-    token: str
-    root: Path
-    out_dir: Path
-    home: Path
-    log: Path
-    proc: subprocess.Popen[bytes]
+    Attributes
+    ----------
+    name : str
+        The panel's variable in the notebook (and its CSS hook ``effdl-test-<name>``).
+    make : str
+        The expression that builds it (``OUT`` is the export folder).
+    bad : tuple of (str, str)
+        A NumberEntry and a typed value outside its limits (an error beside it at once).
+    count : str
+        What counts the finished units in the kernel (``c`` is the controller).
+    span : int
+        How far that count may move after a stop: 1 when it counts epochs / trials / calls.
+    partial : bool
+        A run stopped after its first progress leaves a partial result to show and export
+        (False: the panel says there is nothing to show, and Export says why, beside it).
+    figure : bool
+        Its exported PNG goes to the gallery too.
+    """
 
+    name: str
+    make: str
+    bad: tuple[str, str]
+    count: str = "c.last_progress.done if c.last_progress else 0"
+    span: int = 1
+    partial: bool = True
+    figure: bool = False
 
-def ensure_chromium() -> Path:
-    """Path to Debian's Chromium; installs it with apt when missing and running as root."""
-    if not CHROMIUM.exists() and hasattr(os, "geteuid") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run("apt-get update -q && apt-get install -y -q chromium", shell=True,
-                       env=env, capture_output=True, timeout=900, check=False)
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it (`apt-get install -y chromium`, as "
-                    "root) to run the real-browser test", pytrace=False)
-    return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def smoke_copy(src: Path, dst: Path, out_dir: Path) -> None:
-    """Copy ``src`` to ``dst`` with every parameters cell rewritten to the smoke scale."""
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    for path in dst.rglob("*.ipynb"):
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            if "parameters" in cell.metadata.get("tags", []):
-                cell.source = (f'SCALE = "smoke"\nSEED = 0\nOUT_DIR = {str(out_dir)!r}\n')
-        nbformat.write(nb, path)
+    @property
+    def stem(self) -> str:
+        return f"panel_{self.name}"
 
 
-def write_settings(settings: Path) -> None:
-    """No news / update toast; render every cell (no windowing) so the DOM has them all."""
-    files = {
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-            {"fetchNews": "false", "checkForUpdates": False},
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
-            {"windowingMode": "none"},
-    }
-    for rel, content in files.items():
-        p = settings / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(content))
+CASES: tuple[Case, ...] = (
+    Case("train", 'TrainPanel(scale="smoke", epochs=8, export_stem=str(OUT / "panel_train"))',
+         bad=("epochs", "0"), figure=True),
+    # progress counts epoch slots: a trial stopped early counts all its 4 epochs
+    Case("diagnosis", 'DiagnosisPanel(scale="smoke", n_trials=6, '
+         'export_stem=str(OUT / "panel_diagnosis"))', bad=("n_trials", "0"), span=4,
+         figure=True),
+    Case("search", 'SearchPanel(scale="smoke", dataset="kit", n_iter=20, n_seeds=1, '
+         'baselines=("random",), export_stem=str(OUT / "panel_search"))',
+         bad=("omega", "5"), count="len(c.live)", figure=True),
+    # the kit's component data (the authors' needs EFFDL_RESEARCH_DATA): always there
+    Case("predictor", 'PredictorPanel(scale="smoke", dataset="kit", '
+         'export_stem=str(OUT / "panel_predictor"))', bad=("n_splits", "1")),
+    # an LSTM: its MEDN fit makes the run last a few seconds (conv2d's is over in ~2 s);
+    # a prediction stopped while the models are fitted has nothing to show
+    Case("latency", 'LatencyPanel(scale="smoke", module_type="lstm", '
+         'export_stem=str(OUT / "panel_latency"))', bad=("repeats", "0"), partial=False),
+)
+
+SETUP = '''\
+%load_ext effdl_kit
+from pathlib import Path
+
+from effdl_kit.widgets import (DiagnosisPanel, LatencyPanel, PredictorPanel, SearchPanel,
+                               SpeedupPanel, TrainPanel)
+
+OUT = Path({out!r})
 
 
-def _get(url: str, timeout: float = 5.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return int(r.status)
-    except (urllib.error.URLError, OSError):
-        return 0
+def tagged(panel, name, count=lambda c: c.last_progress.done if c.last_progress else 0):
+    """CSS hooks for the browser test (the panel, each control, each error line) and a log
+    of the controller's events as [kind, units done, stop reason]; nothing else changes."""
+    panel.widget.add_class(f"effdl-test-{{name}}")
+    for key, w in panel.controls.items():
+        w.add_class(f"effdl-test-control-{{key}}")
+    for key, box in panel.field_errors.items():
+        box.add_class(f"effdl-test-error-{{key}}")
+    c = panel.controller
+    panel.test_log = []
+    c.on_change(lambda e: panel.test_log.append(
+        [e.kind, count(c), str(e.data) if e.kind == "stopping" else ""]))
+    return panel
+'''
+LONG_TRAIN = ('tagged(TrainPanel(scale="smoke", epochs=300, '
+              'export_stem=str(OUT / "panel_train_long")), "train_long")')
+PROBE = ('PROBE = globals().get("PROBE", 0) + 1\n'
+         'print(f"probe {PROBE}: 1+1 = {1 + 1}")')
 
 
-def stop_server(server: LabServer) -> None:
-    """Shut the server down (kernels first), escalating to signals on its process group."""
-    req = urllib.request.Request(f"{server.url}/api/shutdown?token={server.token}",
-                                 method="POST", data=b"")
-    with contextlib.suppress(urllib.error.URLError, OSError):
-        urllib.request.urlopen(req, timeout=10).close()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.proc.wait(timeout=20)
-    # the server runs in its own session: its process group holds its kernels too
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(server.proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            server.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            continue
+def notebook_cells(out: Path) -> list[str]:
+    """The panels notebook: setup, one cell per panel, the long run, the probe cell."""
+    cells = [SETUP.format(out=str(out))]
+    cells += [f'{c.name} = tagged({c.make}, "{c.name}", lambda c: {c.count})\n{c.name}'
+              for c in CASES]
+    cells += [f"train_long = {LONG_TRAIN}\ntrain_long", PROBE]
+    return cells
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
-    home, settings, workspaces = base / "home", base / "settings", base / "workspaces"
-    root, out_dir = base / "root", base / "out"
-    for d in (home, settings, workspaces, out_dir):
-        d.mkdir()
-    smoke_copy(NOTEBOOKS, root, out_dir)
-    write_settings(settings)
-    token, port = secrets.token_hex(16), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND"))}
-    env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
-               JUPYTER_RUNTIME_DIR=str(base / "runtime"), IPYTHONDIR=str(home / ".ipython"),
-               PYTHONUNBUFFERED="1")
-    cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
-        f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}",
-        "--LabApp.expose_app_in_browser=True",
-    ]
-    log = base / "server.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root,
-                                start_new_session=True)
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, out_dir, home, log, proc)
-    try:
-        deadline = time.monotonic() + 90
-        while _get(f"{server.url}/api/status?token={token}") != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("JupyterLab did not start:\n" + log.read_text()[-4000:],
-                            pytrace=False)
-            time.sleep(0.5)
-        yield server
-    finally:
-        stop_server(server)
+# ---------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    path = artifacts_dir()
+    print(f"\nbrowser test artifacts: {path}")
+    return path
 
 
-NB_STATE_JS = """() => {
-  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  if (!panel || !panel.content || !panel.content.model) { return null; }
-  const cells = panel.content.model.cells;
-  const out = {n: cells.length, code: 0, done: 0, errors: []};
-  for (let i = 0; i < cells.length; i++) {
-    const c = cells.get(i);
-    if (c.type !== 'code') { continue; }
-    out.code += 1;
-    if (c.executionCount !== null && c.executionCount !== undefined) { out.done += 1; }
-    for (const o of c.outputs.toJSON()) {
-      if (o.output_type === 'error') { out.errors.push(o.ename + ': ' + o.evalue); }
-    }
-  }
-  return out;
-}"""
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with lab_server(tmp_path_factory.mktemp("lab"), NOTEBOOKS) as srv:
+        yield srv
 
 
-#: on failure: ask the kernel what the panel's controller holds (a diagnostic, not a check)
-KERNEL_PROBE_JS = """async () => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = kernel.requestExecute({code:
-    "print(panel.controller.params, panel.controller.status, panel.controller.error, "
-    + "{k: w.value for k, w in panel.controls.items()})"});
-  let text = '';
-  future.onIOPub = (msg) => { if (msg.content.text) { text += msg.content.text; } };
-  await future.done;
-  return text;
-}"""
-
-
-def test_tour_runs_and_train_panel_works(lab_server: LabServer, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def browser(server: LabServer) -> Iterator[Browser]:
     from playwright.sync_api import expect, sync_playwright
 
     chromium = ensure_chromium()
-    t0 = time.monotonic()
-    nb = nbformat.read(lab_server.root / TOUR, as_version=4)
-    n_cells = len(nb.cells)
-    n_code = sum(c.cell_type == "code" for c in nb.cells)
-    expect.set_options(timeout=60_000)
-    shot = tmp_path / "train_panel.png"
+    expect.set_options(timeout=EXPECT_MS)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True,
-                                    args=CHROMIUM_FLAGS,
-                                    env={**os.environ, "HOME": str(lab_server.home)})
+        b = p.chromium.launch(executable_path=str(chromium), headless=True,
+                              args=CHROMIUM_FLAGS, env={"HOME": str(server.home)})
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            try:
-                page.goto(f"{lab_server.url}/lab/tree/{TOUR}?reset&token={lab_server.token}")
-                # the real notebook, not the one-cell placeholder, and a live kernel
-                expect(page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")).to_have_count(
-                    n_cells)
-                expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible()
-                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                page.wait_for_function(
-                    f"() => {{ const s = ({NB_STATE_JS})(); return s && (s.errors.length > 0 "
-                    f"|| s.done === {n_code}); }}", timeout=120_000)
-                expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible()
-                state: dict[str, Any] = page.evaluate(NB_STATE_JS)
-                assert state["errors"] == [], state["errors"]
-                assert state["done"] == n_code == state["code"]
-                # the exported figure of the tour exists (the notebook ran at smoke scale)
-                assert list(lab_server.out_dir.rglob("tour_training_curves.pdf"))
-
-                panel = page.locator(".effdl-panel")
-                expect(panel).to_have_count(1)
-                expect(panel.locator(".jupyter-widgets.widget-button").first).to_be_visible()
-                run = panel.locator(".widget-button", has_text="Run")
-                expect(run).to_have_count(1)
-                figure = panel.locator(".widget-output img")
-                expect(figure).to_have_count(0)
-                expect(panel.locator(".effdl-status")).to_have_text("idle")
-                changed = panel.locator(".effdl-changed")
-                expect(changed).to_have_count(0)  # controls show the parameters exactly
-                panel.scroll_into_view_if_needed()
-                run.click()
-                expect(figure).to_have_count(1)
-                expect(panel.locator(".effdl-status")).to_have_text("done")
-                src_done = figure.get_attribute("src")
-                assert src_done and src_done.startswith("data:image/png")
-                expect(panel.locator(".effdl-error")).to_be_hidden()
-                assert "test accuracy" in panel.inner_text()
-
-                # a bad choice ends in the red error box, not in a traceback
-                # (wait until the kernel has seen the new value: the panel names the changed
-                # control; a click sent earlier could overtake the value update)
-                panel.locator("select").first.select_option("co2")
-                expect(changed).to_contain_text("dataset")
-                run.click()
-                expect(panel.locator(".effdl-error")).to_be_visible()
-                expect(panel.locator(".effdl-error")).to_contain_text("'model'")
-                panel.locator("select").first.select_option("digits")
-                expect(changed).to_contain_text("dataset")
-                run.click()
-                expect(panel.locator(".effdl-status")).to_have_text("done")
-                expect(panel.locator(".effdl-error")).to_be_hidden()
-
-                # Export writes the three files where the tour's panel was told to
-                panel.locator(".widget-button", has_text="Export").click()
-                expect(panel).to_contain_text("panel_curve.svg")
-                exported = sorted(p.name for p in lab_server.out_dir.rglob("panel_curve.*"))
-                assert exported == ["panel_curve.pdf", "panel_curve.png", "panel_curve.svg"]
-
-                panel.screenshot(path=str(shot))
-                page.screenshot(path=str(tmp_path / "page.png"), full_page=False)
-                assert page.evaluate(NB_STATE_JS)["errors"] == []
-            except Exception:
-                fail_shot = tmp_path / "failure.png"
-                page.screenshot(path=str(fail_shot), full_page=True)
-                print(f"\nfailure screenshot: {fail_shot}")
-                with contextlib.suppress(Exception):
-                    print("panel text:\n" + page.locator(".effdl-panel").inner_text(
-                        timeout=2000))
-                with contextlib.suppress(Exception):
-                    print("kernel side:", page.evaluate(KERNEL_PROBE_JS))
-                print("server log tail:\n" + lab_server.log.read_text()[-3000:])
-                raise
+            yield b
         finally:
-            browser.close()
-    copy = lab_server.out_dir.parent / shot.name
-    shutil.copy(shot, copy)
-    print(f"\nscreenshot: {shot} (copy: {copy}); browser part took {time.monotonic() - t0:.1f} s")
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, server: LabServer, artifacts: Path) -> Iterator[Page]:
+    """The panels notebook, all cells run, every panel idle."""
+    n = write_notebook(server.root / PANELS_NB, notebook_cells(server.out_dir))
+    pg = browser.new_page(viewport={"width": 1400, "height": 2200})
+    try:
+        with diagnostics(pg, server, artifacts, "setup"):
+            open_notebook(pg, server, PANELS_NB, n)
+            state = run_all_cells(pg, n, timeout_ms=240_000)
+            assert state["errors"] == [], state["errors"]
+            assert state["done"] == n == state["code"]
+        yield pg
+    finally:
+        pg.close()
+
+
+@contextlib.contextmanager
+def diagnostics(page: Page, server: LabServer, artifacts: Path, name: str,
+                panel: str | None = None) -> Iterator[None]:
+    """On failure: a full-page screenshot, the panel's text, its controller's state."""
+    try:
+        yield
+    except BaseException:
+        shot = artifacts / f"failure_{name}.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"\nfailure screenshot: {shot}")
+        if panel is not None:
+            with contextlib.suppress(Exception):
+                print("panel text:\n" + page.locator(f".effdl-test-{panel}").inner_text(
+                    timeout=2000))
+            with contextlib.suppress(Exception):
+                print("kernel side:", kernel_json(
+                    page, f"[{panel}.controller.status, {panel}.controller.error, "
+                          f"str({panel}.controller.params), {panel}.test_log[-12:]]"))
+        print("server log tail:\n" + server.log_tail())
+        raise
+
+
+# ---------------------------------------------------------------------- what a user sees
+
+def panel_of(page: Page, name: str) -> Locator:
+    return page.locator(f".effdl-test-{name}")
+
+
+def status(panel: Locator) -> Locator:
+    return panel.locator(".effdl-status").first
+
+
+def panel_error(panel: Locator) -> Locator:
+    """The panel-wide error box (a direct child of the panel, not a nested view's)."""
+    return panel.locator(":scope > .effdl-error")
+
+
+def button(panel: Locator, text: str) -> Locator:
+    return panel.locator(".widget-button", has_text=re.compile(rf"^\s*{text}\s*$")).first
+
+
+def progress_moved(panel: Locator) -> None:
+    """Wait until the progress bar shows a finished unit (its width above 0 %)."""
+    from playwright.sync_api import expect
+
+    bar = panel.locator(".widget-hprogress .progress-bar").first
+    expect(bar).to_have_attribute("style", re.compile(r"width:\s*(?!0(\.0+)?%)[0-9.]+%"))
+
+
+def type_number(panel: Locator, key: str, text: str) -> None:
+    """Type ``text`` into the text box of the NumberEntry ``key`` and press Enter."""
+    box = panel.locator(f".effdl-test-control-{key} input[type='text']").first
+    box.fill(text)
+    box.press("Enter")
+
+
+def check_beside(field: Locator, error: Locator) -> None:
+    """The error line sits right under its field (within 40 px), overlapping it sideways."""
+    f, e = field.bounding_box(), error.bounding_box()
+    assert f is not None and e is not None
+    gap = e["y"] - (f["y"] + f["height"])
+    assert -2 <= gap <= 40, f"error line {gap:.0f} px from its field"
+    assert e["x"] < f["x"] + f["width"] and f["x"] < e["x"] + e["width"]
+
+
+def stop_log(page: Page, name: str) -> tuple[int, int, str]:
+    """From the kernel: units done when the stop was asked, when the run ended, the reason."""
+    log: list[list[Any]] = kernel_json(page, f"{name}.test_log")
+    stops = [i for i, (kind, _d, _r) in enumerate(log) if kind == "stopping"]
+    assert stops, f"no stop was asked: {log[-10:]}"
+    i = stops[-1]
+    ended = [d for kind, d, _r in log[i:] if kind == "status"]
+    assert ended, f"the run did not end after the stop: {log[i:]}"
+    return int(log[i][1]), int(ended[-1]), str(log[i][2])
+
+
+def export_files(server: LabServer, panel: Locator, stem: str) -> list[Path]:
+    """Click Export; the file list names the files, which exist; the files."""
+    from playwright.sync_api import expect
+
+    button(panel, "Export").click()
+    expect(panel).to_contain_text(f"{stem}.svg")
+    for ext in ("pdf", "png"):
+        expect(panel).to_contain_text(f"{stem}.{ext}")
+    files = sorted(server.out_dir.glob(f"{stem}.*"))
+    assert [p.name for p in files] == [f"{stem}.{e}" for e in ("pdf", "png", "svg")]
+    assert all(p.stat().st_size > 1000 for p in files)
+    return files
+
+
+# ---------------------------------------------------------------------- tests
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_panel_in_the_browser(page: Page, server: LabServer, artifacts: Path,
+                              case: Case) -> None:
+    from playwright.sync_api import expect
+
+    t0 = time.monotonic()
+    panel = panel_of(page, case.name)
+    with diagnostics(page, server, artifacts, case.name, case.name):
+        expect(panel).to_have_count(1)
+        panel.scroll_into_view_if_needed()
+        expect(status(panel)).to_have_text("idle")
+        expect(panel.locator(".effdl-changed")).to_have_count(0)
+
+        # a typed value outside the field's limits: an error beside it at once, and Run
+        # refuses with the message there (never in the panel-wide box)
+        key, text = case.bad
+        field_error = panel.locator(f".effdl-test-error-{key}")
+        entry = panel.locator(f".effdl-test-control-{key} input[type='text']").first
+        good = entry.input_value()
+        type_number(panel, key, text)
+        expect(field_error).to_be_visible()
+        button(panel, "Run").click()
+        expect(status(panel)).to_contain_text(f"error: see the message at '{key}'")
+        expect(field_error).to_be_visible()
+        expect(panel_error(panel)).to_be_hidden()
+        check_beside(panel.locator(f".effdl-test-control-{key}"), field_error)
+        type_number(panel, key, good)
+        expect(field_error).to_be_hidden()
+
+        # a bad seed reaches the library's check: its error sits beside the seed field
+        seed_error = panel.locator(".effdl-test-error-seed")
+        type_number(panel, "seed", "-5")
+        expect(panel.locator(".effdl-changed")).to_contain_text("seed")
+        button(panel, "Run").click()
+        expect(status(panel)).to_contain_text("error: see the message at 'seed'")
+        expect(seed_error).to_be_visible()
+        expect(seed_error).to_contain_text("seed")
+        expect(panel_error(panel)).to_be_hidden()
+        check_beside(panel.locator(".effdl-test-control-seed"), seed_error)
+        type_number(panel, "seed", "0")
+        expect(panel.locator(".effdl-changed")).to_contain_text("seed")
+
+        # Run, then Stop after the first progress: stopped, partial result, within one unit
+        button(panel, "Run").click()
+        expect(status(panel)).to_contain_text("running")
+        expect(seed_error).to_be_hidden()
+        progress_moved(panel)
+        button(panel, "Stop").click()
+        expect(status(panel)).to_contain_text("stopped (Stop button)")
+        asked, ended, reason = stop_log(page, case.name)
+        assert reason == "Stop button"
+        assert ended - asked <= case.span, (
+            f"{ended - asked} units finished after the stop (allowed {case.span})")
+        if case.partial:
+            # the partial result is shown, exports, and says it was stopped
+            expect(panel.locator(".effdl-banner")).to_contain_text("partial result")
+            files = export_files(server, panel, case.stem)
+            prov = read_provenance(files[1])
+            assert prov["run_status"] == "stopped", prov
+            assert prov["stopped"]["reason"] == "Stop button"
+        else:
+            expect(status(panel)).to_contain_text("nothing to show")
+            button(panel, "Export").click()
+            export_error = panel.locator(".effdl-test-error-export")
+            expect(export_error).to_contain_text("nothing to export")
+            expect(panel_error(panel)).to_be_hidden()
+
+        # Run to the end: done, a figure, no error; Export writes the three files
+        button(panel, "Run").click()
+        expect(status(panel)).to_have_text("done", timeout=RUN_MS)
+        expect(panel.locator(".jupyter-matplotlib, .widget-output img").first).to_be_visible()
+        expect(panel_error(panel)).to_be_hidden()
+        expect(panel.locator(".effdl-field-error:visible")).to_have_count(0)
+        expect(panel.locator(".effdl-banner")).to_have_count(0)
+        files = export_files(server, panel, case.stem)
+        assert read_provenance(files[1])["run_status"] == "done"
+        shot = keep_image(panel.screenshot(), f"panel_{case.name}.png", artifacts)
+        gallery = gallery_dir()
+        if case.figure and gallery is not None:
+            (gallery / f"figure_{case.name}.png").write_bytes(small_png(files[1].read_bytes()))
     assert shot.stat().st_size > 10_000
+    print(f"\n{case.name}: {time.monotonic() - t0:.1f} s; screenshot {shot}")
+
+
+def test_kernel_not_blocked_and_interrupt_stops_a_run(page: Page, server: LabServer,
+                                                       artifacts: Path) -> None:
+    """A cell runs while a panel runs; Kernel ▸ Interrupt stops the run within one epoch;
+    the kernel then runs cells again."""
+    from playwright.sync_api import expect
+
+    panel = panel_of(page, "train_long")
+    probe_index = len(CASES) + 2
+    probe_out = cell(page, probe_index).locator(".jp-OutputArea-output")
+    with diagnostics(page, server, artifacts, "interrupt", "train_long"):
+        panel.scroll_into_view_if_needed()
+        expect(status(panel)).to_have_text("idle")
+        button(panel, "Run").click()
+        expect(status(panel)).to_contain_text("running")
+        progress_moved(panel)
+        # the kernel is not blocked: another cell runs and prints before the run ends
+        run_cell(page, probe_index)
+        expect(probe_out).to_contain_text("probe 2: 1+1 = 2")  # probe 1: when all cells ran
+        expect(status(panel)).to_contain_text("running")
+        # Kernel > Interrupt Kernel, from the menu
+        page.locator(".lm-MenuBar-item", has_text="Kernel").click()
+        page.locator(".lm-Menu-item", has_text="Interrupt Kernel").first.click()
+        expect(status(panel)).to_contain_text("stopped (kernel interrupt)")
+        expect(panel.locator(".effdl-banner")).to_contain_text("partial result")
+        asked, ended, reason = stop_log(page, "train_long")
+        assert reason == "kernel interrupt"
+        assert ended - asked <= 1, f"{ended - asked} epochs finished after the interrupt"
+        assert ended < 300
+        # the kernel stays usable
+        run_cell(page, probe_index)
+        expect(probe_out).to_contain_text("probe 3: 1+1 = 2")
+        keep_image(panel.screenshot(), "panel_train_interrupted.png", artifacts, gallery=False)
