@@ -132,6 +132,8 @@ class Panel:
     widget : ipywidgets.VBox
         The whole panel; displaying the Panel displays it.
     run_button, stop_button, export_button : ipywidgets.Button
+    run_row : ipywidgets.HBox
+        Run, Stop, the panel's own actions (:meth:`add_action`), progress, status.
     progress : ipywidgets.IntProgress
         Driven by the controller's progress reports.
     status_label : ipywidgets.HTML
@@ -214,10 +216,15 @@ class Panel:
         self.export_button.on_click(lambda _b: self.export())
         self._removers = [controller.on_change(self._in_ui(self._on_change))]
         self.figure_area = W.VBox([self.figure_view.widget])
+        self._actions: list[Any] = []
+        self._drawn_runs: tuple[int, ...] = ()
+        self._figure_exc: BaseException | None = None
+        self.run_row = W.HBox([self.run_button, self.stop_button, self.progress,
+                               self.status_label])
         self.widget = W.VBox([
             self.title,
             W.VBox(rows),
-            W.HBox([self.run_button, self.stop_button, self.progress, self.status_label]),
+            self.run_row,
             self.error_box,
             self.figure_area,
             W.HBox([self.export_path, self.export_formats, self.export_button]),
@@ -376,13 +383,34 @@ class Panel:
             self.error_box.layout.display = "none"
 
     def show_figure(self) -> None:
-        """Draw ``controller.figure()`` into :attr:`figure_view`."""
+        """Draw ``controller.figure()`` into :attr:`figure_view`.
+
+        A drawing failure is recorded (beside Run) without changing the status, and cleared by
+        the next drawing that works.
+        """
+        c = self.controller
         try:
             self.figure_view.redraw()
         except Exception as exc:
             self.figure_view.clear()
-            self.controller.record_error(exc, set_status=False)
+            c.record_error(exc, set_status=False)
+            self._figure_exc = exc
             self._sync_error()
+            return
+        self._drawn_runs = tuple(r.number for r in c.runs)
+        if self._figure_exc is not None and c.exception is self._figure_exc:
+            c.clear_error()
+        self._figure_exc = None
+
+    def add_action(self, button: Any) -> None:
+        """Put a panel-specific button in the Run / Stop row; it is disabled while a run goes
+        (its click handler should start the run through the controller)."""
+        self._actions.append(button)
+        row = self.run_row
+        kids = tuple(row.children)
+        i = kids.index(self.stop_button) + 1
+        row.children = (*kids[:i], button, *kids[i:])
+        button.disabled = self.controller.status == "running"
 
     def _banner(self) -> None:
         c = self.controller
@@ -398,6 +426,8 @@ class Panel:
         if event.kind in ("status", "stopping"):
             running = c.status == "running"
             self.run_button.disabled = running
+            for button in self._actions:
+                button.disabled = running
             self.stop_button.disabled = not running or c.should_stop()
             if event.kind == "status" and running:
                 self.progress.value = 0
@@ -434,8 +464,9 @@ class Panel:
         elif event.kind == "params":
             self.status_label.value = self._status_html()
         elif event.kind == "runs" and c.supports_overlay and c.result is not None \
-                and c.status != "running":
-            self.show_figure()
+                and c.status != "running" \
+                and tuple(r.number for r in c.runs) != self._drawn_runs:
+            self.show_figure()  # "Clear runs" (a finished run was drawn with its result)
 
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

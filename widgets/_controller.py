@@ -302,10 +302,10 @@ class PanelController:
             return f"running: {p.message}" if p is not None and p.message else "running"
         if self.status == "stopped":
             where = self.progress_text()
-            shown = ("partial result shown" if self.result is not None
-                     else f"stopped before the first {self.unit} finished: nothing to show")
+            if self.result is None:
+                return f"stopped ({self.stop_reason}) before anything finished: nothing to show"
             return f"stopped ({self.stop_reason})" + (f" after {where}" if where else "") \
-                + f"; {shown}"
+                + "; partial result shown"
         if self.status == "error":
             return "error: see the message" + (f" at {self.error_field!r}" if self.error_field
                                                else "")

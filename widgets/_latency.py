@@ -102,11 +102,7 @@ class LatencyPanel(Panel):
                                        tooltip="Predict, then time this module on this machine "
                                                "(in the background)")
         self.measure_button.on_click(lambda _b: self.measure())
-        for box in self.widget.children:  # beside Run, in the Run / Stop / progress row
-            kids = tuple(getattr(box, "children", ()))
-            if self.run_button in kids:
-                i = kids.index(self.stop_button) + 1
-                box.children = (*kids[:i], self.measure_button, *kids[i:])
+        self.add_action(self.measure_button)  # beside Stop, disabled while a run goes
         self.table = TableView()
         self.summary = W.HTML("")
         self.add_below_figure(self.summary, self.table.widget)

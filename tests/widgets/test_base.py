@@ -391,7 +391,7 @@ def test_stop_before_anything_finished_leaves_nothing_to_export(tmp_path: Path) 
     assert ctrl.start()
     ctrl.stop()
     assert ctrl.join(5) and ctrl.status == "stopped" and ctrl.result is None
-    assert "nothing to show" in ctrl.status_text()
+    assert ctrl.status_text() == "stopped (Stop button) before anything finished: nothing to show"
     with pytest.raises(EffdlError, match="stopped before anything finished"):
         ctrl.export(tmp_path / "x")
 
