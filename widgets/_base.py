@@ -188,7 +188,8 @@ class Panel:
         self.status_label = W.HTML(self._status_html())
         self.figure_view = FigureView(
             self.controller.figure, interactive=interactive, yscale_toggle=yscale_toggle,
-            on_clear_runs=controller.clear_runs if controller.supports_overlay else None)
+            on_clear_runs=controller.clear_runs if controller.supports_overlay else None,
+            scale_target=controller)
         self.error_box = W.HTML("", layout=W.Layout(display="none"))
         self.error_box.add_class("effdl-error")
         self.field_errors: dict[str, Any] = {}

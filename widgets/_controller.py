@@ -28,6 +28,7 @@ from ._events import (
     _jsonable,
     _same,
     _short,
+    apply_yscale,
     figure_to_png,
 )
 
@@ -116,6 +117,9 @@ class PanelController:
     supports_overlay: ClassVar[bool] = False
     #: runs kept for overlays
     max_runs: ClassVar[int] = 5
+    #: :meth:`figure` draws on :attr:`yscale` itself (limits computed on that scale); else
+    #: the curves' axes are switched after drawing, on screen and in exports alike
+    draws_yscale: ClassVar[bool] = False
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
         self.scale: Scale = check_scale(scale)
@@ -136,6 +140,9 @@ class PanelController:
         self._runs: deque[RunRecord] = deque(maxlen=self.max_runs)
         self._n_runs = 0
         self._run_params: dict[str, Any] = {}
+        if not hasattr(self, "yscale"):  # a subclass may have set it before calling us
+            #: y scale of the curves ("linear", "log", "symlog"; a panel's toggle sets it)
+            self.yscale: str = "linear"
 
     # ------------------------------------------------------------------ parameters
     def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
@@ -280,7 +287,7 @@ class PanelController:
         """What exported figures record besides seed and scale (panel name, parameters,
         and whether the run was complete or stopped)."""
         out: dict[str, Any] = {"panel": self.name, "params": _jsonable(self.params),
-                               "run_status": self.status}
+                               "run_status": self.status, "yscale": self.yscale}
         if self.status == "stopped":
             out["stopped"] = {"reason": self.stop_reason, "progress": self.progress_text()}
         return out
@@ -408,8 +415,10 @@ class PanelController:
         label = f"run {self._n_runs}"
         if self._runs:
             prev = self._runs[-1].params
-            diff = [f"{k}={_short(v)}" for k, v in self._run_params.items()
-                    if not _same(v, prev.get(k))]
+            from effdl_kit.reports import label as display_label
+
+            diff = [f"{display_label(k, unit=False)} {_short(v)}"
+                    for k, v in self._run_params.items() if not _same(v, prev.get(k))]
             if diff:
                 label += " (" + ", ".join(diff[:3]) + ("…" if len(diff) > 3 else "") + ")"
         return label
@@ -545,6 +554,8 @@ class PanelController:
             from effdl_kit.reports import save_figure
 
             fig = self.figure()
+            if self.yscale != "linear" and not self.draws_yscale:
+                apply_yscale(fig, self.yscale)
             paths = save_figure(
                 fig, Path(path_stem), formats=tuple(formats), provenance=self.provenance(),
                 seed=self.params.get("seed"), scale=self.scale,

@@ -229,7 +229,6 @@ class DiagnosisPanel(Panel):
         self.widget.children = (*self.widget.children, section, self.replay.widget)
         self._sync_error()
         self.listen(self._on_event)
-        self.figure_view.yscale.observe(self._on_yscale, names="value")
 
     def _field_error_line(self, key: str) -> Any:
         import ipywidgets as W
@@ -317,22 +316,6 @@ class DiagnosisPanel(Panel):
         for key in _OWN_FIELDS:
             if key in self.field_errors and not (c.error and c.error_field == key):
                 self._show_field_error(key, "")
-
-    def _sync_yscale(self) -> None:
-        """The toggle's scale for both axes; "linear" (its default) leaves each axis its own
-        default, as the figure view does (the loss axis log when it spans decades)."""
-        value = self.figure_view.yscale.value
-        self.controller.yscale = None if value == "linear" else value
-
-    def _on_yscale(self, _change: Any) -> None:
-        """Draw both axes again on the chosen scale (robust limits on that scale)."""
-        if self.figure_view.shown:
-            self.show_figure()
-
-    def show_figure(self) -> None:
-        """Draw the controller's figure on the toggle's y scale."""
-        self._sync_yscale()
-        super().show_figure()
 
     def _on_indicator(self, change: Any) -> None:
         self.controller.set(indicator=change["new"])

@@ -140,6 +140,7 @@ class DiagnosisController(PanelController):
     defaults: ClassVar[Mapping[str, Any]] = DIAGNOSIS_DEFAULTS["small"]
     name: ClassVar[str] = "diagnosis"
     unit: ClassVar[str] = "epoch"
+    draws_yscale: ClassVar[bool] = True
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
         self.options: DiagnosedStudyOptions | None = None
@@ -149,9 +150,9 @@ class DiagnosisController(PanelController):
         self.experiment_dir: Path | None = None
         self.experiment_files: list[Path] = []
         self._live: DiagnosedStudy | None = None
-        #: y scale of both axes of :meth:`figure` (None: each its own default, log where the
-        #: values span decades; the panel's toggle sets it)
-        self.yscale: str | None = None
+        #: y scale of both axes of :meth:`figure` ("linear", the toggle's first choice, and
+        #: None leave each axis its own default: log where the values span decades)
+        self.yscale: str = "linear"
         super().__init__(scale=scale, **params)
 
     def scale_defaults(self, scale: Scale) -> Mapping[str, Any]:
@@ -306,8 +307,9 @@ class DiagnosisController(PanelController):
         if run is None:
             raise EffdlError("no diagnosis run yet: run the panel first")
         fig, (ax_loss, ax_ind) = paper_figure("double", aspect=0.8, ncols=2, pyplot=False)
-        plot_trial_losses(run, ax=ax_loss, yscale=self.yscale, robust=True)
-        plot_indicator_curves(run, key, ax=ax_ind, yscale=self.yscale, robust=True)
+        ys = None if self.yscale in (None, "linear") else self.yscale
+        plot_trial_losses(run, ax=ax_loss, yscale=ys, robust=True)
+        plot_indicator_curves(run, key, ax=ax_ind, yscale=ys, robust=True)
         for ax in (ax_loss, ax_ind):
             ax.set_xlabel(label("epoch"))
         legend = ax_loss.get_legend()

@@ -14,9 +14,11 @@ if TYPE_CHECKING:
 
     from ._controller import PanelController
 
-__all__ = ["ChangeEvent", "EventKind", "Listener", "Progress", "RunRecord", "RunStopped",
-           "figure_to_png"]
+__all__ = ["YSCALES", "ChangeEvent", "EventKind", "Listener", "Progress", "RunRecord",
+           "RunStopped", "apply_yscale", "figure_to_png"]
 
+#: y-axis scales a panel's toggle offers
+YSCALES: tuple[str, ...] = ("linear", "log", "symlog")
 EventKind = Literal["params", "status", "progress", "result", "error", "stopping", "runs"]
 
 
@@ -148,3 +150,36 @@ def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
+
+
+def apply_yscale(fig: Figure, scale: str) -> list[Any]:
+    """Set ``scale`` on every axes of ``fig`` that holds curves (lines with >= 2 points).
+
+    ``"log"`` on data with values <= 0 falls back to ``"symlog"`` (nothing is hidden).
+
+    Returns
+    -------
+    list of Axes
+        The axes changed.
+    """
+    import numpy as np
+
+    changed = []
+    if scale not in YSCALES:
+        raise ValueError(f"scale must be one of {YSCALES}")
+    for ax in fig.axes:
+        lines = [ln for ln in ax.get_lines() if len(np.atleast_1d(ln.get_ydata())) >= 2]
+        if not lines or getattr(ax, "_colorbar", None) is not None:
+            continue
+        ys = np.concatenate([np.asarray(ln.get_ydata(), dtype=float).ravel() for ln in lines])
+        ys = ys[np.isfinite(ys)]
+        use = scale
+        if scale == "log" and ys.size and ys.min() <= 0:
+            use = "symlog"
+        if use == "symlog":
+            pos = np.abs(ys[ys != 0])
+            ax.set_yscale("symlog", linthresh=float(np.percentile(pos, 5)) if pos.size else 1.0)
+        else:
+            ax.set_yscale(use)
+        changed.append(ax)
+    return changed

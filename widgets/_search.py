@@ -109,9 +109,6 @@ class SearchPanel(Panel):
                                               "fANOVA importance of each searched component",
                                               "every evaluated configuration"])
         self.view.observe(lambda _c: self._on_view(), names="value")
-        yscale = self.figure_view.yscale
-        if yscale is not None:
-            yscale.observe(lambda _c: self._on_yscale(), names="value")
         tools = self.figure_view.toolbar
         tools.children = (self.view, *tools.children)
         self.table = TableView()
@@ -129,13 +126,6 @@ class SearchPanel(Panel):
             c.clear_error()  # a view the last run could not draw is forgotten
             self._sync_error()
             self.show_figure()
-
-    def _on_yscale(self) -> None:
-        c = self.controller
-        assert self.figure_view.yscale is not None
-        c.yscale = str(self.figure_view.yscale.value)
-        if c.yscale == "linear" and c.result is not None and c.status != "running":
-            self.show_figure()  # drawn again with the controller's own scale
 
     def _sync_tables(self) -> None:
         c = self.controller

@@ -111,6 +111,7 @@ class SearchController(PanelController):
     name: ClassVar[str] = "search"
     unit: ClassVar[str] = "predictor call"
     supports_overlay: ClassVar[bool] = True
+    draws_yscale: ClassVar[bool] = True
 
     def __init__(self, *, scale: Scale = "small", **params: Any) -> None:
         self.setup: SearchSetup | None = None

@@ -108,6 +108,7 @@ class TrainController(PanelController):
     name: ClassVar[str] = "train"
     unit: ClassVar[str] = "epoch"
     supports_overlay: ClassVar[bool] = True
+    draws_yscale: ClassVar[bool] = True
 
     def __init__(self, *, scale: Scale = "small", progress: bool = False, **params: Any) -> None:
         self.progress = bool(progress)
@@ -358,17 +359,6 @@ class TrainPanel(Panel):
         self.summary.add_class("effdl-summary")
         self.add_below_figure(self.summary)
         self.listen(self._on_result)
-        self.figure_view.yscale.observe(self._on_yscale, names="value")
-
-    def _on_yscale(self, _change: Any) -> None:
-        """Draw again on the chosen scale (robust limits computed on that scale)."""
-        if self.figure_view.shown:
-            self.show_figure()
-
-    def show_figure(self) -> None:
-        """Draw the controller's figure on the toggle's y scale."""
-        self.controller.yscale = self.figure_view.yscale.value
-        super().show_figure()
 
     def _on_result(self, event: Any) -> None:
         if event.kind in ("result", "status"):

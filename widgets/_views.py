@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as W
 
-from ._controller import _close, figure_to_png
+from ._events import YSCALES, _close, apply_yscale, figure_to_png
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["YSCALES", "FigureView", "TableView", "apply_yscale"]
 
-#: y-axis scales the toggle offers
-YSCALES: tuple[str, ...] = ("linear", "log", "symlog")
 
 
 def _has_ipympl() -> bool:
@@ -34,39 +32,6 @@ def _has_ipympl() -> bool:
     except ImportError:
         return False
     return True
-
-
-def apply_yscale(fig: Figure, scale: str) -> list[Any]:
-    """Set ``scale`` on every axes of ``fig`` that holds curves (lines with >= 2 points).
-
-    ``"log"`` on data with values <= 0 falls back to ``"symlog"`` (nothing is hidden).
-
-    Returns
-    -------
-    list of Axes
-        The axes changed.
-    """
-    import numpy as np
-
-    changed = []
-    if scale not in YSCALES:
-        raise ValueError(f"scale must be one of {YSCALES}")
-    for ax in fig.axes:
-        lines = [ln for ln in ax.get_lines() if len(np.atleast_1d(ln.get_ydata())) >= 2]
-        if not lines or getattr(ax, "_colorbar", None) is not None:
-            continue
-        ys = np.concatenate([np.asarray(ln.get_ydata(), dtype=float).ravel() for ln in lines])
-        ys = ys[np.isfinite(ys)]
-        use = scale
-        if scale == "log" and ys.size and ys.min() <= 0:
-            use = "symlog"
-        if use == "symlog":
-            pos = np.abs(ys[ys != 0])
-            ax.set_yscale("symlog", linthresh=float(np.percentile(pos, 5)) if pos.size else 1.0)
-        else:
-            ax.set_yscale(use)
-        changed.append(ax)
-    return changed
 
 
 class FigureView:
@@ -82,6 +47,8 @@ class FigureView:
         Offer the linear / log / symlog toggle.
     on_clear_runs : callable, optional
         Offer a "Clear runs" button that calls it (panels that overlay runs).
+    scale_target : PanelController, optional
+        Gets the toggle's scale as its ``yscale`` (so Export draws on it too).
 
     Attributes
     ----------
@@ -96,8 +63,10 @@ class FigureView:
     """
 
     def __init__(self, draw: Any, *, interactive: bool | None = None,
-                 yscale_toggle: bool = False, on_clear_runs: Any = None) -> None:
+                 yscale_toggle: bool = False, on_clear_runs: Any = None,
+                 scale_target: Any = None) -> None:
         self._draw = draw
+        self._target = scale_target
         self.interactive = _has_ipympl() if interactive is None else bool(interactive)
         self.figure: Figure | None = None
         self._canvas: Any = None
@@ -112,7 +81,7 @@ class FigureView:
                                           tooltips=["linear", "log (symlog where values <= 0)",
                                                     "symmetric log"],
                                           style={"button_width": "64px"})
-            self.yscale.observe(lambda _c: self.redraw(), names="value")
+            self.yscale.observe(self._on_scale, names="value")
             tools.append(self.yscale)
         self.clear_runs_button: Any = None
         if on_clear_runs is not None:
@@ -155,11 +124,23 @@ class FigureView:
             _close(self.figure)
             self.figure = None
 
+    def _on_scale(self, change: Any) -> None:
+        if self._target is not None:
+            self._target.yscale = str(change["new"])
+        if self.shown:
+            self.redraw()
+
     def redraw(self) -> None:
-        """Draw again (after a new result, a progress step or a scale change)."""
+        """Draw again (after a new result, a progress step or a scale change).
+
+        The scale goes to the controller (``scale_target.yscale``); a controller whose
+        ``draws_yscale`` is true draws on it itself (robust limits computed on that scale),
+        for any other the curves' axes are switched after drawing.
+        """
         fig = self._draw()
-        if self.yscale is not None and self.yscale.value != "linear":
-            apply_yscale(fig, self.yscale.value)
+        scale = self.yscale.value if self.yscale is not None else "linear"
+        if scale != "linear" and not getattr(self._target, "draws_yscale", False):
+            apply_yscale(fig, scale)
         self.show(fig)
 
     def show(self, fig: Figure) -> None:

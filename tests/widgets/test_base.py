@@ -412,7 +412,7 @@ def test_runs_are_kept_for_overlays_with_labels_and_cleared_on_demand() -> None:
         ctrl.run()
     runs = ctrl.runs
     assert [r.number for r in runs] == [3, 4, 5, 6, 7]  # the last max_runs
-    assert runs[-1].label == "run 7 (seed=6)" and runs[-1].result is ctrl.result
+    assert runs[-1].label == "run 7 (Seed 6)" and runs[-1].result is ctrl.result
     ctrl.clear_runs()
     assert [r.number for r in ctrl.runs] == [7]
 

@@ -25,8 +25,10 @@ CONTROLLERS = [TrainController, PredictorController, SearchController, LatencyCo
 #: parameters a run uses (the latency panel ignores the other module types' sizes)
 USED = {LatencyController: {"module_type", "split", "seed", "warmup", "repeats",
                             *MODULE_PARAMS["conv2d"]}}
+# an empty list is a real value for list parameters (no baselines), so lists hold junk
 junk = st.one_of(st.none(), st.integers(-10**6, -1), st.floats(allow_nan=True).filter(
-    lambda v: v != v or v < 0), st.text(min_size=9, max_size=12), st.lists(st.none(), max_size=2),
+    lambda v: v != v or v < 0), st.text(min_size=9, max_size=12),
+    st.lists(st.none(), min_size=1, max_size=2),
     st.dictionaries(st.text(max_size=3), st.none(), min_size=1, max_size=2))
 
 
