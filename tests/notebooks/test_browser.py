@@ -35,6 +35,7 @@ from _browser import (
     ensure_chromium,
     gallery_dir,
     keep_image,
+    kernel_eval,
     kernel_json,
     lab_server,
     open_notebook,
@@ -98,7 +99,7 @@ class Case:
 
 CASES: tuple[Case, ...] = (
     Case("train", 'TrainPanel(scale="smoke", epochs=8, export_stem=str(OUT / "panel_train"))',
-         bad=("epochs", "0"), figure=True),
+         bad=("epochs", "0")),
     # progress counts epoch slots: a trial stopped early counts all its 4 epochs
     Case("diagnosis", 'DiagnosisPanel(scale="smoke", n_trials=6, '
          'export_stem=str(OUT / "panel_diagnosis"))', bad=("n_trials", "0"), span=4,
@@ -107,12 +108,16 @@ CASES: tuple[Case, ...] = (
          'baselines=("random",), export_stem=str(OUT / "panel_search"))',
          bad=("omega", "5"), count="len(c.live)", figure=True),
     # the kit's component data (the authors' needs EFFDL_RESEARCH_DATA): always there
-    Case("predictor", 'PredictorPanel(scale="smoke", dataset="kit", '
+    # (100 trees: each of its two steps lasts a few seconds, so Stop lands inside the run)
+    Case("predictor", 'PredictorPanel(scale="smoke", dataset="kit", n_trees=100, '
          'export_stem=str(OUT / "panel_predictor"))', bad=("n_splits", "1")),
     # an LSTM: its MEDN fit makes the run last a few seconds (conv2d's is over in ~2 s);
     # a prediction stopped while the models are fitted has nothing to show
     Case("latency", 'LatencyPanel(scale="smoke", module_type="lstm", '
          'export_stem=str(OUT / "panel_latency"))', bad=("repeats", "0"), partial=False),
+    # a sweep stops after the current training run
+    Case("speedup", 'SpeedupPanel(scale="smoke", export_stem=str(OUT / "panel_speedup"))',
+         bad=("n_seeds", "50"), figure=True),
 )
 
 SETUP = '''\
@@ -141,16 +146,19 @@ def tagged(panel, name, count=lambda c: c.last_progress.done if c.last_progress 
 '''
 LONG_TRAIN = ('tagged(TrainPanel(scale="smoke", epochs=300, '
               'export_stem=str(OUT / "panel_train_long")), "train_long")')
+SHOW_AGAIN = ("if globals().get('SHOW_AGAIN'):\n    for _p in ("
+              + ", ".join(c.name for c in CASES) + "):\n        display(_p)")
 PROBE = ('PROBE = globals().get("PROBE", 0) + 1\n'
          'print(f"probe {PROBE}: 1+1 = {1 + 1}")')
 
 
 def notebook_cells(out: Path) -> list[str]:
-    """The panels notebook: setup, one cell per panel, the long run, the probe cell."""
+    """The panels notebook: setup, one cell per panel, the long run, the probe cell, a cell
+    that shows the panels again (when ``SHOW_AGAIN`` is set)."""
     cells = [SETUP.format(out=str(out))]
     cells += [f'{c.name} = tagged({c.make}, "{c.name}", lambda c: {c.count})\n{c.name}'
               for c in CASES]
-    cells += [f"train_long = {LONG_TRAIN}\ntrain_long", PROBE]
+    cells += [f"train_long = {LONG_TRAIN}\ntrain_long", PROBE, SHOW_AGAIN]
     return cells
 
 
@@ -369,7 +377,8 @@ def test_panel_in_the_browser(page: Page, server: LabServer, artifacts: Path,
         expect(panel.locator(".effdl-banner")).to_have_count(0)
         files = export_files(server, panel, case.stem)
         assert read_provenance(files[1])["run_status"] == "done"
-        shot = keep_image(panel.screenshot(), f"panel_{case.name}.png", artifacts)
+        shot = keep_image(panel.screenshot(), f"panel_{case.name}.png", artifacts,
+                          gallery=False)
         gallery = gallery_dir()
         if case.figure and gallery is not None:
             (gallery / f"figure_{case.name}.png").write_bytes(small_png(files[1].read_bytes()))
@@ -409,3 +418,31 @@ def test_kernel_not_blocked_and_interrupt_stops_a_run(page: Page, server: LabSer
         run_cell(page, probe_index)
         expect(probe_out).to_contain_text("probe 3: 1+1 = 2")
         keep_image(panel.screenshot(), "panel_train_interrupted.png", artifacts, gallery=False)
+
+
+def test_panels_shown_again_hold_their_last_state(page: Page, server: LabServer,
+                                                 artifacts: Path) -> None:
+    """Each panel displayed again in a new output (new views of its widgets, as a reopened
+    notebook would draw them) shows its last state (the status of its first view; after a
+    finished run: one figure, no error). These are the screenshots the README gallery uses."""
+    from playwright.sync_api import expect
+
+    index = len(notebook_cells(server.out_dir)) - 1
+    with diagnostics(page, server, artifacts, "shown_again"):
+        kernel_eval(page, "SHOW_AGAIN = True")
+        run_cell(page, index)
+        for case in CASES:
+            panel = cell(page, index).locator(f".effdl-test-{case.name}")
+            expect(panel).to_have_count(1)
+            panel.scroll_into_view_if_needed()
+            last = status(panel_of(page, case.name).first).inner_text()
+            expect(status(panel)).to_have_text(last)
+            if last != "done":  # its test did not run (a -k selection)
+                continue
+            expect(panel_error(panel)).to_be_hidden()
+            expect(panel.locator(".jupyter-matplotlib-canvas-div:visible")).to_have_count(1)
+            data = panel.screenshot()
+            keep_image(data, f"panel_{case.name}_shown_again.png", artifacts, gallery=False)
+            gallery = gallery_dir()
+            if gallery is not None:
+                (gallery / f"panel_{case.name}.png").write_bytes(small_png(data, max_width=800))
