@@ -87,11 +87,21 @@ def test_library_never_imports_the_panels() -> None:
     assert not bad, bad
 
 
-@pytest.mark.parametrize(("folder", "limit"), [(LIBRARY, MAX_MODULE_LINES),
-                                               (WIDGETS, MAX_PANEL_LINES)])
-def test_no_module_above_its_size(folder: Path, limit: int) -> None:
+#: the panel framework (state machine, threads, fields, views) is library code under the
+#: library's limit; DESIGN.md's "panels under ~400 lines" holds for every panel module
+PANEL_FRAMEWORK = ("__init__.py", "_base.py", "_controller.py", "_events.py", "_fields.py",
+                   "_interrupt.py", "_views.py")
+
+
+@pytest.mark.parametrize(("folder", "limit", "skip"), [
+    (LIBRARY, MAX_MODULE_LINES, ()),
+    (WIDGETS, MAX_MODULE_LINES, ()),
+    (WIDGETS, MAX_PANEL_LINES, PANEL_FRAMEWORK),
+])
+def test_no_module_above_its_size(folder: Path, limit: int, skip: tuple[str, ...]) -> None:
     big = {str(p.relative_to(ROOT)): n for p in sorted(folder.rglob("*.py"))
-           if (n := len(p.read_text(encoding="utf-8").splitlines())) > limit}
+           if p.name not in skip
+           and (n := len(p.read_text(encoding="utf-8").splitlines())) > limit}
     assert not big, f"above {limit} lines: {big}"
 
 

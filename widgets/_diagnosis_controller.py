@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from effdl_kit._core import Scale, check_choice
 from effdl_kit.diagnosis import (
-    DEFAULT_INDICATORS,
-    STUDY_VARIANTS,
     DiagnosedEpoch,
     DiagnosedStudy,
     DiagnosedStudyOptions,
@@ -30,7 +28,6 @@ from effdl_kit.diagnosis import (
 )
 from effdl_kit.errors import ConfigError, EffdlError
 from effdl_kit.experiments.bttackler import (
-    BUDGETS,
     METHODS,
     TASKS,
     RunSpec,
@@ -54,6 +51,7 @@ from effdl_kit.reports import (
 from effdl_kit.reports import figure as paper_figure
 
 from ._controller import PanelController
+from ._diagnosis_settings import DIAGNOSIS_DEFAULTS, THRESHOLDS, VARIANTS, DiagnosisRun
 
 if TYPE_CHECKING:
     import optuna
@@ -67,35 +65,6 @@ __all__ = [
     "DiagnosisController",
     "DiagnosisRun",
 ]
-
-#: What the panel compares: no early stop (diagnosed only) or BTTackler.
-VARIANTS: tuple[str, ...] = STUDY_VARIANTS
-
-#: The :class:`~effdl_kit.diagnosis.DiagnosisConfig` fields the panel exposes.
-THRESHOLDS: tuple[str, ...] = (
-    "agv_min_grad", "agv_max_grad", "eag_max_ratio", "erg_min_ratio",
-    "lar_max_zero_fraction", "plc_min_cov", "sc_rule", "nmg_tolerance",
-)
-
-#: The result of one :meth:`DiagnosisController.run`: a finished
-#: :class:`~effdl_kit.diagnosis.DiagnosedStudy` (``epochs`` and ``table`` frames, ``settings``,
-#: ``metric``, ``direction``, ``wall_time_s``, ``study``, ``points()``, ``best()``).
-DiagnosisRun = DiagnosedStudy
-
-_N_TRIALS: dict[str, int] = {"smoke": 4, "small": 12, "paper": 50}
-_DC = DiagnosisConfig()
-
-#: Defaults per scale: the experiment's epochs and sizes (:data:`BUDGETS`), the authors'
-#: thresholds, and no configuration tried first.
-DIAGNOSIS_DEFAULTS: dict[str, dict[str, Any]] = {
-    scale: {"task": "cnn", "sampler": "random", "variant": "bttackler", "mode": "report",
-            "n_trials": _N_TRIALS[scale], "epochs": int(b["epochs"]), "seed": 0,
-            "indicators": DEFAULT_INDICATORS,
-            **{k: getattr(_DC, k) for k in THRESHOLDS},
-            "enqueue": (), "indicator": "AGV.median_grad"}
-    for scale, b in BUDGETS.items()
-}
-
 
 class DiagnosisController(PanelController):
     """Controller of the diagnosis panel: an Optuna study with BTTackler, watched live.

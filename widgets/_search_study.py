@@ -135,7 +135,7 @@ def evaluations_study(evaluations: pd.DataFrame, values: Mapping[str, Sequence[A
 def draw_importance(study: optuna.Study, *, ax: Axes, seed: int) -> pd.DataFrame:
     """fANOVA importance of each searched component for the predictor's output, on ``ax``;
     the importance frame."""
-    from effdl_kit.reports._study_plots import plot_param_importances
+    from effdl_kit.reports import plot_param_importances
     from effdl_kit.search import param_importances
 
     frame = param_importances(study, evaluator="fanova", seed=seed)
@@ -148,7 +148,7 @@ def draw_importance(study: optuna.Study, *, ax: Axes, seed: int) -> pd.DataFrame
 def draw_parallel(study: optuna.Study, *, ax: Axes) -> None:
     """Parallel coordinates of every evaluated configuration, coloured by the predicted
     accuracy, on ``ax``."""
-    from effdl_kit.reports._study_plots import plot_parallel_coordinates
+    from effdl_kit.reports import plot_parallel_coordinates
     from effdl_kit.search import trials_frame
 
     plot_parallel_coordinates(trials_frame(study), ax=ax, objective_label=OBJECTIVE_LABEL)

@@ -51,6 +51,11 @@ from effdl_kit.reports._readme import (
     pipe_tables,
     sync_readme,
 )
+from effdl_kit.reports._study_plots import (
+    EVALUATOR_LABELS,
+    plot_parallel_coordinates,
+    plot_param_importances,
+)
 from effdl_kit.reports._style import (
     CONTEXTS,
     DOUBLE_COLUMN_IN,
@@ -73,6 +78,7 @@ __all__ = [
     "CURVE_METRICS",
     "CURVE_SPLITS",
     "DOUBLE_COLUMN_IN",
+    "EVALUATOR_LABELS",
     "FIGURE_FORMATS",
     "INDICATOR_SERIES",
     "KIT_FONT",
@@ -108,6 +114,8 @@ __all__ = [
     "paper_style_context",
     "pipe_tables",
     "plot_indicator_curves",
+    "plot_parallel_coordinates",
+    "plot_param_importances",
     "plot_training_curves",
     "plot_trial_losses",
     "provenance_record",
