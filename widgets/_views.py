@@ -80,7 +80,8 @@ class FigureView:
                                           description="y axis",
                                           tooltips=["linear", "log (symlog where values <= 0)",
                                                     "symmetric log"],
-                                          style={"button_width": "64px"})
+                                          style={"button_width": "80px",
+                                                 "description_width": "56px"})
             self.yscale.observe(self._on_scale, names="value")
             tools.append(self.yscale)
         self.clear_runs_button: Any = None
@@ -202,18 +203,27 @@ class TableView:
             self.frame = None
             self.widget.children = ()
             return
+        import pandas as pd
         from ipydatagrid import DataGrid, TextRenderer
 
         from effdl_kit.reports import humanize_columns
 
         shown = humanize_columns(frame.reset_index(drop=True))
-        shown = shown.astype(object).where(shown.notna(), None)
+        for col in shown.columns:  # numbers stay numbers (they sort as numbers); gaps blank
+            dtype = shown[col].dtype
+            kind = dtype.kind
+            if kind in "iufb" and isinstance(dtype, pd.api.extensions.ExtensionDtype):
+                shown[col] = shown[col].astype(float)  # nullable Int64 / boolean: NA -> NaN
+            elif kind not in "iufbmM":
+                shown[col] = shown[col].astype(object).where(shown[col].notna(), None)
         self.frame = shown
         fmt = f".{self.digits}g"
         renderers = {new: TextRenderer(format=fmt)
                      for old, new in zip(frame.columns, shown.columns, strict=True)
                      if frame[old].dtype.kind == "f"}
-        self.grid = DataGrid(shown, selection_mode="cell", editable=False,
+        # the first column is the row header (frozen at the left), so no bare index column
+        self.grid = DataGrid(shown.set_index(shown.columns[0]), selection_mode="cell",
+                             editable=False,
                              auto_fit_columns=True, base_row_size=24,
                              base_column_header_size=28, renderers=renderers,
                              layout=W.Layout(height=self.height, width="100%"))

@@ -11,8 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from effdl_kit.experiments import run_notebooks
-from effdl_kit.experiments._notebooks import TIMINGS_FILE, CellTiming, cell_timings
+from effdl_kit.experiments import TIMINGS_FILE, CellTiming, cell_timings, run_notebooks
 
 
 def _nb(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
