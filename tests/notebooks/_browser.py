@@ -186,19 +186,6 @@ def lab_server(base: Path, notebooks: Path) -> Iterator[LabServer]:
         stop_server(server)
 
 
-def shutdown_kernels(server: LabServer) -> None:
-    """End every session's kernel (frees memory and CPU once a notebook is done with)."""
-    def call(path: str, method: str = "GET") -> Any:
-        req = urllib.request.Request(f"{server.url}{path}?token={server.token}", method=method)
-        with urllib.request.urlopen(req, timeout=20) as r:
-            body = r.read()
-        return json.loads(body) if body else None
-
-    with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
-        for session in call("/api/sessions"):
-            call(f"/api/sessions/{session['id']}", "DELETE")
-
-
 # ---------------------------------------------------------------------- notebook in the page
 
 NB_STATE_JS = """() => {
