@@ -324,7 +324,7 @@ class Panel:
         """Detach from the controller and close every widget."""
         for remove in self._removers:
             remove()
-        self.figure_view.clear()
+        self.figure_view.close()
         _close_tree(self.widget)
 
     # ------------------------------------------------------------------ view updates

@@ -182,6 +182,8 @@ class LatencyController(PanelController):
         total = self._steps(prepared["measure"])
         entry = self.models(spec.module_type, prepared["seed"], prepared["split"],
                             total=total)
+        self._step(len(latency_models.MODEL_KINDS) + 2, total,
+                   f"predicting {spec.module_type} with each model")
         state = read_device_state("cpu")
         X = spec_feature_frame([spec], mem_available_mib=state.mem_available_mib,
                                utilization_pct=state.utilization_pct,

@@ -71,7 +71,7 @@ class FigureView:
         self.figure: Figure | None = None
         self._canvas: Any = None
         self.output = W.Output(layout=W.Layout(min_height="40px"))
-        self.canvas_box = W.Box([self.output])
+        self.canvas_box = W.VBox([self.output])
         self.banner = W.HTML("")
         tools: list[Any] = []
         self.yscale: Any = None
@@ -112,12 +112,20 @@ class FigureView:
                              f"{html.escape(text)}</span>") if text else ""
 
     def clear(self) -> None:
-        """Remove the figure (after an error, or when a new run starts)."""
-        self._release()
-        self.output.outputs = ()
-        self.canvas_box.children = (self.output,)
+        """Remove the figure (after an error, or when a new run starts).
 
-    def _release(self) -> None:
+        The ipympl canvas widget is hidden, not closed: one canvas serves the view for its
+        life (closing and creating canvas widgets left stale views in the page).
+        """
+        if self._canvas is not None:
+            self._canvas.layout.display = "none"
+            self.figure = None
+            return
+        self.output.outputs = ()
+        self.figure = None
+
+    def close(self) -> None:
+        """Close the canvas widget and release the figure (the panel is closed)."""
         if self._canvas is not None:
             self._canvas.close()
             self._canvas = None
@@ -145,29 +153,53 @@ class FigureView:
         self.show(fig)
 
     def show(self, fig: Figure) -> None:
-        """Put ``fig`` on screen, replacing what was there."""
-        self._release()
-        self.figure = fig
-        if self.interactive:
-            from ipympl.backend_nbagg import Canvas, FigureManager
+        """Put ``fig`` on screen, replacing what was there.
 
-            canvas = Canvas(fig)
-            FigureManager(canvas, 0)
-            canvas.header_visible = False
-            canvas.footer_visible = False
-            canvas.resizable = False
-            canvas.toolbar_position = "left"
-            self._canvas = canvas
-            self.canvas_box.children = (canvas,)
-        else:
-            png = figure_to_png(fig)
-            self.output.outputs = ({
-                "output_type": "display_data",
-                "data": {"image/png": base64.b64encode(png).decode("ascii"),
-                         "text/plain": "<figure>"},
-                "metadata": {},
-            },)
-            self.canvas_box.children = (self.output,)
+        Interactive: one ipympl canvas widget per view, kept for its life; each new figure is
+        swapped into it.
+        """
+        if self.interactive:
+            if self._canvas is None:
+                from ipympl.backend_nbagg import Canvas, FigureManager
+
+                canvas = Canvas(fig)
+                FigureManager(canvas, 0)
+                canvas.header_visible = False
+                canvas.footer_visible = False
+                canvas.resizable = False
+                canvas.toolbar_position = "left"
+                self._canvas = canvas
+                self.canvas_box.children = (canvas,)
+                old_fig = None
+            else:
+                old_fig = self._swap(self._canvas, fig)
+                self._canvas.layout.display = None
+            self.figure = fig
+            if old_fig is not None and old_fig is not fig:
+                _close(old_fig)
+            return
+        self.figure = fig
+        png = figure_to_png(fig)
+        self.output.outputs = ({
+            "output_type": "display_data",
+            "data": {"image/png": base64.b64encode(png).decode("ascii"),
+                     "text/plain": "<figure>"},
+            "metadata": {},
+        },)
+
+    @staticmethod
+    def _swap(canvas: Any, fig: Figure) -> Any:
+        """Draw ``fig`` on the existing ipympl ``canvas``; the figure it showed before."""
+        old = canvas.figure
+        canvas.figure = fig
+        fig.set_canvas(canvas)
+        if getattr(canvas, "toolbar", None) is not None:
+            canvas.toolbar.update()  # forget the old figure's zoom/pan history
+        _, _, w, h = fig.bbox.bounds
+        canvas.manager.resize(w, h)  # the front-end's canvas takes the new size
+        canvas._force_full = True  # a full frame, not a diff against the old figure
+        canvas.draw_idle()
+        return old
 
 
 class TableView:

@@ -384,6 +384,8 @@ def test_panel_in_the_browser(page: Page, server: LabServer, artifacts: Path,
         button(panel, "Run").click()
         expect(status(panel)).to_have_text("done", timeout=RUN_MS)
         expect(panel.locator(".jupyter-matplotlib, .widget-output img").first).to_be_visible()
+        # one figure on screen: the live redraws replaced each other, none left beside
+        expect(panel.locator(".jupyter-matplotlib-canvas-div:visible")).to_have_count(1)
         expect(panel_error(panel)).to_be_hidden()
         expect(panel.locator(".effdl-field-error:visible")).to_have_count(0)
         expect(panel.locator(".effdl-banner")).to_have_count(0)
