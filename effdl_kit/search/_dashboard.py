@@ -199,7 +199,8 @@ def dashboard_server(storage: Any, *, host: str = "127.0.0.1", port: int | None 
     storage : str, Path or optuna.storages.BaseStorage
         A journal file or an RDB URL (see :func:`dashboard_command`); an RDB password is best
         kept in ``$PGPASSFILE`` (a child process inherits the environment). A storage object
-        (an in-memory study's ``study._storage``) only with ``mode="thread"``.
+        (e.g. an ``optuna.storages.InMemoryStorage`` a study was created with) only with
+        ``mode="thread"``.
     host : str
     port : int, optional
         Default: a free port.

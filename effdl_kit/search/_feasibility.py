@@ -128,6 +128,8 @@ def store_constraints(constraints_func: Callable[[Any], Sequence[float]], study:
             raise ValueError("Constraint values cannot be NaN.")
         values = tuple(float(c) for c in con)
     finally:
+        # Optuna has no public call for a sampler to store constraint values; its own samplers
+        # write them this way (tests/_core/test_study.py allows exactly this line)
         study._storage.set_trial_system_attr(trial._trial_id, _CONSTRAINTS_KEY, values)
 
 

