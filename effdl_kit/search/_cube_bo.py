@@ -254,6 +254,19 @@ def acquisition_terms(mu: F64, sd: F64, best: float) -> tuple[F64, F64, F64]:
     return ei, pi, sd * sd
 
 
+
+def candidate_pool(space: CubeSpace, gp: CubeGP, rng: np.random.Generator, n_pool: int) -> F64:
+    """Points the acquisition is maximised over: ``n_pool`` uniform ones, plus (once there are
+    observations) perturbations of the 5 best, finer single-coordinate ones of the best, and
+    its categorical switches."""
+    top_obs = gp.X[np.argsort(-gp.y, kind="stable")[:5]]
+    pool = [space.uniform(rng, n_pool)]
+    if len(top_obs):
+        pool.append(space.perturb(rng, top_obs, 48, 0.1))
+        pool.append(space.perturb(rng, top_obs[:1], 48, 0.03, single=True))
+        pool.append(space.switches(top_obs[0]))
+    return np.concatenate(pool)
+
 def propose(gp: CubeGP, space: CubeSpace, best: float, taken: F64, rng: np.random.Generator,
             *, alpha: float, beta: float, scale: AcqScale = "normalised",
             n_pool: int = 512, n_local: int = 32, n_rounds: int = 3, n_top: int = 3
@@ -273,13 +286,7 @@ def propose(gp: CubeGP, space: CubeSpace, best: float, taken: F64, rng: np.rando
         Weights of EI and σ² (relative to PI; see ``scale``).
     scale : {"normalised", "raw"}
     """
-    top_obs = gp.X[np.argsort(-gp.y, kind="stable")[:5]]
-    pool = [space.uniform(rng, n_pool)]
-    if len(top_obs):
-        pool.append(space.perturb(rng, top_obs, 48, 0.1))
-        pool.append(space.perturb(rng, top_obs[:1], 48, 0.03, single=True))
-        pool.append(space.switches(top_obs[0]))
-    C = np.concatenate(pool)
+    C = candidate_pool(space, gp, rng, n_pool)
     ei, pi, var = acquisition_terms(*gp.predict(C), best)
     if scale == "normalised":
         norms = tuple(max(float(t.max()), 1e-300) for t in (ei, pi, var))

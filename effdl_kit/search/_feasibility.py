@@ -170,15 +170,9 @@ def propose_weighted(gp: Any, space: Any, best: float | None, taken: F64,
     ``best`` is the best feasible standardised value; None when no trial was feasible yet:
     then the search maximises the feasibility probability alone, as constrained EI does.
     """
-    from effdl_kit.search._cube_bo import _SAME_D2, acquisition_terms
+    from effdl_kit.search._cube_bo import _SAME_D2, acquisition_terms, candidate_pool
 
-    top_obs = gp.X[np.argsort(-gp.y, kind="stable")[:5]]
-    pool = [space.uniform(rng, n_pool)]
-    if len(top_obs):
-        pool.append(space.perturb(rng, top_obs, 48, 0.1))
-        pool.append(space.perturb(rng, top_obs[:1], 48, 0.03, single=True))
-        pool.append(space.switches(top_obs[0]))
-    C = np.concatenate(pool)
+    C = candidate_pool(space, gp, rng, n_pool)
     if best is not None:
         mu, sd = gp.predict(C)
         ei, pi, var = acquisition_terms(mu, sd, best)
