@@ -10,6 +10,9 @@ Public API::
 
     recommend(task, device, latency_budget_ms, ...) -> Recommendation
     Recommendation               ranked table(), pareto(), train_configs(), to_json/from_json
+    confirm(rec, top) -> Confirmation
+                                 the top candidates trained (BTTackler-guarded) and timed
+    train_and_measure            one candidate trained and timed (shared with the comparison)
     check_request                the input checks recommend runs before any work
     prepare, search_candidates   the two halves of recommend (shared fitted parts)
     LatencyPredictor, Calibration, calibrate, fit_latency_predictor
@@ -32,6 +35,14 @@ from effdl_kit.recommend._candidates import (
     architecture_key,
     build_candidate,
     candidate_space,
+)
+from effdl_kit.recommend._confirm import (
+    CONFIRM_FORMAT,
+    MEASURE_PROTOCOL,
+    Confirmation,
+    TrainedCandidate,
+    confirm,
+    train_and_measure,
 )
 from effdl_kit.recommend._latency import (
     Calibration,
@@ -59,19 +70,23 @@ from effdl_kit.recommend._settings import (
 )
 
 __all__ = [
+    "CONFIRM_FORMAT",
     "DEVICE_KINDS",
     "INTERVAL",
     "LATENCY_COMPONENTS",
+    "MEASURE_PROTOCOL",
     "MODES",
     "RESULT_FORMAT",
     "TASKS",
     "Calibration",
     "CandidateSpace",
+    "Confirmation",
     "LatencyPredictor",
     "Mode",
     "RecommendBudget",
     "Recommendation",
     "TaskName",
+    "TrainedCandidate",
     "architecture_key",
     "build_candidate",
     "build_whole_models",
@@ -79,11 +94,13 @@ __all__ = [
     "calibrate_predictor",
     "candidate_space",
     "check_request",
+    "confirm",
     "fit_latency_predictor",
     "latency_devices",
     "load_whole_models",
     "prepare",
     "recommend",
     "search_candidates",
+    "train_and_measure",
     "whole_models_path",
 ]
