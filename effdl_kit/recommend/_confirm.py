@@ -151,7 +151,7 @@ def train_and_measure(task: str, components: Mapping[str, Any], *, device: str =
     from effdl_kit.data import component_config
     from effdl_kit.diagnosis import DiagnosisHook
     from effdl_kit.measure import measure_latency
-    from effdl_kit.training import CallbackHook, TrainState, train
+    from effdl_kit.training import CallbackHook, Hook, TrainState, train
 
     if task not in TASKS:
         raise ConfigError("task", task, TASKS)
@@ -174,12 +174,13 @@ def train_and_measure(task: str, components: Mapping[str, Any], *, device: str =
             state.stop("stopped by the user")
 
     captured: dict[str, Any] = {}
-    hooks = [CallbackHook(epoch_end=at_epoch_end,
+    hooks: list[Hook] = [CallbackHook(epoch_end=at_epoch_end,
                           on_fit_end=lambda s: captured.setdefault("model", s.model))]
     if guard is not None:
         hooks.insert(0, guard)
     del comps["dataset"]
-    base = {"task": task, "components": comps, "seed": int(seed), "epochs": int(cfg.epochs)}
+    base: dict[str, Any] = {"task": task, "components": comps, "seed": int(seed),
+                            "epochs": int(cfg.epochs)}
     t0 = time.perf_counter()
     try:
         res = train(cfg, hooks=hooks)
