@@ -40,6 +40,20 @@ def efficientdl_df(efficientdl_path: Path) -> pd.DataFrame:
     return load_efficientdl(efficientdl_path)
 
 
+@pytest.fixture(scope="session")
+def recommend_parts():  # type: ignore[no-untyped-def]
+    """``effdl_kit.recommend.prepare("digits", "cpu", scale="smoke", seed=0)``: the fitted
+    static-predictor grid and calibrated latency models, built once for every test that
+    recommends (tests must not mutate them)."""
+    import warnings
+
+    from effdl_kit.recommend import prepare
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prepare("digits", "cpu", scale="smoke", seed=0)
+
+
 def _pg_bin() -> Path | None:
     import shutil
 

@@ -203,7 +203,9 @@ def search_candidates(space: CandidateSpace, lat: LatencyPredictor, budget_ms: f
 def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int | None = None,
               n_candidates: int | None = None, seed: int = 0, scale: str = "small",
               mode: Mode = "constrained", progress: ProgressFn | None = None,
-              should_stop: Callable[[], bool] | None = None) -> Recommendation:
+              should_stop: Callable[[], bool] | None = None,
+              prepared: tuple[CandidateSpace, LatencyPredictor] | None = None
+              ) -> Recommendation:
     """Recommend components for ``task`` under an inference-latency budget on ``device``.
 
     Parameters
@@ -225,6 +227,10 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
     should_stop : callable, optional
         Checked before each search iteration; True ends the search with what it has
         (``stopped=True`` in the result).
+    prepared : (CandidateSpace, LatencyPredictor), optional
+        :func:`prepare`'s fitted parts for the same task, device, scale and seed, reused
+        (a new budget or mode then costs only the search); ``time_s["prepare"]`` is 0 and
+        ``search["prepared_reused"]`` True.
 
     Returns
     -------
@@ -246,9 +252,25 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
     budget = RecommendBudget.for_scale(scale)
     if n_candidates is not None:
         budget = dataclasses.replace(budget, max_grid=n_candidates)
+    if prepared is not None:
+        if (not isinstance(prepared, tuple) or len(prepared) != 2
+                or not isinstance(prepared[0], CandidateSpace)
+                or not isinstance(prepared[1], LatencyPredictor)):
+            raise ConfigError("prepared", type(prepared).__name__,
+                              "None or prepare()'s (CandidateSpace, LatencyPredictor)")
+        if prepared[0].task != task:
+            raise ConfigError("prepared", f"parts for task {prepared[0].task!r}",
+                              f"parts prepared for task {task!r}")
+        if prepared[1].device != kind:
+            raise ConfigError("prepared", f"latency models of {prepared[1].device!r}",
+                              f"latency models prepared for device {kind!r}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    space, lat = prepare(task, kind, scale=scale, seed=seed, budget=budget, progress=progress)
+    if prepared is None:
+        space, lat = prepare(task, kind, scale=scale, seed=seed, budget=budget,
+                             progress=progress)
+    else:
+        space, lat = prepared
     times["prepare"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     rows, info, stopped = search_candidates(
@@ -257,7 +279,8 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
     times["search"] = time.perf_counter() - t1
     times["total"] = time.perf_counter() - t0
     info.update({"ranked_components": space.ranked, "importance": space.importance,
-                 "budget": budget.to_dict(), "reference_state": lat.state})
+                 "budget": budget.to_dict(), "reference_state": lat.state,
+                 "prepared_reused": prepared is not None})
     return Recommendation(
         task=task, device=kind, latency_budget_ms=budget_ms, seed=seed, scale=scale,
         mode=mode, components=space.components,

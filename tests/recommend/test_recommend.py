@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from effdl_kit.recommend import (
     architecture_key,
     build_candidate,
     calibrate,
-    prepare,
     recommend,
     search_candidates,
 )
@@ -32,11 +30,11 @@ N_ITER = 12
 
 
 @pytest.fixture(scope="module")
-def parts() -> tuple[CandidateSpace, LatencyPredictor]:
-    """The fitted static predictor grid and calibrated latency models (smoke), shared."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return prepare("digits", "cpu", scale="smoke", seed=0)
+def parts(recommend_parts: tuple[CandidateSpace, LatencyPredictor]
+          ) -> tuple[CandidateSpace, LatencyPredictor]:
+    """The fitted static predictor grid and calibrated latency models (smoke; the session's
+    ``recommend_parts``)."""
+    return recommend_parts
 
 
 def _search(parts: tuple[CandidateSpace, LatencyPredictor], budget: float, mode: Any,
