@@ -18,12 +18,16 @@
                         [--no-progress] [--scheduler ADDRESS]
     effdl recommend --task {digits,synthetic} --device {cpu,gpu} --latency-ms MS
                     [--scale {smoke,small,paper}] [--seed N] [--n-iter K] [--top K]
-                    [--mode {constrained,unconstrained}] [--out DIR]
+                    [--mode {constrained,unconstrained}] [--confirm K] [--out DIR]
 
 ``effdl recommend`` prints the ranked candidates (predicted accuracy, predicted latency with
 its calibrated 90 % interval, P(latency <= budget); :func:`effdl_kit.recommend.recommend`)
 and, with ``--out``, writes ``DIR/recommendation.json``; its task, device, budget, scale and
 mode are checked by the library, so a bad value is one error line naming the flag.
+``--confirm K`` then trains the top K (BTTackler-guarded) and measures each trained network's
+latency (:func:`effdl_kit.recommend.confirm`): realised vs predicted accuracy, measured vs
+predicted latency, the share inside the budget, the compute spent
+(``DIR/confirmation.json`` with ``--out``).
 
 ``--scheduler tcp://host:8786`` runs the work on that Dask cluster (``pip install
 "effdl-kit[dask]"``); ``--storage postgresql+psycopg://user@host:5432/db`` keeps the studies in
@@ -110,7 +114,7 @@ _FIELD_FLAGS: dict[str, dict[str, str]] = {
                       "block": "--block"},
     "recommend": {"task": "--task", "device": "--device", "latency_budget_ms": "--latency-ms",
                   "scale": "--scale", "seed": "--seed", "n_iter": "--n-iter", "mode": "--mode",
-                  "top": "--top", "out": "--out"},
+                  "top": "--top", "confirm": "--confirm", "out": "--out"},
 }
 
 
@@ -277,7 +281,10 @@ def _add_recommend(sub: _Subcommands) -> None:
     p.add_argument("--top", type=int, default=10, help="rows of the table printed (10)")
     p.add_argument("--mode", default="constrained",
                    help="constrained (default) or unconstrained")
-    p.add_argument("--out", default=None, help="write DIR/recommendation.json")
+    p.add_argument("--confirm", type=int, default=0, metavar="K",
+                   help="train the top K (BTTackler-guarded) and measure their latency (0)")
+    p.add_argument("--out", default=None,
+                   help="write DIR/recommendation.json (and DIR/confirmation.json)")
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
@@ -288,6 +295,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from effdl_kit.recommend import check_request, recommend
 
     check_int("top", args.top, min_value=1)
+    check_int("confirm", args.confirm, min_value=0)
     check_request(args.task, args.device, args.latency_ms, n_iter=args.n_iter,
                   seed=args.seed, scale=args.scale, mode=args.mode)
     out = check_out_dir(args.out) if args.out is not None else None
@@ -317,7 +325,37 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         path = out / "recommendation.json"
         rec.to_json(path)
         print(f"wrote {path}")
+    if args.confirm:
+        _confirm_recommendation(rec, args.confirm, out)
     return 0
+
+
+def _confirm_recommendation(rec: Any, top: int, out: Path | None) -> None:
+    """``effdl recommend --confirm K``: train and time the top K, print the comparison."""
+    import pandas as pd
+
+    from effdl_kit.recommend import confirm
+
+    def progress(done: int, total: int, label: str) -> None:
+        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    conf = confirm(rec, top, progress=progress)
+    f = conf.frame()
+    cols = ["rank", "predicted_accuracy", "accuracy", "predicted_ms", "predicted_lo_ms",
+            "predicted_hi_ms", "measured_ms", "within_budget", "diagnosis", "error", "train_s"]
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(f[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    s = conf.summary()
+    print(f"confirmed {s['n_confirmed']}: {s['share_within_budget']:.0%} measured within "
+          f"{rec.latency_budget_ms:g} ms, {s['interval_coverage']:.0%} inside their predicted "
+          f"interval, realised accuracy {s['mean_accuracy']:.3f} vs predicted "
+          f"{s['mean_predicted_accuracy']:.3f}, {s['n_stopped_by_diagnosis']} stopped by "
+          f"BTTackler, {s['n_failed']} failed; compute {s['compute_s']:.0f} s (recommend "
+          f"{s['recommend_s']:.0f}, train {s['train_s']:.0f}, measure {s['measure_s']:.0f})")
+    if out is not None:
+        path = out / "confirmation.json"
+        conf.to_json(path)
+        print(f"wrote {path}")
 
 
 def _cmd_build_components(args: argparse.Namespace) -> int:

@@ -499,6 +499,8 @@ def test_a_tls_scheduler_without_client_certificates(
      ("invalid value for 'mode' (--mode): 'x'",)),
     (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--top", "0"],
      ("invalid value for 'top' (--top): 0",)),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--confirm", "-1"],
+     ("invalid value for 'confirm' (--confirm): -1",)),
 ])
 def test_recommend_bad_input_is_one_line(argv: list[str], needles: tuple[str, ...],
                                          capsys: pytest.CaptureFixture[str],
@@ -549,3 +551,14 @@ def test_recommend_prints_the_table_and_writes_the_json(
     back = Recommendation.from_json(out / "recommendation.json")
     assert back.latency_budget_ms == 2.0 and len(back.candidates) == 3
     assert not math.isinf(back.latency_budget_ms)
+
+    # --confirm 1: the top candidate really trained (smoke scale) and timed
+    from effdl_kit.recommend import Confirmation
+
+    assert main(["recommend", "--task", "digits", "--device", "cpu", "--latency-ms", "2",
+                 "--scale", "smoke", "--out", str(out), "--confirm", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "confirmed 1: " in text and "stopped by BTTackler" in text
+    conf = Confirmation.from_json(out / "confirmation.json")
+    assert len(conf.trials) == 1 and conf.trials[0].components["depth"] == 3
+    assert conf.trials[0].measured_ms > 0
