@@ -27,7 +27,7 @@ mode are checked by the library, so a bad value is one error line naming the fla
 ``--confirm K`` then trains the top K (BTTackler-guarded) and measures each trained network's
 latency (:func:`effdl_kit.recommend.confirm`): realised vs predicted accuracy, measured vs
 predicted latency, the share inside the budget, the compute spent
-(``DIR/confirmation.json`` with ``--out``).
+(``DIR/confirmation.json`` and a Markdown table, ``DIR/confirmation.md``, with ``--out``).
 
 ``--scheduler tcp://host:8786`` runs the work on that Dask cluster (``pip install
 "effdl-kit[dask]"``); ``--storage postgresql+psycopg://user@host:5432/db`` keeps the studies in
@@ -353,9 +353,14 @@ def _confirm_recommendation(rec: Any, top: int, out: Path | None) -> None:
           f"BTTackler, {s['n_failed']} failed; compute {s['compute_s']:.0f} s (recommend "
           f"{s['recommend_s']:.0f}, train {s['train_s']:.0f}, measure {s['measure_s']:.0f})")
     if out is not None:
+        from effdl_kit._core.io import atomic_write_text
+
         path = out / "confirmation.json"
         conf.to_json(path)
-        print(f"wrote {path}")
+        command = " ".join(["effdl", *sys.argv[1:]]) if sys.argv[1:2] == ["recommend"] \
+            else None
+        md = atomic_write_text(out / "confirmation.md", conf.to_markdown(command))
+        print(f"wrote {path}\nwrote {md}")
 
 
 def _cmd_build_components(args: argparse.Namespace) -> int:

@@ -559,6 +559,10 @@ def test_recommend_prints_the_table_and_writes_the_json(
                  "--scale", "smoke", "--out", str(out), "--confirm", "1"]) == 0
     text = capsys.readouterr().out
     assert "confirmed 1: " in text and "stopped by BTTackler" in text
+    md = (out / "confirmation.md").read_text()
+    assert md.startswith("# Recommendation confirmed: digits on cpu, budget 2.0 ms")
+    assert md.count("| rank ") == 1 and "| components " in md
+    assert "best realised Top-1 within the budget" in md
     conf = Confirmation.from_json(out / "confirmation.json")
     assert len(conf.trials) == 1 and conf.trials[0].components["depth"] == 3
     assert conf.trials[0].measured_ms > 0

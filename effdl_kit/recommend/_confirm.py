@@ -295,6 +295,56 @@ class Confirmation:
             "compute_s": rec_s + train_s + measure_s,
         }
 
+    def to_markdown(self, command: str | None = None) -> str:
+        """The confirmation as Markdown: one table per candidate (predicted vs realised), one
+        of the summary; ``command`` (the one that made it) printed above them."""
+        r = self.recommendation
+        f = self.frame()
+        comps = list(r["components"])
+
+        def num(v: Any, fmt: str = "{:.3f}") -> str:
+            return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) \
+                else fmt.format(v)
+
+        rows = [{"rank": int(x["rank"]),
+                 "components": ", ".join(f"{c} {x[c]}" for c in comps),
+                 "predicted Top-1": num(x["predicted_accuracy"]),
+                 "realised Top-1": num(x["accuracy"]),
+                 "predicted ms [90 % interval]": f"{num(x['predicted_ms'])} "
+                 f"[{num(x['predicted_lo_ms'])}, {num(x['predicted_hi_ms'])}]",
+                 "measured ms": num(x["measured_ms"]),
+                 "within budget": "yes" if x["within_budget"] else "no",
+                 "BTTackler": x["diagnosis"] or "healthy",
+                 "error": x["error"] or "", "train s": num(x["train_s"], "{:.1f}")}
+                for _, x in f.iterrows()]
+        s = self.summary()
+        summary = [
+            {"quantity": "confirmed (failed, stopped by BTTackler)",
+             "value": f"{s['n_confirmed']} ({s['n_failed']}, {s['n_stopped_by_diagnosis']})"},
+            {"quantity": "share with measured latency within the budget",
+             "value": num(s["share_within_budget"], "{:.0%}")},
+            {"quantity": "share of measured latencies inside their predicted interval",
+             "value": num(s["interval_coverage"], "{:.0%}")},
+            {"quantity": "median measured / predicted latency",
+             "value": num(s["median_latency_ratio"], "{:.2f}")},
+            {"quantity": "mean predicted vs realised Top-1",
+             "value": f"{num(s['mean_predicted_accuracy'])} vs {num(s['mean_accuracy'])}"},
+            {"quantity": "best realised Top-1 within the budget",
+             "value": num(s["best_feasible_accuracy"])},
+            {"quantity": "compute: recommend + train + measure (s)",
+             "value": f"{s['recommend_s']:.0f} + {s['train_s']:.0f} + {s['measure_s']:.0f}"
+             f" = {s['compute_s']:.0f}"},
+        ]
+        budget = r["latency_budget_ms"]
+        head = (f"# Recommendation confirmed: {r['task']} on {r['device']}, budget "
+                f"{budget} ms, scale {r['scale']}, seed {r['seed']}\n\n")
+        if command:
+            head += f"Written by `{command}`.\n\n"
+        if self.stopped:
+            head += "Stopped by the user before the last candidate.\n\n"
+        return (head + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n"
+                + pd.DataFrame(summary).to_markdown(index=False, disable_numparse=True) + "\n")
+
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (non-finite numbers as null)."""
