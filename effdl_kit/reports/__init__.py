@@ -51,6 +51,7 @@ from effdl_kit.reports._readme import (
     pipe_tables,
     sync_readme,
 )
+from effdl_kit.reports._recommend_plots import measured_points, plot_recommendation
 from effdl_kit.reports._study_plots import (
     EVALUATOR_LABELS,
     plot_parallel_coordinates,
@@ -109,6 +110,7 @@ __all__ = [
     "label",
     "legend_beside",
     "markdown_table",
+    "measured_points",
     "paper_rc",
     "paper_style",
     "paper_style_context",
@@ -116,6 +118,7 @@ __all__ = [
     "plot_indicator_curves",
     "plot_parallel_coordinates",
     "plot_param_importances",
+    "plot_recommendation",
     "plot_training_curves",
     "plot_trial_losses",
     "provenance_record",

@@ -262,6 +262,19 @@ _REGISTRY: dict[str, Label] = {
     "quantity": _l("Quantity"),
     "kit": _l("Kit"),
     "paper": _l("Paper"),
+    # latency-aware recommendation (RecommendPanel, its table)
+    "device": _l("Device"),
+    "scale": _l("Scale"),
+    "latency_budget_ms": _l("Latency budget", "ms"),
+    "trainings": _l("Trainings (top k)"),
+    "rank": _l("Rank"),
+    "predicted_accuracy": _l("Predicted top-1"),
+    "predicted_lo_ms": _l("Predicted latency, interval low", "ms"),
+    "predicted_hi_ms": _l("Predicted latency, interval high", "ms"),
+    "p_feasible": _l("P(latency ≤ budget)"),
+    "within_budget": _l("Within budget"),
+    "diagnosis": _l("Diagnosis"),
+    "error": _l("Error"),
 }
 
 #: The registry (read-only): internal name -> :class:`Label`.
