@@ -18,7 +18,8 @@
                         [--no-progress] [--scheduler ADDRESS]
     effdl recommend --task {digits,synthetic} --device {cpu,gpu} --latency-ms MS
                     [--scale {smoke,small,paper}] [--seed N] [--n-iter K] [--top K]
-                    [--mode {constrained,unconstrained}] [--confirm K] [--out DIR]
+                    [--mode {constrained,unconstrained}] [--confidence P] [--confirm K]
+                    [--out DIR]
 
 ``effdl recommend`` prints the ranked candidates (predicted accuracy, predicted latency with
 its calibrated 90 % interval, P(latency <= budget); :func:`effdl_kit.recommend.recommend`)
@@ -114,7 +115,8 @@ _FIELD_FLAGS: dict[str, dict[str, str]] = {
                       "block": "--block"},
     "recommend": {"task": "--task", "device": "--device", "latency_budget_ms": "--latency-ms",
                   "scale": "--scale", "seed": "--seed", "n_iter": "--n-iter", "mode": "--mode",
-                  "top": "--top", "confirm": "--confirm", "out": "--out"},
+                  "top": "--top", "confirm": "--confirm",
+                  "confidence": "--confidence", "out": "--out"},
 }
 
 
@@ -281,6 +283,9 @@ def _add_recommend(sub: _Subcommands) -> None:
     p.add_argument("--top", type=int, default=10, help="rows of the table printed (10)")
     p.add_argument("--mode", default="constrained",
                    help="constrained (default) or unconstrained")
+    p.add_argument("--confidence", type=float, default=0.5, metavar="P",
+                   help="rank first the candidates within the budget with probability >= P "
+                        "(0.5)")
     p.add_argument("--confirm", type=int, default=0, metavar="K",
                    help="train the top K (BTTackler-guarded) and measure their latency (0)")
     p.add_argument("--out", default=None,
@@ -297,7 +302,8 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     check_int("top", args.top, min_value=1)
     check_int("confirm", args.confirm, min_value=0)
     check_request(args.task, args.device, args.latency_ms, n_iter=args.n_iter,
-                  seed=args.seed, scale=args.scale, mode=args.mode)
+                  seed=args.seed, scale=args.scale, mode=args.mode,
+                  confidence=args.confidence)
     out = check_out_dir(args.out) if args.out is not None else None
 
     def progress(done: int, total: int, label: str) -> None:
@@ -305,7 +311,8 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
             print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
     rec = recommend(args.task, args.device, float(args.latency_ms), n_iter=args.n_iter,
-                    seed=args.seed, scale=args.scale, mode=args.mode, progress=progress)
+                    seed=args.seed, scale=args.scale, mode=args.mode, progress=progress,
+                    confidence=args.confidence)
     table = rec.table(args.top)
     shown = table[["rank", *rec.components, "accuracy", "latency_ms", "latency_lo_ms",
                    "latency_hi_ms", "p_feasible"]]

@@ -499,6 +499,8 @@ def test_a_tls_scheduler_without_client_certificates(
      ("invalid value for 'mode' (--mode): 'x'",)),
     (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--top", "0"],
      ("invalid value for 'top' (--top): 0",)),
+    (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--confidence", "1"],
+     ("invalid value for 'confidence' (--confidence): 1.0", "(0, 1)")),
     (["--task", "digits", "--device", "cpu", "--latency-ms", "2", "--confirm", "-1"],
      ("invalid value for 'confirm' (--confirm): -1",)),
 ])

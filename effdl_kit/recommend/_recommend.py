@@ -56,7 +56,7 @@ def latency_devices() -> tuple[str, ...]:
 def check_request(task: Any, device: Any, latency_budget_ms: Any, *, n_iter: Any = None,
                   n_candidates: Any = None, seed: Any = 0, scale: Any = "small",
                   mode: Any = "constrained", progress: Any = None,
-                  should_stop: Any = None) -> tuple[str, str, float]:
+                  should_stop: Any = None, confidence: Any = 0.5) -> tuple[str, str, float]:
     """Validate a request; returns ``(task, device kind, budget)``.
 
     Raises
@@ -65,7 +65,7 @@ def check_request(task: Any, device: Any, latency_budget_ms: Any, *, n_iter: Any
         Naming the field and the allowed values: a budget that is not a number > 0
         (``inf`` is allowed: no constraint), an unknown task, an unknown device, a device
         without a latency dataset, a bad ``n_iter``, ``n_candidates``, ``seed``, ``scale``,
-        ``mode``, or callbacks that are not callable.
+        ``mode``, a ``confidence`` outside (0, 1), or callbacks that are not callable.
     """
     check_choice("task", task, TASKS)
     if not isinstance(device, str):
@@ -92,6 +92,9 @@ def check_request(task: Any, device: Any, latency_budget_ms: Any, *, n_iter: Any
     check_int("seed", seed, min_value=0, max_value=2**31 - 1)
     check_scale(scale)
     check_choice("mode", mode, MODES)
+    if (isinstance(confidence, bool) or not isinstance(confidence, int | float)
+            or not 0 < confidence < 1):
+        raise ConfigError("confidence", confidence, "a probability in (0, 1)")
     for name, fn in (("progress", progress), ("should_stop", should_stop)):
         if fn is not None and not callable(fn):
             raise ConfigError(name, type(fn).__name__, "None or a callable")
@@ -204,8 +207,8 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
               n_candidates: int | None = None, seed: int = 0, scale: str = "small",
               mode: Mode = "constrained", progress: ProgressFn | None = None,
               should_stop: Callable[[], bool] | None = None,
-              prepared: tuple[CandidateSpace, LatencyPredictor] | None = None
-              ) -> Recommendation:
+              prepared: tuple[CandidateSpace, LatencyPredictor] | None = None,
+              confidence: float = 0.5) -> Recommendation:
     """Recommend components for ``task`` under an inference-latency budget on ``device``.
 
     Parameters
@@ -231,6 +234,10 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
         :func:`prepare`'s fitted parts for the same task, device, scale and seed, reused
         (a new budget or mode then costs only the search); ``time_s["prepare"]`` is 0 and
         ``search["prepared_reused"]`` True.
+    confidence : float
+        In ``"constrained"`` mode the ranking puts first the candidates with
+        P(latency <= budget) >= ``confidence`` (0.5 by default; 0.9 trades predicted accuracy
+        for a 90 % chance of meeting the budget). The search itself is the same.
 
     Returns
     -------
@@ -248,7 +255,7 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
     task, kind, budget_ms = check_request(task, device, latency_budget_ms, n_iter=n_iter,
                                           n_candidates=n_candidates, seed=seed, scale=scale,
                                           mode=mode, progress=progress,
-                                          should_stop=should_stop)
+                                          should_stop=should_stop, confidence=confidence)
     budget = RecommendBudget.for_scale(scale)
     if n_candidates is not None:
         budget = dataclasses.replace(budget, max_grid=n_candidates)
@@ -286,4 +293,4 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
         mode=mode, components=space.components,
         fixed=space.fixed(), candidates=rows, calibration=lat.calibration.to_dict(),
         latency_models=lat.kinds, search=info, stopped=stopped, time_s=times,
-        env=collect_env().to_dict())
+        env=collect_env().to_dict(), confidence=float(confidence))

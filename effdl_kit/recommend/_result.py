@@ -71,6 +71,9 @@ class Recommendation:
         Grid size, architectures predicted, iterations, importance ranking, budget.
     stopped : bool
         The search was stopped before its last iteration (``should_stop``).
+    confidence : float
+        In ``"constrained"`` mode a candidate counts as feasible when P(latency <= budget)
+        >= ``confidence`` (0.5: more likely in than out; 0.9: in with 90 % probability).
     time_s : dict
         Wall seconds per stage.
     env : dict
@@ -92,19 +95,21 @@ class Recommendation:
     stopped: bool = False
     time_s: dict[str, float] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
+    confidence: float = 0.5
 
     # ------------------------------------------------------------------ views
     def table(self, top: int | None = None) -> pd.DataFrame:
         """Candidates ranked: rank, components, predicted accuracy and latency, P(feasible).
 
-        ``mode="constrained"``: candidates with P(latency <= budget) >= 0.5 first, each
+        ``mode="constrained"``: candidates with P(latency <= budget) >= ``confidence`` first,
+        each
         part by predicted accuracy (then lower latency); ``"unconstrained"``: by predicted
         accuracy alone. ``top``: the first rows only.
         """
         df = self.candidates.drop(columns=["iteration"], errors="ignore").copy()
         keys, asc = ["accuracy", "latency_ms"], [False, True]
         if self.mode == "constrained":
-            df["_ok"] = df["p_feasible"] >= 0.5
+            df["_ok"] = df["p_feasible"] >= self.confidence
             keys, asc = ["_ok", *keys], [False, *asc]
         df = df.sort_values(keys, ascending=asc, kind="stable").drop(columns=["_ok"],
                                                                      errors="ignore")
@@ -160,7 +165,7 @@ class Recommendation:
             "candidates": self.candidates.to_dict(orient="list"),
             "calibration": self.calibration, "latency_models": self.latency_models,
             "search": self.search, "stopped": self.stopped, "time_s": self.time_s,
-            "env": self.env})
+            "env": self.env, "confidence": self.confidence})
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The result as JSON text; also written (atomically) to ``path`` when given."""
@@ -201,7 +206,8 @@ class Recommendation:
                    candidates=pd.DataFrame(d["candidates"]), calibration=cal,
                    latency_models=dict(d.get("latency_models", {})),
                    search=dict(d.get("search", {})), stopped=bool(d.get("stopped", False)),
-                   time_s=dict(d.get("time_s", {})), env=dict(d.get("env", {})))
+                   time_s=dict(d.get("time_s", {})), env=dict(d.get("env", {})),
+                   confidence=float(d.get("confidence", 0.5)))
 
     def __post_init__(self) -> None:
         missing = [c for c in (*self.components, *METRIC_COLUMNS)

@@ -3,6 +3,7 @@ feasibility weighting (positive and negative controls), the result object."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -255,3 +256,24 @@ def test_table_ranks_feasible_first_and_pareto_is_non_dominated(
     configs = rec.train_configs(2)
     assert [c.dataset for c in configs] == ["digits", "digits"]
     assert configs[0].model_params["channels"][0] == t["base_channels"].iloc[0]
+
+
+def test_confidence_ranks_first_what_meets_the_budget_with_that_probability(
+        parts: tuple[CandidateSpace, LatencyPredictor]) -> None:
+    budget = _budget_splitting(parts, 0.5)
+    rows = _search(parts, budget, "unconstrained", 1)
+    p = rows["p_feasible"].to_numpy()
+    assert ((p >= 0.5) & (p < 0.9)).any(), "the control needs candidates between 0.5 and 0.9"
+    for conf in (0.5, 0.9):
+        rec = dataclasses.replace(_result(rows, parts[0], budget), confidence=conf)
+        t = rec.table()
+        n_ok = int((t["p_feasible"] >= conf).sum())
+        assert (t["p_feasible"].iloc[:n_ok] >= conf).all()
+        assert (t["p_feasible"].iloc[n_ok:] < conf).all()
+        assert Recommendation.from_json(rec.to_json()).confidence == conf
+    assert recommend("digits", "cpu", budget, scale="smoke", n_iter=3, prepared=parts,
+                     confidence=0.9).confidence == 0.9
+    for bad in (0, 1, 1.5, math.nan, "high", True):
+        with pytest.raises(ConfigError) as info:
+            recommend("digits", "cpu", budget, scale="smoke", prepared=parts, confidence=bad)
+        assert info.value.field == "confidence"
