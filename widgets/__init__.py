@@ -12,6 +12,7 @@ from ._base import ChangeEvent, Panel, PanelController, Progress, RunRecord, Run
 from ._diagnosis import DiagnosisController, DiagnosisPanel
 from ._latency import LatencyController, LatencyPanel
 from ._predictor import PredictorController, PredictorPanel
+from ._recommend import RecommendController, RecommendPanel
 from ._replay import ReplayView
 from ._search import SearchController, SearchPanel
 from ._speedup import SpeedupController, SpeedupPanel
@@ -29,6 +30,8 @@ __all__ = [
     "PredictorController",
     "PredictorPanel",
     "Progress",
+    "RecommendController",
+    "RecommendPanel",
     "ReplayView",
     "RunRecord",
     "RunStopped",
