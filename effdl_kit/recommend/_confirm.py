@@ -33,7 +33,8 @@ from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_int, check_scale
-from effdl_kit.recommend._candidates import plain, task_input
+from effdl_kit.recommend._candidates import build_candidate, plain, task_input
+from effdl_kit.recommend._latency import LatencyPredictor
 from effdl_kit.recommend._result import Recommendation, _clean
 from effdl_kit.recommend._settings import TASKS
 
@@ -47,6 +48,7 @@ MEASURE_PROTOCOL: dict[str, dict[str, int]] = {
     "small": {"warmup": 10, "repeats": 50},
     "paper": {"warmup": 10, "repeats": 50},
 }
+_STATE_KEYS = ("mem_available_mib", "utilization_pct", "load_avg_1m")
 _INT_COMPONENTS = ("depth", "base_channels", "width", "kernel_size", "epochs", "batch_size",
                    "n_train", "threads")
 
@@ -77,6 +79,9 @@ class TrainedCandidate:
         Median measured latency of the trained network, batch 1 (NaN when not measured).
     train_s, measure_s : float
         Wall seconds of the training and of the measurement.
+    state : dict
+        Device state read just before the timed calls (``mem_available_mib``,
+        ``utilization_pct`` of other processes, ``load_avg_1m``); empty when not measured.
     """
 
     task: str
@@ -92,6 +97,7 @@ class TrainedCandidate:
     measured_ms: float
     train_s: float
     measure_s: float
+    state: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -194,7 +200,7 @@ def train_and_measure(task: str, components: Mapping[str, Any], *, device: str =
     error = user_stop[0] if user_stop else res.nonfinite_loss
     acc = float(res.test_metric) if error is None else math.nan
     val = float(res.history[-1].val_metric) if res.history else math.nan
-    measured, measure_s = math.nan, 0.0
+    measured, measure_s, state = math.nan, 0.0, {}
     if not user_stop and "model" in captured:
         proto = MEASURE_PROTOCOL[scale]
         shape, _ = task_input(task)
@@ -204,11 +210,12 @@ def train_and_measure(task: str, components: Mapping[str, Any], *, device: str =
                               warmup=proto["warmup"], repeats=proto["repeats"],
                               threads=1 if device == "cpu" else None, seed=seed)
         measured, measure_s = float(lat.median_ms), time.perf_counter() - t1
+        state = {k: float(getattr(lat.state, k)) for k in _STATE_KEYS}
     return TrainedCandidate(
         **base, accuracy=acc, val_accuracy=val, epochs_run=res.epochs_run,
         diagnosis=",".join(diag.fired) if diag is not None and res.stopped_early else None,
         diagnosis_reason=diag.reason if diag is not None and res.stopped_early else "",
-        error=error, measured_ms=measured, train_s=train_s, measure_s=measure_s)
+        error=error, measured_ms=measured, train_s=train_s, measure_s=measure_s, state=state)
 
 
 #: columns of :meth:`Confirmation.frame`
@@ -228,7 +235,8 @@ class Confirmation:
         One per confirmed candidate, in rank order.
     predicted : DataFrame
         The ranked rows they came from (rank, predicted accuracy, latency and interval,
-        P(feasible)).
+        P(feasible)); with a latency model also ``state_latency_ms`` / ``_lo_ms`` / ``_hi_ms``,
+        the prediction at the device state each measurement was made in.
     stopped : bool
         Stopped by the user before the last candidate.
     """
@@ -259,11 +267,22 @@ class Confirmation:
                    "within_budget": bool(t.measured_ms <= self.budget_ms),
                    "in_interval": bool(p["latency_lo_ms"] <= t.measured_ms
                                        <= p["latency_hi_ms"]),
+                   "load_avg_1m": t.state.get("load_avg_1m", math.nan),
+                   "other_cpu_pct": t.state.get("utilization_pct", math.nan),
+                   **self._at_state(p, t.measured_ms),
                    "epochs_run": t.epochs_run, "epochs": t.epochs,
                    "diagnosis": t.diagnosis or "", "error": t.error or "",
                    "train_s": t.train_s, "measure_s": t.measure_s}
             rows.append(row)
         return pd.DataFrame(rows)
+
+    @staticmethod
+    def _at_state(p: pd.Series, measured: float) -> dict[str, Any]:
+        if "state_latency_ms" not in p.index:
+            return {}
+        lo, hi = float(p["state_latency_lo_ms"]), float(p["state_latency_hi_ms"])
+        return {"state_predicted_ms": float(p["state_latency_ms"]), "state_predicted_lo_ms": lo,
+                "state_predicted_hi_ms": hi, "in_interval_at_state": bool(lo <= measured <= hi)}
 
     def summary(self) -> dict[str, Any]:
         """Share inside the budget, interval coverage, accuracy error, compute spent."""
@@ -271,7 +290,8 @@ class Confirmation:
         measured = f[np.isfinite(f["measured_ms"])] if len(f) else f
         ok = f[np.isfinite(f["accuracy"])] if len(f) else f
         feasible = ok[ok["within_budget"]] if len(ok) else ok
-        rec_s = float(self.recommendation.get("time_s", {}).get("total", 0.0))
+        times = self.recommendation.get("time_s", {})
+        rec_s = float(times.get("total", 0.0)) + float(times.get("prepare_reused", 0.0))
         train_s = float(f["train_s"].sum()) if len(f) else 0.0
         measure_s = float(f["measure_s"].sum()) if len(f) else 0.0
         nan = math.nan
@@ -285,6 +305,12 @@ class Confirmation:
             "median_latency_ratio": float(np.median(measured["measured_ms"]
                                                     / measured["predicted_ms"]))
             if len(measured) else nan,
+            "interval_coverage_at_state": float(measured["in_interval_at_state"].mean())
+            if len(measured) and "in_interval_at_state" in measured else nan,
+            "median_latency_ratio_at_state": float(np.median(
+                measured["measured_ms"] / measured["state_predicted_ms"]))
+            if len(measured) and "state_predicted_ms" in measured else nan,
+            "mean_load_avg_1m": float(measured["load_avg_1m"].mean()) if len(measured) else nan,
             "mean_predicted_accuracy": float(ok["predicted_accuracy"].mean()) if len(ok) else nan,
             "mean_accuracy": float(ok["accuracy"].mean()) if len(ok) else nan,
             "mean_abs_accuracy_error": float((ok["accuracy"] - ok["predicted_accuracy"])
@@ -312,7 +338,12 @@ class Confirmation:
                  "realised Top-1": num(x["accuracy"]),
                  "predicted ms [90 % interval]": f"{num(x['predicted_ms'])} "
                  f"[{num(x['predicted_lo_ms'])}, {num(x['predicted_hi_ms'])}]",
-                 "measured ms": num(x["measured_ms"]),
+                 "measured ms (load)": f"{num(x['measured_ms'])} "
+                 f"({num(x['load_avg_1m'], '{:.1f}')})",
+                 **({"predicted at that state [interval]":
+                     f"{num(x['state_predicted_ms'])} [{num(x['state_predicted_lo_ms'])}, "
+                     f"{num(x['state_predicted_hi_ms'])}]"}
+                    if "state_predicted_ms" in x.index else {}),
                  "within budget": "yes" if x["within_budget"] else "no",
                  "BTTackler": x["diagnosis"] or "healthy",
                  "error": x["error"] or "", "train s": num(x["train_s"], "{:.1f}")}
@@ -327,6 +358,11 @@ class Confirmation:
              "value": num(s["interval_coverage"], "{:.0%}")},
             {"quantity": "median measured / predicted latency",
              "value": num(s["median_latency_ratio"], "{:.2f}")},
+            {"quantity": "mean load average (1 min) during the measurements",
+             "value": num(s["mean_load_avg_1m"], "{:.1f}")},
+            {"quantity": "the same two, predicted at the measured device state",
+             "value": f"{num(s['interval_coverage_at_state'], '{:.0%}')} inside, ratio "
+             f"{num(s['median_latency_ratio_at_state'], '{:.2f}')}"},
             {"quantity": "mean predicted vs realised Top-1",
              "value": f"{num(s['mean_predicted_accuracy'])} vs {num(s['mean_accuracy'])}"},
             {"quantity": "best realised Top-1 within the budget",
@@ -384,14 +420,17 @@ class Confirmation:
             "accuracy", "val_accuracy", "measured_ms", "train_s", "measure_s")}})
             for t in d["trials"]]
         return cls(recommendation=d["recommendation"], trials=trials,
-                   predicted=pd.DataFrame(d["predicted"]), stopped=bool(d.get("stopped")),
+                   predicted=pd.DataFrame(d["predicted"]).apply(pd.to_numeric,
+                                                                 errors="coerce"),
+                   stopped=bool(d.get("stopped")),
                    env=dict(d.get("env", {})))
 
 
 def confirm(rec: Recommendation, top: int = 3, *, seed: int | None = None,
             diagnose: bool = True, progress: ProgressFn | None = None,
             should_stop: Callable[[], bool] | None = None,
-            on_trial: Callable[[TrainedCandidate], None] | None = None) -> Confirmation:
+            on_trial: Callable[[TrainedCandidate], None] | None = None,
+            latency_model: LatencyPredictor | None = None) -> Confirmation:
     """Train the ``top`` ranked candidates of ``rec`` (BTTackler-guarded) and measure each
     trained network's latency on ``rec.device``.
 
@@ -410,6 +449,13 @@ def confirm(rec: Recommendation, top: int = 3, *, seed: int | None = None,
         Checked at every epoch end and before each candidate.
     on_trial : callable, optional
         Called with each :class:`TrainedCandidate` as it finishes (live figures).
+    latency_model : LatencyPredictor, optional
+        The recommendation's latency model (default ``rec.latency_model``, set when ``rec``
+        came from :func:`~effdl_kit.recommend.recommend` in this process): each measured
+        network is
+        also predicted at the device state of its measurement (MEDN's measurable parameters),
+        which separates a wrong prediction from a machine that was busier than the reference
+        state the recommendation predicted for.
 
     Raises
     ------
@@ -427,6 +473,12 @@ def confirm(rec: Recommendation, top: int = 3, *, seed: int | None = None,
                      ("on_trial", on_trial)):
         if fn is not None and not callable(fn):
             raise ConfigError(name, type(fn).__name__, "None or a callable")
+    if latency_model is None:
+        latency_model = rec.latency_model
+    if latency_model is not None and (not isinstance(latency_model, LatencyPredictor)
+                                      or latency_model.device != rec.device):
+        raise ConfigError("latency_model", type(latency_model).__name__,
+                          f"None or the LatencyPredictor of device {rec.device!r}")
     table = rec.table(top)
     budget: Any = "inf" if math.isinf(rec.latency_budget_ms) else rec.latency_budget_ms
     info = {"task": rec.task, "device": rec.device, "latency_budget_ms": budget,
@@ -455,5 +507,14 @@ def confirm(rec: Recommendation, top: int = 3, *, seed: int | None = None,
         if on_trial is not None:
             on_trial(t)
     pred = table[[c for c in _PREDICTED if c in table.columns]].head(len(trials))
-    return Confirmation(recommendation=info, trials=trials, predicted=pred.reset_index(drop=True),
+    pred = pred.reset_index(drop=True)
+    measured = [i for i, t in enumerate(trials) if t.state]
+    if latency_model is not None and measured:
+        at = latency_model.predict_at(
+            [build_candidate(trials[i].components, {}, rec.task) for i in measured],
+            [trials[i].state for i in measured])
+        for col in ("latency_ms", "latency_lo_ms", "latency_hi_ms"):
+            pred[f"state_{col}"] = math.nan
+            pred.loc[measured, f"state_{col}"] = at[col].to_numpy()
+    return Confirmation(recommendation=info, trials=trials, predicted=pred,
                         stopped=stopped, env=collect_env().to_dict())

@@ -146,6 +146,9 @@ class LatencyPredictor:
     state : dict
         Device state predictions are made for (median of the dataset's idle rows).
     calibration : Calibration
+    fit_s : float
+        Wall seconds :func:`~effdl_kit.recommend.prepare` took to fit the static predictor, these
+        models and the calibration (a recommendation that reuses them is charged them).
     """
 
     device: str
@@ -154,6 +157,7 @@ class LatencyPredictor:
     members: list[dict[str, Any]]
     state: dict[str, float]
     calibration: Calibration = field(default_factory=Calibration)
+    fit_s: float = 0.0
     _cache: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     @property
@@ -236,10 +240,25 @@ class LatencyPredictor:
             main, mem = self.sums([build(k) for k in todo])
             for k, s, sd in zip(todo, main, self.log_sigma(mem), strict=True):
                 self._cache[k] = (float(s), float(sd))
+        return self._calibrated(np.array([self._cache[k][0] for k in keys]),
+                                np.array([self._cache[k][1] for k in keys]))
+
+    def predict_at(self, models: Sequence[tuple[Any, Sequence[int]]],
+                   states: Sequence[Mapping[str, float]]) -> pd.DataFrame:
+        """Calibrated latency of whole models, each at its own device state (MEDN's
+        measurable parameters: available memory, other processes' CPU use, load average), not
+        cached; the frame of :meth:`predict`.
+
+        The check of a measured latency: the recommendation predicts at the reference (idle)
+        state, the measurement happens at whatever state the machine is in then.
+        """
+        main, mem = self.sums(models, states)
+        return self._calibrated(main, self.log_sigma(mem))
+
+    def _calibrated(self, s: F64, log_sd: F64) -> pd.DataFrame:
         cal = self.calibration
         z = float(norm.ppf(0.5 + cal.interval / 2))
-        s = np.array([self._cache[k][0] for k in keys])
-        sd = cal.scale * np.array([self._cache[k][1] for k in keys])
+        sd = cal.scale * log_sd
         centre = np.log(np.maximum(s, 1e-9)) + cal.bias
         return pd.DataFrame({"latency_sum_ms": s, "latency_ms": np.exp(centre),
                              "log_sd": sd, "latency_lo_ms": np.exp(centre - z * sd),

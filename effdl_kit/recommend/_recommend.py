@@ -115,6 +115,7 @@ def prepare(task: str, device: str, *, scale: str, seed: int, budget: RecommendB
         whole_models_path,
     )
 
+    t0 = time.perf_counter()
     b = RecommendBudget.for_scale(scale) if budget is None else budget
     if progress is not None:
         progress(0, 3, "static predictor and grid")
@@ -129,6 +130,7 @@ def prepare(task: str, device: str, *, scale: str, seed: int, budget: RecommendB
     lat.calibration = calibrate_predictor(
         lat, rows, note=f"{len(rows)} whole models measured on {device} ({path.name})"
         if rows is not None else "")
+    lat.fit_s = time.perf_counter() - t0
     return space, lat
 
 
@@ -232,7 +234,8 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
         (``stopped=True`` in the result).
     prepared : (CandidateSpace, LatencyPredictor), optional
         :func:`prepare`'s fitted parts for the same task, device, scale and seed, reused
-        (a new budget or mode then costs only the search); ``time_s["prepare"]`` is 0 and
+        (a new budget or mode then costs only the search); ``time_s["prepare"]`` is 0,
+        ``time_s["prepare_reused"]`` the seconds they took to fit and
         ``search["prepared_reused"]`` True.
     confidence : float
         In ``"constrained"`` mode the ranking puts first the candidates with
@@ -285,6 +288,8 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
         mode=mode, progress=progress, should_stop=should_stop)
     times["search"] = time.perf_counter() - t1
     times["total"] = time.perf_counter() - t0
+    if prepared is not None:
+        times["prepare_reused"] = float(lat.fit_s)
     info.update({"ranked_components": space.ranked, "importance": space.importance,
                  "budget": budget.to_dict(), "reference_state": lat.state,
                  "prepared_reused": prepared is not None})
@@ -293,4 +298,4 @@ def recommend(task: str, device: str, latency_budget_ms: float, *, n_iter: int |
         mode=mode, components=space.components,
         fixed=space.fixed(), candidates=rows, calibration=lat.calibration.to_dict(),
         latency_models=lat.kinds, search=info, stopped=stopped, time_s=times,
-        env=collect_env().to_dict(), confidence=float(confidence))
+        env=collect_env().to_dict(), confidence=float(confidence), latency_model=lat)

@@ -71,6 +71,11 @@ class Recommendation:
         Grid size, architectures predicted, iterations, importance ranking, budget.
     stopped : bool
         The search was stopped before its last iteration (``should_stop``).
+    latency_model : LatencyPredictor or None
+        The latency model the candidates were predicted with (set by
+        :func:`~effdl_kit.recommend.recommend`; not saved in the JSON, None after
+        :meth:`from_json`); :func:`~effdl_kit.recommend.confirm` uses it to predict each
+        measured network at the device state of its measurement.
     confidence : float
         In ``"constrained"`` mode a candidate counts as feasible when P(latency <= budget)
         >= ``confidence`` (0.5: more likely in than out; 0.9: in with 90 % probability).
@@ -96,6 +101,7 @@ class Recommendation:
     time_s: dict[str, float] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
     confidence: float = 0.5
+    latency_model: Any = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ views
     def table(self, top: int | None = None) -> pd.DataFrame:
