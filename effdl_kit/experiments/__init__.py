@@ -2,7 +2,7 @@
 
 >>> from effdl_kit.experiments import list_experiments, run_experiment
 >>> list_experiments()
-['bttackler', 'efficientdl', 'medn', 'survey', 'tour']
+['bttackler', 'efficientdl', 'medn', 'recommend', 'survey', 'tour']
 >>> run_experiment("tour", scale="smoke", seed=0, out="results")  # doctest: +SKIP
 """
 
@@ -11,6 +11,7 @@ from effdl_kit.experiments import (  # noqa: F401  (they register themselves)
     bttackler,
     efficientdl,
     medn,
+    recommend,
     survey,
 )
 from effdl_kit.experiments._notebooks import (

@@ -275,6 +275,15 @@ _REGISTRY: dict[str, Label] = {
     "within_budget": _l("Within budget"),
     "diagnosis": _l("Diagnosis"),
     "error": _l("Error"),
+    # the recommendation vs feedback-based search comparison (experiments/recommend)
+    "recommend": _l("Training-free recommendation"),
+    "recommend_b": _l("Training-free, other seeds (A/A)"),
+    "tpe": _l("TPE (feedback)"),
+    "nsga2": _l("NSGA-II (feedback)"),
+    "best_feasible_accuracy": _l("Best feasible test accuracy"),
+    "tight": _l("Tight"),
+    "loose": _l("Loose"),
+    "synthetic": _l("Synthetic"),
 }
 
 #: The registry (read-only): internal name -> :class:`Label`.
