@@ -75,7 +75,8 @@ class RecommendPanel(Panel):
 
         controller = resolve_controller(RecommendController, controller, scale, params)
         p = controller.params
-        style = {"description_width": "110px"}
+        width = "140px"  # "Latency budget (ms)" in full
+        style = {"description_width": width}
         devices = list(dict.fromkeys([*latency_devices(), str(p["device"])]))
         controls: dict[str, Any] = {
             "task": W.Dropdown(options=[(display(t), t) for t in TASKS],
@@ -85,13 +86,17 @@ class RecommendPanel(Panel):
             # > 0 is the library's check (shown beside the field): the entry takes any number
             "latency_budget_ms": NumberEntry(kind="float", slider="log",
                                              description=label("latency_budget_ms"),
-                                             slider_min=0.01, slider_max=100.0, step=0.05),
+                                             slider_min=0.01, slider_max=100.0, step=0.05,
+                                             description_width=width),
             "trainings": NumberEntry(kind="int", description=label("trainings"), low=0,
-                                     slider_min=0, slider_max=max(10, int(p["trainings"]))),
+                                     slider_min=0, slider_max=max(10, int(p["trainings"])),
+                                     description_width=width),
             "scale": W.Dropdown(options=list(SCALES), description=label("scale"), style=style),
             "mode": W.Dropdown(options=[(_MODE_LABELS[m], m) for m in MODES],
-                               description=label("mode"), style=style),
-            "seed": NumberEntry(kind="int", description=label("seed"), slider=None),
+                               description=label("mode"), style=style,
+                               layout=W.Layout(width="420px")),
+            "seed": NumberEntry(kind="int", description=label("seed"), slider=None,
+                                description_width=width),
         }
         super().__init__(controller, controls, title="Latency-aware recommendation: "
                          "predicted front, then the top candidates trained and timed",

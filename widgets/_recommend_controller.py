@@ -22,6 +22,7 @@ import pandas as pd
 
 from effdl_kit._core.validate import SCALES, Scale, check_int, check_scale
 from effdl_kit.errors import EffdlError
+from effdl_kit.measure import check_device
 from effdl_kit.recommend import (
     CandidateSpace,
     Confirmation,
@@ -132,6 +133,8 @@ class RecommendController(PanelController):
         ConfigError
             Naming the field: a budget that is not > 0, an unknown task, device or scale, a
             device without a latency dataset, a bad seed, ``n_iter`` or ``trainings``.
+        DeviceNotAvailableError
+            Trainings asked for on a GPU this machine does not have (field ``device``).
         """
         p = self.params
         scale = check_scale(p["scale"])
@@ -139,6 +142,8 @@ class RecommendController(PanelController):
                                            n_iter=p["n_iter"], seed=p["seed"], scale=scale,
                                            mode=p["mode"])
         trainings = check_int("trainings", p["trainings"], min_value=0)
+        if trainings > 0:  # trained networks are timed on the device: it must be here
+            check_device("cpu" if kind == "cpu" else "cuda", field="device")
         self.scale = scale  # exported figures record the scale the run used
         return {"task": task, "device": kind, "budget": budget, "scale": scale,
                 "seed": int(p["seed"]), "mode": p["mode"], "trainings": trainings,
@@ -194,9 +199,9 @@ class RecommendController(PanelController):
                         prepared=self.prepared[key],
                         should_stop=lambda: self._searched > 0 and self.should_stop())
         self.recommendation = rec
-        self.live_version += 1
-        self._offset += n_iter
-        self._step(0, f"searched: {len(rec.candidates)} candidates")
+        self.live_version += 1  # the report below draws the front
+        self._step(self._searched, f"searched: {len(rec.candidates)} candidates")
+        self._offset += self._searched  # all n_iter unless stopped (then no training)
         if q["trainings"] == 0 or self.should_stop():
             return self._result(None)
 

@@ -85,6 +85,11 @@ class Case:
         The button that starts the run that is stopped.
     figure : bool
         Its exported PNG goes to the gallery too.
+    warm : str
+        A statement the panel's cell runs after building it (work a user may do up front).
+    extra : tuple of str
+        Files Export writes besides the figure, as suffixes of the stem (``_x.json``), for a
+        stopped run and (with ``extra_done``) a finished one.
     """
 
     name: str
@@ -95,6 +100,9 @@ class Case:
     partial: bool | None = True
     start: str = "Run"
     figure: bool = False
+    warm: str = ""
+    extra: tuple[str, ...] = ()
+    extra_done: tuple[str, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -125,14 +133,22 @@ CASES: tuple[Case, ...] = (
     # a sweep stops after the current training run
     Case("speedup", 'SpeedupPanel(scale="smoke", export_stem=str(OUT / "panel_speedup"))',
          bad=("n_seeds", "50"), figure=True),
+    # the predictor and latency models are fitted when the cell runs (the panel's cache, as
+    # a user who moves only the budget has it), so Run is the search (150 predictor calls,
+    # a few seconds: Stop lands there or in the one training after it; either leaves a
+    # partial result) and one training; a budget of 0 is the library's error, beside it
+    Case("recommend", 'RecommendPanel(scale="smoke", n_iter=150, trainings=1, '
+         'export_stem=str(OUT / "panel_recommend"))', bad=("trainings", "-1"), figure=True,
+         warm="recommend.controller.parts()", extra=("_recommendation.json",),
+         extra_done=("_recommendation.json", "_confirmation.json")),
 )
 
 SETUP = '''\
 %load_ext effdl_kit
 from pathlib import Path
 
-from effdl_kit.widgets import (DiagnosisPanel, LatencyPanel, PredictorPanel, SearchPanel,
-                               SpeedupPanel, TrainPanel)
+from effdl_kit.widgets import (DiagnosisPanel, LatencyPanel, PredictorPanel, RecommendPanel,
+                               SearchPanel, SpeedupPanel, TrainPanel)
 
 OUT = Path({out!r})
 
@@ -163,8 +179,8 @@ def notebook_cells(out: Path) -> list[str]:
     """The panels notebook: setup, one cell per panel, the long run, the probe cell, a cell
     that shows the panels again (when ``SHOW_AGAIN`` is set)."""
     cells = [SETUP.format(out=str(out))]
-    cells += [f'{c.name} = tagged({c.make}, "{c.name}", lambda c: {c.count})\n{c.name}'
-              for c in CASES]
+    cells += [f'{c.name} = tagged({c.make}, "{c.name}", lambda c: {c.count})\n'
+              + (f"{c.warm}\n" if c.warm else "") + c.name for c in CASES]
     cells += [f"train_long = {LONG_TRAIN}\ntrain_long", PROBE, SHOW_AGAIN]
     return cells
 
@@ -292,10 +308,14 @@ def stop_log(page: Page, name: str) -> tuple[int, int, str]:
     return int(log[i][1]), int(ended[-1]), str(log[i][2])
 
 
-def export_files(server: LabServer, panel: Locator, stem: str) -> list[Path]:
-    """Click Export; the file list names the files, which exist; the files."""
+def export_files(server: LabServer, panel: Locator, stem: str,
+                 extra: tuple[str, ...] = ()) -> list[Path]:
+    """Click Export; the file list names the files, which exist; the figure files (the
+    ``extra`` ones, ``stem + suffix``, listed and written too)."""
     from playwright.sync_api import expect
 
+    for suffix in extra:  # an earlier export's files must not pass for this one's
+        (server.out_dir / f"{stem}{suffix}").unlink(missing_ok=True)
     button(panel, "Export").click()
     expect(panel).to_contain_text(f"{stem}.svg")
     for ext in ("pdf", "png"):
@@ -303,6 +323,9 @@ def export_files(server: LabServer, panel: Locator, stem: str) -> list[Path]:
     files = sorted(server.out_dir.glob(f"{stem}.*"))
     assert [p.name for p in files] == [f"{stem}.{e}" for e in ("pdf", "png", "svg")]
     assert all(p.stat().st_size > 1000 for p in files)
+    for suffix in extra:
+        expect(panel).to_contain_text(f"{stem}{suffix}")
+        assert (server.out_dir / f"{stem}{suffix}").stat().st_size > 100
     return files
 
 
@@ -369,7 +392,7 @@ def test_panel_in_the_browser(page: Page, server: LabServer, artifacts: Path,
         if partial:
             # the partial result is shown, exports, and says it was stopped
             expect(banner).to_contain_text("partial result")
-            files = export_files(server, panel, case.stem)
+            files = export_files(server, panel, case.stem, case.extra)
             prov = read_provenance(files[1])
             assert prov["run_status"] == "stopped", prov
             assert prov["stopped"]["reason"] == "Stop button"
@@ -389,7 +412,7 @@ def test_panel_in_the_browser(page: Page, server: LabServer, artifacts: Path,
         expect(panel_error(panel)).to_be_hidden()
         expect(panel.locator(".effdl-field-error:visible")).to_have_count(0)
         expect(panel.locator(".effdl-banner")).to_have_count(0)
-        files = export_files(server, panel, case.stem)
+        files = export_files(server, panel, case.stem, case.extra_done)
         assert read_provenance(files[1])["run_status"] == "done"
         shot = keep_image(panel.screenshot(), f"panel_{case.name}.png", artifacts,
                           gallery=False)

@@ -123,6 +123,22 @@ def test_bad_input_beside_its_field_before_any_work(params: dict[str, Any], fiel
     assert c.prepare_calls == 0 and c.recommendation is None
 
 
+def test_trainings_on_a_gpu_this_machine_lacks_fail_beside_device(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(rc, "prepare", no_work)
+    c = RecommendController(scale="smoke", device="gpu", trainings=1)
+    c.run()
+    if torch.cuda.is_available():  # the check passes: the (stubbed) work was reached
+        assert c.error_field is None and "work started" in str(c.error)
+    else:
+        assert c.error_field == "device" and "not available" in str(c.error)
+
+
 def test_stop_during_the_search_keeps_what_it_evaluated(recommend_parts: Any,
                                                         tmp_path: Path) -> None:
     c = _controller(recommend_parts, trainings=1)
@@ -137,6 +153,7 @@ def test_stop_during_the_search_keeps_what_it_evaluated(recommend_parts: Any,
     rec = res["recommendation"]
     assert rec.stopped and 1 <= len(rec.candidates) <= 2  # within one search iteration
     assert res["confirmation"] is None and c.trials == []  # no training started
+    assert c.last_progress is not None and c.last_progress.done == rec.search["n_iter"]
     assert "search stopped" in c.summary()
     paths = c.export(tmp_path / "part")
     assert [p.name for p in paths] == ["part.pdf", "part.svg", "part.png",
@@ -160,6 +177,7 @@ def test_stop_during_training_ends_it_within_one_epoch(recommend_parts: Any) -> 
     res = c.run(raise_errors=True)
     assert c.status == "stopped"
     assert len(epochs) == 1  # no epoch after the one the stop came in
+    assert c.last_progress is not None and c.last_progress.done == epochs[0]
     conf = res["confirmation"]
     assert conf is not None and conf.stopped and conf.trials == []
     assert not res["recommendation"].stopped  # the search had finished
