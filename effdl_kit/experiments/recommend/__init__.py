@@ -29,6 +29,7 @@ from ._analysis import (
     comparison_verdicts,
     curve_at,
     inject,
+    latency_noise,
     load_comparison,
     verdict_of,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "comparison_verdicts",
     "curve_at",
     "inject",
+    "latency_noise",
     "load_comparison",
     "plot_comparison",
     "plot_comparison_panel",

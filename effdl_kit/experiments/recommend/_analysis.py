@@ -51,6 +51,7 @@ __all__ = [
     "comparison_verdicts",
     "curve_at",
     "inject",
+    "latency_noise",
     "load_comparison",
     "verdict_of",
 ]
@@ -234,4 +235,43 @@ def comparison_controls(results: Mapping[str, Any], delta: float = DELTA) -> pd.
             rows.append({"task": task, "budget": b, "control": name, "n_seeds": len(cs),
                          "diff": mean, "ci_low": lo, "ci_high": hi, "verdict": got,
                          "expected": want, "passed": got == want})
+    return pd.DataFrame(rows)
+
+
+_ARCH = ("depth", "base_channels", "width", "kernel_size", "activation")
+
+
+def latency_noise(results: Mapping[str, Any]) -> pd.DataFrame:
+    """How repeatable the measured latency was, per task: architectures (the latency
+    components and the activation) trained and timed more than once (distinct trainings, the
+    cache's reuses left out), the median coefficient of variation and max/min ratio of their
+    measurements, and the recommend route's measured / predicted latency (median)."""
+    rows = []
+    for task in results["settings"]["tasks"]:
+        cells = [c for c in results["cells"] if c["task"] == task]
+        if not cells:
+            continue
+        per: dict[str, list[float]] = {}
+        ratio = []
+        for c in cells:
+            for m in METHODS:
+                tr = c["methods"][m]
+                for i, t in enumerate(tr["trainings"]):
+                    if t["cached"] or t["measured_ms"] is None:
+                        continue
+                    key = json.dumps([t["components"].get(a, c["fixed"].get(a))
+                                      for a in _ARCH], default=str)
+                    per.setdefault(key, []).append(float(t["measured_ms"]))
+                    pred = tr.get("predicted")
+                    if pred and i < len(pred):
+                        ratio.append(float(t["measured_ms"]) / pred[i]["latency_ms"])
+        rep = [np.asarray(v) for v in per.values() if len(v) > 1]
+        rows.append({
+            "task": task, "architectures": len(per), "timed_twice_or_more": len(rep),
+            "median_cv": float(np.median([v.std(ddof=1) / v.mean() for v in rep]))
+            if rep else math.nan,
+            "median_max_over_min": float(np.median([v.max() / v.min() for v in rep]))
+            if rep else math.nan,
+            "recommend_measured_over_predicted": float(np.median(ratio))
+            if ratio else math.nan})
     return pd.DataFrame(rows)

@@ -11,6 +11,8 @@ resumes) :func:`~._run.run_comparison` with its resumable records in ``--out``
 * ``recommend_comparison.png``: best feasible accuracy vs compute.
 
 ``--redraw`` computes nothing: it rewrites the ``.md`` and ``.png`` from the ``.json`` alone.
+``--finished-only`` runs no new cell: it writes the three files from the finished cells in
+``--out`` (an interrupted run's; the rest listed as missing).
 ``effdl reproduce recommend --scale small --out DIR`` runs the same through the experiment
 registry into ``DIR/recommend/``. Bad input gives one line on stderr and exit code 2, before
 any work.
@@ -43,6 +45,7 @@ from ._analysis import (
     comparison_controls,
     comparison_table,
     comparison_verdicts,
+    latency_noise,
     load_comparison,
 )
 from ._figures import plot_comparison
@@ -77,6 +80,10 @@ _VERDICT_COLS = {"task": "task", "budget": "budget", "comparison": "difference",
                  "n_seeds": "n", "diff": "mean", "ci_low": "CI low", "ci_high": "CI high",
                  "ci_width": "CI width", "verdict": "verdict",
                  "compute_ratio": "compute feedback / recommend"}
+_NOISE_COLS = {"task": "task", "architectures": "architectures trained",
+               "timed_twice_or_more": "timed twice or more", "median_cv": "median CV",
+               "median_max_over_min": "median max / min",
+               "recommend_measured_over_predicted": "recommend: measured / predicted (median)"}
 _CONTROL_COLS = {"task": "task", "budget": "budget", "control": "control", "n_seeds": "n",
                  "diff": "mean", "ci_low": "CI low", "ci_high": "CI high",
                  "verdict": "verdict", "expected": "expected", "passed": "passed"}
@@ -152,6 +159,8 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
         f"NSGAIISampler(seed, population_size={s['population_size']}: "
         f"{s['n_trials'] / s['population_size']:g} generations) on (max accuracy, min "
         f"measured latency), {s['n_trials']} trainings.",
+        "- The four methods of a cell run in an order drawn per cell (seeded by the cell's "
+        "name), so a drift of the machine's load favours no method.",
         "- Every training: `train_and_measure` (BTTackler-guarded) with the cell's seed; a "
         "cache reuses identical trainings in wall time, each method charged the recorded "
         "train + measure seconds of every training it asked for. Compute = search + train + "
@@ -171,6 +180,13 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
         f"recommend_b with every recorded accuracy + {DELTA:g} minus recommend must be "
         f"called a win. All as required: **{'yes' if passed else 'NO'}**.", "",
         *markdown_table(controls.rename(columns=_CONTROL_COLS), float_format="{:.3f}")
+        .splitlines(), "",
+        "## Latency measurement", "",
+        "Feasibility is judged on one measurement per training (median of the protocol's "
+        "timed calls, on a machine shared with other jobs). Its repeatability, from the "
+        "architectures the run trained and timed more than once, and how the calibrated "
+        "prediction the recommendation searched with compares with the measurements:", "",
+        *markdown_table(latency_noise(doc).rename(columns=_NOISE_COLS), float_format="{:.3f}")
         .splitlines(), "",
         "## Repeats", "",
         (f"{len(seeds)} seeds per task x budget. The 95 % CI of a per-(task, budget) "
@@ -258,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="docs/results", help="folder of the result files")
     p.add_argument("--redraw", action="store_true", help="compute nothing: .md and .png "
                    "from the .json")
+    p.add_argument("--finished-only", action="store_true", help="run no new cell: write the "
+                   "files from the cells finished in --out (the others listed as missing)")
     a = p.parse_args(argv)
     out = Path(a.out)
     try:
@@ -276,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b = CompareBudget.for_scale(scale)
     done_before = _count_cells(out)
     results = run_comparison(scale, seeds=tuple(seed + s for s in b.seeds), out=out,
-                             progress=lambda d, t, label: print(
+                             run_missing=not a.finished_only, progress=lambda d, t, label: print(
                                  f"{time.strftime('%H:%M:%S')} {d}/{t} {label}", flush=True))
     for path in write_comparison(results, out, command, resumed_cells=done_before):
         print(path)

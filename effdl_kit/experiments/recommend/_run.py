@@ -20,6 +20,7 @@ measured on the CPU after training) with the same training seed:
 ``recommend_b``
     ``recommend`` again with search and training seed ``seed + aa_seed_offset``: the A/A arm.
 
+The four methods of a cell run in an order drawn per cell (seeded by its name; ``shuffle``).
 A training cache keyed by (task, every component, training seed) avoids training an identical
 configuration twice in wall time, but every method is charged the recorded ``train_s`` and
 ``measure_s`` of every training it asked for. Finished cells are appended to
@@ -32,15 +33,18 @@ from __future__ import annotations
 import json
 import math
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_scale
 
-from ._settings import BUDGET_NAMES, NAME, STEM, CompareBudget, check_seeds
+from ._settings import BUDGET_NAMES, METHODS, NAME, STEM, CompareBudget, check_seeds
 
 __all__ = ["CELLS_FILE", "FORMAT", "TRAININGS_FILE", "Trainer", "cell_key", "run_comparison"]
 
@@ -51,7 +55,7 @@ DEVICE = "cpu"
 #: ``trainer(task, components, device=, seed=, scale=) -> TrainedCandidate``
 Trainer = Callable[..., Any]
 _SETTING_KEYS = ("scale", "top_k", "n_trials", "tpe_startup", "population_size", "n_iter",
-                 "aa_seed_offset")
+                 "aa_seed_offset", "shuffle")
 
 
 def cell_key(task: str, budget: str, seed: int) -> str:
@@ -256,7 +260,7 @@ def run_comparison(scale: str = "small", *, seeds: Sequence[int] | None = None,
                    tasks: Sequence[str] | None = None, progress: ProgressFn | None = None,
                    out: str | Path | None = None, budget: CompareBudget | None = None,
                    prepared: Mapping[str, Any] | None = None,
-                   trainer: Trainer | None = None) -> dict[str, Any]:
+                   trainer: Trainer | None = None, run_missing: bool = True) -> dict[str, Any]:
     """Run (or resume) the comparison and return its results (the JSON payload).
 
     Parameters
@@ -279,6 +283,9 @@ def run_comparison(scale: str = "small", *, seeds: Sequence[int] | None = None,
         seconds are then not known and charged as 0 (recorded as ``prepare_reused``).
     trainer : callable, optional
         Stand-in for :func:`~effdl_kit.recommend.train_and_measure` (tests).
+    run_missing : bool
+        False: run nothing, return the finished cells found in ``out`` (the others listed
+        in ``missing``).
 
     Returns
     -------
@@ -334,6 +341,8 @@ def run_comparison(scale: str = "small", *, seeds: Sequence[int] | None = None,
     n_done = 0
     for task in b.tasks:
         todo = [k for k in keys if k[0] == task and cell_key(*k) not in done]
+        if not run_missing:
+            todo = []
         parts: Any = None
         reused = False
         if todo:
@@ -348,6 +357,8 @@ def run_comparison(scale: str = "small", *, seeds: Sequence[int] | None = None,
             if key in done:
                 cells.append(done[key])
                 prepare_s.setdefault(task, float(done[key]["prepare_s"]))
+            elif not run_missing:
+                continue
             else:
                 cells.append(_run_cell(k, b, parts, prepare_s[task], reused, cache, train_fn,
                                        folder))
@@ -369,19 +380,29 @@ def _run_cell(k: tuple[str, str, int], b: CompareBudget, parts: Any, prepare_s: 
     budget_ms = float(b.budgets_ms[task][bname])
     t0 = time.perf_counter()
     aa = seed + b.aa_seed_offset
-    methods = {
-        "recommend": _run_recommend("recommend", task, budget_ms, seed, seed, parts,
-                                    prepare_s, b, cache, trainer),
-        "tpe": _run_optuna("tpe", task, budget_ms, seed, parts[0], b, cache, trainer),
-        "nsga2": _run_optuna("nsga2", task, budget_ms, seed, parts[0], b, cache, trainer),
-        "recommend_b": _run_recommend("recommend_b", task, budget_ms, aa, aa, parts,
-                                      prepare_s, b, cache, trainer),
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "recommend": lambda: _run_recommend("recommend", task, budget_ms, seed, seed, parts,
+                                            prepare_s, b, cache, trainer),
+        "tpe": lambda: _run_optuna("tpe", task, budget_ms, seed, parts[0], b, cache, trainer),
+        "nsga2": lambda: _run_optuna("nsga2", task, budget_ms, seed, parts[0], b, cache,
+                                     trainer),
+        "recommend_b": lambda: _run_recommend("recommend_b", task, budget_ms, aa, aa, parts,
+                                              prepare_s, b, cache, trainer),
     }
+    # the methods run in an order drawn per cell (seeded by the cell's name), so that a drift
+    # of the machine's load or an order effect on the measured latency favours no method
+    order = list(METHODS)
+    if b.shuffle:
+        rng = np.random.default_rng(zlib.crc32(cell_key(*k).encode()))
+        order = [order[i] for i in rng.permutation(len(order))]
+    done = {m: runs[m]() for m in order}
+    methods = {m: done[m] for m in METHODS}
     cell = {"key": cell_key(*k), "task": task, "budget": bname, "budget_ms": budget_ms,
             "seed": seed, "prepare_s": prepare_s, "prepare_reused": reused,
             "components": list(parts[0].components),
             "values": [[_plain(v) for v in vals] for vals in parts[0].problem.space.values],
-            "fixed": parts[0].fixed(), "settings": b.to_dict(), "methods": methods,
+            "fixed": parts[0].fixed(), "settings": b.to_dict(), "order": order,
+            "methods": methods,
             "wall_s": time.perf_counter() - t0}
     if folder is not None:
         with (folder / CELLS_FILE).open("a", encoding="utf-8") as f:

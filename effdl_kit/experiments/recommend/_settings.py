@@ -83,6 +83,8 @@ class CompareBudget:
         The A/A arm's search and training seed is ``seed + aa_seed_offset``.
     n_boot : int
         Bootstrap resamples of the analysis' confidence intervals.
+    shuffle : bool
+        Run a cell's methods in an order drawn per cell (else in :data:`METHODS` order).
     """
 
     scale: str
@@ -95,6 +97,7 @@ class CompareBudget:
     n_iter: int | None = None
     aa_seed_offset: int = 10_000
     n_boot: int = 2_000
+    shuffle: bool = True
     budgets_ms: dict[str, dict[str, float]] = field(default_factory=lambda: {
         t: dict(b) for t, b in _BUDGETS_MS.items()})
 
@@ -138,7 +141,7 @@ class CompareBudget:
                 "top_k": self.top_k, "n_trials": self.n_trials,
                 "tpe_startup": self.tpe_startup, "population_size": self.population_size,
                 "n_iter": self.n_iter, "aa_seed_offset": self.aa_seed_offset,
-                "n_boot": self.n_boot,
+                "n_boot": self.n_boot, "shuffle": self.shuffle,
                 "budgets_ms": {t: dict(b) for t, b in self.budgets_ms.items()}}
 
     @classmethod
@@ -150,6 +153,7 @@ class CompareBudget:
                    population_size=int(d["population_size"]),
                    n_iter=None if d.get("n_iter") is None else int(d["n_iter"]),
                    aa_seed_offset=int(d["aa_seed_offset"]), n_boot=int(d["n_boot"]),
+                   shuffle=bool(d.get("shuffle", False)),
                    budgets_ms={t: {k: float(v) for k, v in b.items()}
                                for t, b in d["budgets_ms"].items()})
 
