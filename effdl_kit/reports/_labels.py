@@ -280,7 +280,7 @@ _REGISTRY: dict[str, Label] = {
     "recommend_b": _l("Training-free, other seeds (A/A)"),
     "tpe": _l("TPE (feedback)"),
     "nsga2": _l("NSGA-II (feedback)"),
-    "best_feasible_accuracy": _l("Best feasible test accuracy"),
+    "best_feasible_accuracy": _l("Best feasible accuracy"),
     "tight": _l("Tight"),
     "loose": _l("Loose"),
     "synthetic": _l("Synthetic"),

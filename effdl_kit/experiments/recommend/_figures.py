@@ -50,7 +50,7 @@ def plot_comparison_panel(results: Mapping[str, Any], task: str, budget: str, *,
     xs = [t["compute_s"] for c in cells for m in METHODS
           for t in c["methods"][m]["trainings"]]
     lo, hi = max(min(xs) * 0.9, 1e-3), max(xs) * 1.02
-    grid = np.geomspace(lo, hi, 300)
+    grid = np.unique(np.concatenate([np.geomspace(lo, hi, 300), xs]))
     for m in METHODS:
         traces = [c["methods"][m] for c in cells]
         mean, se = _curve(traces, grid)
