@@ -15,13 +15,14 @@ from effdl_kit.widgets import (
     DiagnosisController,
     LatencyController,
     PredictorController,
+    RecommendController,
     SearchController,
     SpeedupController,
     TrainController,
 )
 
 CONTROLLERS = [TrainController, PredictorController, SearchController, LatencyController,
-               SpeedupController, DiagnosisController]
+               SpeedupController, DiagnosisController, RecommendController]
 #: parameters a run uses (the latency panel ignores the other module types' sizes)
 USED = {LatencyController: {"module_type", "split", "seed", "warmup", "repeats",
                             *MODULE_PARAMS["conv2d"]}}
@@ -64,11 +65,17 @@ _PANELS: dict[str, Any] = {}
 
 def _panel(name: str) -> Any:
     """One panel per kind for all examples (building one is the slow part)."""
-    from effdl_kit.widgets import LatencyPanel, PredictorPanel, SearchPanel, SpeedupPanel
+    from effdl_kit.widgets import (
+        LatencyPanel,
+        PredictorPanel,
+        RecommendPanel,
+        SearchPanel,
+        SpeedupPanel,
+    )
 
     if name not in _PANELS:
         make = {"search": SearchPanel, "predictor": PredictorPanel, "latency": LatencyPanel,
-                "speedup": SpeedupPanel}[name]
+                "speedup": SpeedupPanel, "recommend": RecommendPanel}[name]
         _PANELS[name] = make(scale="smoke", interactive=False)
     return _PANELS[name]
 
@@ -78,7 +85,7 @@ typed = st.one_of(st.text(max_size=8), st.integers(-10**7, 10**7).map(str),
                   st.sampled_from(["abc", "5000", "-5", "0", "2.5", "1e3", " 7 ", ""]))
 
 
-@pytest.mark.parametrize("name", ["search", "predictor", "latency", "speedup"])
+@pytest.mark.parametrize("name", ["search", "predictor", "latency", "speedup", "recommend"])
 @settings(max_examples=15, deadline=None, phases=[Phase.generate],
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
