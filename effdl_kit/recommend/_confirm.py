@@ -205,12 +205,17 @@ def train_and_measure(task: str, components: Mapping[str, Any], *, device: str =
         proto = MEASURE_PROTOCOL[scale]
         shape, _ = task_input(task)
         t1 = time.perf_counter()
-        lat = measure_latency(captured["model"].cpu(), (1, *shape),
-                              device="cpu" if device == "cpu" else "cuda",
-                              warmup=proto["warmup"], repeats=proto["repeats"],
-                              threads=1 if device == "cpu" else None, seed=seed)
-        measured, measure_s = float(lat.median_ms), time.perf_counter() - t1
-        state = {k: float(getattr(lat.state, k)) for k in _STATE_KEYS}
+        try:
+            lat = measure_latency(captured["model"].cpu(), (1, *shape),
+                                  device="cpu" if device == "cpu" else "cuda",
+                                  warmup=proto["warmup"], repeats=proto["repeats"],
+                                  threads=1 if device == "cpu" else None, seed=seed)
+        except Exception as exc:  # recorded like a failing training; the run goes on
+            error = error or f"latency measurement failed: {type(exc).__name__}: {exc}"
+        else:
+            measured = float(lat.median_ms)
+            state = {k: float(getattr(lat.state, k)) for k in _STATE_KEYS}
+        measure_s = time.perf_counter() - t1
     return TrainedCandidate(
         **base, accuracy=acc, val_accuracy=val, epochs_run=res.epochs_run,
         diagnosis=",".join(diag.fired) if diag is not None and res.stopped_early else None,

@@ -153,3 +153,15 @@ def test_measured_latency_is_also_predicted_at_its_device_state(
     with pytest.raises(ConfigError) as info:
         confirm(rec, top=1, latency_model="rf")  # type: ignore[arg-type]
     assert info.value.field == "latency_model"
+
+
+def test_a_failing_measurement_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import effdl_kit.measure as measure
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("timer broke (injected)")
+
+    monkeypatch.setattr(measure, "measure_latency", broken)
+    t = train_and_measure("digits", HEALTHY, scale="smoke", seed=0)
+    assert "latency measurement failed" in (t.error or "") and "injected" in (t.error or "")
+    assert math.isnan(t.measured_ms) and t.state == {}
