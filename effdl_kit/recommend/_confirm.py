@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from effdl_kit._core.errors import ConfigError, DataError
+from effdl_kit._core.errors import ConfigError
 from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_int, check_scale
 from effdl_kit.recommend._candidates import build_candidate, plain, task_input
 from effdl_kit.recommend._latency import LatencyPredictor
-from effdl_kit.recommend._result import Recommendation, _clean
+from effdl_kit.recommend._result import Recommendation, _clean, read_result
 from effdl_kit.recommend._settings import TASKS
 
 __all__ = ["CONFIRM_FORMAT", "MEASURE_PROTOCOL", "Confirmation", "TrainedCandidate", "confirm",
@@ -404,19 +404,7 @@ class Confirmation:
     @classmethod
     def from_json(cls, source: str | Path) -> Confirmation:
         """Read :meth:`to_json`'s text or a file holding it (DataError if it is not one)."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            try:
-                text = Path(source).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise DataError(f"cannot read a confirmation from {str(source)!r}: "
-                                f"{exc}") from exc
-        try:
-            d = json.loads(text)
-        except ValueError as exc:
-            raise DataError(f"not JSON: {exc}") from exc
-        if not isinstance(d, dict) or d.get("format") != CONFIRM_FORMAT:
-            raise DataError(f"not a {CONFIRM_FORMAT} result")
+        d = read_result(source, CONFIRM_FORMAT, "a confirmation")
 
         def num(v: Any) -> float:
             return math.nan if v is None else float(v)

@@ -44,6 +44,29 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def read_result(source: str | Path, fmt: str, what: str) -> dict[str, Any]:
+    """The JSON document in ``source`` (its text, or a file holding it) of format ``fmt``.
+
+    Raises
+    ------
+    DataError
+        Unreadable, not JSON, or not a ``fmt`` document (``what`` names it in the message).
+    """
+    text = str(source)
+    if not text.lstrip().startswith("{"):
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"cannot read {what} from {str(source)!r}: {exc}") from exc
+    try:
+        d = json.loads(text)
+    except ValueError as exc:
+        raise DataError(f"not JSON: {exc}") from exc
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise DataError(f"not a {fmt} result")
+    return d
+
+
 @dataclass
 class Recommendation:
     """Candidates recommended for a task under a latency budget on a device.
@@ -189,19 +212,7 @@ class Recommendation:
         DataError
             Not a recommendation result.
         """
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            try:
-                text = Path(source).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise DataError(f"cannot read a recommendation from {str(source)!r}: "
-                                f"{exc}") from exc
-        try:
-            d = json.loads(text)
-        except ValueError as exc:
-            raise DataError(f"not JSON: {exc}") from exc
-        if not isinstance(d, dict) or d.get("format") != RESULT_FORMAT:
-            raise DataError(f"not a {RESULT_FORMAT} result")
+        d = read_result(source, RESULT_FORMAT, "a recommendation")
         budget = d["latency_budget_ms"]
         cal = {k: (math.nan if v is None and k in ("coverage", "coverage_raw") else v)
                for k, v in d.get("calibration", {}).items()}
