@@ -11,7 +11,10 @@ seed) recommend - tpe and recommend - nsga2,
 * ``end``: each method's result after its whole budget;
 * ``matched``: the recommendation's result against the feedback method's best feasible
   accuracy when it had spent as much compute (search + train + measure seconds) as the
-  recommend route did in total (its whole run when it spent less).
+  recommend route did in total (its whole run when it spent less);
+* ``other_compute``: the other way round, the recommend route's best feasible accuracy when
+  it had spent as much as the whole feedback study (0 while its prepare and search are not
+  done), against the feedback study's result.
 
 Interval: percentile bootstrap (seeded) of the mean paired difference over seeds; the verdict
 is "training-free wins" / "training-free loses" when the 95 % interval excludes 0 above /
@@ -40,6 +43,7 @@ from ._run import FORMAT
 from ._settings import BUDGET_NAMES, COMPARISON_FILE, METHODS, NAME
 
 __all__ = [
+    "AT",
     "DELTA",
     "FEEDBACK",
     "LOSE",
@@ -59,6 +63,10 @@ __all__ = [
 #: the effect injected by the positive control (accuracy, 0.05 = 5 points)
 DELTA = 0.05
 FEEDBACK: tuple[str, ...] = ("tpe", "nsga2")
+#: where the paired difference is read: each method's end; the feedback method at the
+#: recommend route's total compute ("matched"); the recommend route at the feedback study's
+#: total compute ("other_compute": 0 until its prepare, search and first feasible training)
+AT: tuple[str, ...] = ("end", "matched", "other_compute")
 WIN, LOSE, NOISE = "training-free wins", "training-free loses", "within noise"
 
 
@@ -191,14 +199,19 @@ def _paired(cells: Sequence[Mapping[str, Any]], a: str, b: str, at: str) -> list
     out = []
     for c in cells:
         ta, tb = c["methods"][a], c["methods"][b]
-        other = curve_at(tb, ta["compute_s"]) if at == "matched" else _score(tb)
-        out.append(_score(ta) - other)
+        if at == "matched":  # the other method at a's total compute
+            out.append(_score(ta) - curve_at(tb, ta["compute_s"]))
+        elif at == "other_compute":  # a at the other method's total compute
+            out.append(curve_at(ta, tb["compute_s"]) - _score(tb))
+        else:
+            out.append(_score(ta) - _score(tb))
     return out
 
 
 def comparison_verdicts(results: Mapping[str, Any]) -> pd.DataFrame:
     """Paired differences recommend - tpe and recommend - nsga2 per (task, budget) and pooled
-    (``"all"``), at the end of each method's budget and at matched compute: mean, 95 %
+    (``"all"``), at the end of each method's budget, at matched compute and at the feedback
+    study's compute (:data:`AT`): mean, 95 %
     bootstrap CI, its width, verdict, and the compute ratio (feedback / recommend: median
     over seeds of seconds, mean trainings)."""
     n_boot = int(results["settings"].get("n_boot", 2000))
@@ -208,7 +221,7 @@ def comparison_verdicts(results: Mapping[str, Any]) -> pd.DataFrame:
             ratio = float(np.median([c["methods"][other]["compute_s"]
                                      / max(c["methods"]["recommend"]["compute_s"], 1e-12)
                                      for c in cells]))
-            for at in ("end", "matched"):
+            for at in AT:
                 mean, lo, hi = bootstrap_ci(_paired(cells, "recommend", other, at),
                                             n_boot=n_boot, seed=0)
                 rows.append({"task": task, "budget": b, "comparison": f"recommend - {other}",

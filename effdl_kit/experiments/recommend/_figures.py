@@ -28,10 +28,14 @@ _STYLE: dict[str, dict[str, Any]] = {
 
 def _curve(traces: list[Mapping[str, Any]], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error over seeds of the best feasible accuracy on ``grid`` (a seed
-    scores 0 until its first feasible training); NaN beyond the last seed's compute."""
+    scores 0 until its first feasible training); NaN before the method's first training
+    (any seed) and beyond its last seed's compute."""
     vals = np.array([[curve_at(t, x) for x in grid] for t in traces])
     end = max(t["compute_s"] for t in traces)
-    mean = np.where(grid <= end * 1.0001, vals.mean(axis=0), np.nan)
+    start = min((t["trainings"][0]["compute_s"] for t in traces if t["trainings"]),
+                default=end)
+    mean = np.where((grid <= end * 1.0001) & (grid >= start * 0.9999), vals.mean(axis=0),
+                    np.nan)
     se = vals.std(axis=0, ddof=1) / np.sqrt(len(traces)) if len(traces) > 1 else 0 * mean
     return mean, se
 
@@ -39,7 +43,8 @@ def _curve(traces: list[Mapping[str, Any]], grid: np.ndarray) -> tuple[np.ndarra
 def plot_comparison_panel(results: Mapping[str, Any], task: str, budget: str, *,
                           ax: Axes) -> Axes:
     """Best feasible test accuracy vs compute spent for one (task, budget): each method's mean
-    over seeds (a band of ±1 standard error) up to its last seed's compute, a dot at its mean
+    over seeds (a band of ±1 standard error) from its first training (any seed) up to its
+    last seed's compute, a dot at its mean
     end (compute, accuracy); compute on a log axis; a seed scores 0 until its first feasible
     training."""
     check_results(results)

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from effdl_kit._core.env import collect_env
@@ -89,36 +90,80 @@ _CONTROL_COLS = {"task": "task", "budget": "budget", "control": "control", "n_se
                  "verdict": "verdict", "expected": "expected", "passed": "passed"}
 
 
-def _plain_words(verdicts: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    def where(r: Any) -> str:
-        place = "all cells pooled" if r["task"] == "all" else f"{r['task']}, {r['budget']}"
-        other = str(r["comparison"]).split(" - ")[1]
-        when = "end of budget" if r["at"] == "end" else "matched compute"
-        return (f"{place} vs {other} ({when}): {r['diff']:+.3f} "
-                f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
+_AT_WORDS = {"end": "at the end", "matched": "at the recommend route's compute",
+             "other_compute": "at the feedback study's compute"}
 
+
+def _plain_words(verdicts: pd.DataFrame, table: pd.DataFrame,
+                 prepare_s: Mapping[str, float]) -> list[str]:
+    word = {WIN: "**wins**", LOSE: "**loses**", NOISE: "within noise"}
     lines = []
-    for verdict, word in ((WIN, "wins"), (LOSE, "loses")):
-        rows = verdicts[verdicts["verdict"] == verdict]
-        lines.append(f"- The training-free route **{word}** in {len(rows)} of {len(verdicts)} "
-                     "comparisons" + (": " + "; ".join(where(r) for _, r in rows.iterrows())
-                                      if len(rows) else "") + ".")
-    n_noise = int((verdicts["verdict"] == NOISE).sum())
-    lines.append(f"- Within noise (the 95 % CI holds 0): {n_noise} of {len(verdicts)}.")
+    for (task, budget), g in verdicts.groupby(["task", "budget"], sort=False):
+        place = "All cells pooled" if task == "all" else f"{task}, {budget} budget"
+        parts = []
+        for other, h in g.groupby("comparison", sort=False):
+            reads = ", ".join(f"{_AT_WORDS[r['at']]} {word[r['verdict']]} ({r['diff']:+.3f} "
+                              f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}])"
+                              for _, r in h.iterrows())
+            parts.append(f"vs {str(other).split(' - ')[1]}: {reads}; the study spent "
+                         f"{h['compute_ratio'].iloc[0]:.2f}x the recommend route's compute")
+        lines.append(f"- {place}: " + "; ".join(parts) + ".")
+    end = verdicts[verdicts["at"] == "end"]["diff"].to_numpy()
+    matched = verdicts[verdicts["at"] == "matched"]["diff"].to_numpy()
+    if len(end) and np.allclose(end, matched):
+        lines.append("- 'At the recommend route's compute' equals 'at the end' in every row: "
+                     "every feedback study had finished with less compute than the recommend "
+                     "route spent.")
+    counts = verdicts["verdict"].value_counts()
+    lines.append(f"- Overall: training-free wins in {int(counts.get(WIN, 0))}, loses in "
+                 f"{int(counts.get(LOSE, 0))}, within noise in {int(counts.get(NOISE, 0))} of "
+                 f"{len(verdicts)} comparisons.")
     rec = table[table["method"] == "recommend"]
     fb = table[table["method"].isin(["tpe", "nsga2"])]
     if len(rec) and len(fb):
+        prep = sum(prepare_s.values()) / max(len(prepare_s), 1)
         lines.append(
             f"- Compute per cell (mean): recommend {rec['compute_s'].mean():.1f} s for "
-            f"{rec['n_trainings'].mean():.0f} trainings (prepare and search included), "
-            f"feedback studies {fb['compute_s'].mean():.1f} s for "
-            f"{fb['n_trainings'].mean():.0f} trainings; share of trainings within the "
-            f"budget: recommend {rec['share_feasible'].mean():.2f}, feedback "
-            f"{fb['share_feasible'].mean():.2f}; cells without any feasible training: "
-            f"recommend {int(rec['no_feasible'].sum())}, tpe "
-            f"{int(fb[fb['method'] == 'tpe']['no_feasible'].sum())}, nsga2 "
+            f"{rec['n_trainings'].mean():.0f} trainings, of which prepare {prep:.1f} s "
+            f"(one-off per task: a further budget costs the recommend route only "
+            f"{rec['compute_s'].mean() - prep:.1f} s); feedback studies "
+            f"{fb['compute_s'].mean():.1f} s for {fb['n_trainings'].mean():.0f} trainings. "
+            f"Share of trainings within the budget: recommend "
+            f"{rec['share_feasible'].mean():.2f}, feedback {fb['share_feasible'].mean():.2f}; "
+            f"cells without any feasible training: recommend {int(rec['no_feasible'].sum())}"
+            f", tpe {int(fb[fb['method'] == 'tpe']['no_feasible'].sum())}, nsga2 "
             f"{int(fb[fb['method'] == 'nsga2']['no_feasible'].sum())}.")
     return lines
+
+
+def _repeats_text(n_seeds: int, per: pd.DataFrame, controls: pd.DataFrame) -> str:
+    """What the repeats can tell, from the CI widths and the controls."""
+    if not len(per):
+        return "No finished cell."
+    half = per.groupby(["task", "budget"], sort=False)["ci_width"].median() / 2
+    pos = controls[controls["control"].str.startswith("positive")
+                   & (controls["task"] != "all")].set_index(["task", "budget"])
+    neg_ok = bool(controls[controls["control"].str.startswith("negative")]["passed"].all())
+    text = [f"{n_seeds} seeds per task x budget. Median half-width of the 95 % CIs (about the "
+            "smallest difference these repeats can tell from noise): "
+            + "; ".join(f"{t}, {b} {h:.3f}" for t, b, h in zip(
+                half.index.get_level_values(0), half.index.get_level_values(1), half,
+                strict=True)) + ". "
+            + ("The A/A control is within noise everywhere." if neg_ok else
+               "The A/A control is NOT within noise everywhere (table above).")]
+    missed = [f"{t}, {b}" for t, b, ok in zip(pos.index.get_level_values(0),
+                                              pos.index.get_level_values(1), pos["passed"],
+                                              strict=True) if not ok]
+    if missed:
+        text.append(f"The injected +{DELTA:g} is NOT detected in {'; '.join(missed)}: there "
+                    f"the repeats do not suffice for effects of that size (a method without a "
+                    f"feasible training scores 0, so one infeasible seed moves a mean by a "
+                    f"large step); a verdict there is only trustworthy for differences well "
+                    f"beyond the CI half-width, and 'within noise' there does not mean 'equal'.")
+    else:
+        text.append(f"The injected +{DELTA:g} is detected in every task x budget: the repeats "
+                    "suffice for effects of that size.")
+    return " ".join(text)
 
 
 def render_comparison(doc: Mapping[str, Any]) -> str:
@@ -132,7 +177,6 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
     space = "; ".join(f"{c} {v}" for c, v in zip(c0["components"], c0["values"], strict=True))
     seeds = sorted({c["seed"] for c in cells})
     per = verdicts[verdicts["task"] != "all"]
-    widths = per["ci_width"].dropna()
     prep = ", ".join(f"{t} {v:.1f} s" for t, v in doc.get("prepare_s", {}).items())
     passed = bool(controls["passed"].all()) if len(controls) else False
     env = doc.get("env", {})
@@ -142,8 +186,11 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
         f"Written by `{doc['command']}` on {doc['date']} ({env.get('cpu_model', '?')}, "
         f"{env.get('cores_logical', '?')} logical cores, shared with other jobs); scale "
         f"`{doc['scale']}`, run wall time {doc['wall_s'] / 60:.1f} min"
-        + (f" (this invocation; earlier cells came from the resumable records: "
-           f"{doc['resumed_cells']} cells)" if doc.get("resumed_cells") else "") + ".", "",
+        + (f" (this invocation; {doc['resumed_cells']} cells came from the resumable records "
+           f"of an earlier invocation)" if doc.get("resumed_cells") else "")
+        + f"; the cells' own wall time summed: "
+        f"{sum(float(c.get('wall_s', 0.0)) for c in cells) / 60:.1f} min (prepare not "
+        "included).", "",
         "## Setup", "",
         f"- Tasks {s['tasks']}, device `{doc['device']}`; latency budgets (ms, batch 1, "
         f"measured after training): {s['budgets_ms']} (tight: about the 25th percentile of "
@@ -189,16 +236,8 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
         *markdown_table(latency_noise(doc).rename(columns=_NOISE_COLS), float_format="{:.3f}")
         .splitlines(), "",
         "## Repeats", "",
-        (f"{len(seeds)} seeds per task x budget. The 95 % CI of a per-(task, budget) "
-         f"difference is {widths.min():.3f} to {widths.max():.3f} wide (median "
-         f"{widths.median():.3f}): differences smaller than about half that width cannot be "
-         f"told from noise here. "
-         + ("The controls behave as required, so the repeats suffice for effects of the "
-            f"injected size ({DELTA:g}) where the positive control is detected."
-            if passed else "A control failed (table above): the repeats do NOT suffice to "
-            "separate an effect of the injected size from noise in every row; read those "
-            "rows' verdicts as inconclusive.")) if len(widths) else "No finished cell.", "",
-        "## In plain words", "", *_plain_words(verdicts, table), "",
+        _repeats_text(len(seeds), per, controls), "",
+        "## In plain words", "", *_plain_words(verdicts, table, doc.get("prepare_s", {})), "",
         "![best feasible accuracy vs compute](recommend_comparison.png)", ""]
     return "\n".join(lines)
 
