@@ -173,8 +173,10 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
     table = comparison_table(doc)
     verdicts = comparison_verdicts(doc)
     controls = comparison_controls(doc)
-    c0 = cells[0] if cells else {"components": [], "values": [], "fixed": {}}
-    space = "; ".join(f"{c} {v}" for c, v in zip(c0["components"], c0["values"], strict=True))
+    first = {c["task"]: c for c in reversed(cells)}  # each task's first cell
+    space = [f"- {t}: searched (the same for every method) "
+             + "; ".join(f"{n} {v}" for n, v in zip(c["components"], c["values"], strict=True))
+             + f". Fixed: {c['fixed']}." for t, c in first.items()]
     seeds = sorted({c["seed"] for c in cells})
     per = verdicts[verdicts["task"] != "all"]
     prep = ", ".join(f"{t} {v:.1f} s" for t, v in doc.get("prepare_s", {}).items())
@@ -195,8 +197,7 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
         f"- Tasks {s['tasks']}, device `{doc['device']}`; latency budgets (ms, batch 1, "
         f"measured after training): {s['budgets_ms']} (tight: about the 25th percentile of "
         "the grid's measured latency, loose: about the 80th; see `_settings.py`).",
-        f"- Searched components and values (the same for every method): {space}. Fixed: "
-        f"{c0['fixed']}.",
+        *space,
         f"- recommend: `recommend(...)` on `prepare(task, 'cpu', seed=0)`'s parts (prepare "
         f"ran once per task: {prep}; charged in full to every recommend run of that task), "
         f"then its top {s['top_k']} trained in rank order. recommend_b: the same with search "
