@@ -24,6 +24,7 @@ from effdl_kit.experiments._registry import register
 from ._analysis import (
     DELTA,
     bootstrap_ci,
+    break_even,
     comparison_controls,
     comparison_table,
     comparison_verdicts,
@@ -48,6 +49,7 @@ __all__ = [
     "TRAININGS_FILE",
     "CompareBudget",
     "bootstrap_ci",
+    "break_even",
     "cell_key",
     "comparison_controls",
     "comparison_table",

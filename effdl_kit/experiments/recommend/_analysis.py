@@ -12,6 +12,9 @@ seed) recommend - tpe and recommend - nsga2,
 * ``matched``: the recommendation's result against the feedback method's best feasible
   accuracy when it had spent as much compute (search + train + measure seconds) as the
   recommend route did in total (its whole run when it spent less);
+* ``amortised``: as ``matched`` with the recommend route's compute less its one-off
+  ``prepare`` (a further budget or seed on a task whose predictor and latency models are
+  fitted already);
 * ``other_compute``: the other way round, the recommend route's best feasible accuracy when
   it had spent as much as the whole feedback study (0 while its prepare and search are not
   done), against the feedback study's result.
@@ -50,6 +53,7 @@ __all__ = [
     "NOISE",
     "WIN",
     "bootstrap_ci",
+    "break_even",
     "comparison_controls",
     "comparison_table",
     "comparison_verdicts",
@@ -64,9 +68,12 @@ __all__ = [
 DELTA = 0.05
 FEEDBACK: tuple[str, ...] = ("tpe", "nsga2")
 #: where the paired difference is read: each method's end; the feedback method at the
-#: recommend route's total compute ("matched"); the recommend route at the feedback study's
-#: total compute ("other_compute": 0 until its prepare, search and first feasible training)
-AT: tuple[str, ...] = ("end", "matched", "other_compute")
+#: recommend route's total compute ("matched"); the feedback method at the recommend route's
+#: compute without its prepare ("amortised": a further budget or seed on a task whose
+#: predictor and latency models are fitted already); the recommend route at the feedback
+#: study's total compute ("other_compute": 0 until its prepare, search and first feasible
+#: training)
+AT: tuple[str, ...] = ("end", "matched", "amortised", "other_compute")
 WIN, LOSE, NOISE = "training-free wins", "training-free loses", "within noise"
 
 
@@ -201,6 +208,9 @@ def _paired(cells: Sequence[Mapping[str, Any]], a: str, b: str, at: str) -> list
         ta, tb = c["methods"][a], c["methods"][b]
         if at == "matched":  # the other method at a's total compute
             out.append(_score(ta) - curve_at(tb, ta["compute_s"]))
+        elif at == "amortised":  # the other method at a's compute less a's prepare
+            out.append(_score(ta) - curve_at(tb, ta["compute_s"]
+                                             - float(ta.get("prepare_s", 0.0))))
         elif at == "other_compute":  # a at the other method's total compute
             out.append(curve_at(ta, tb["compute_s"]) - _score(tb))
         else:
@@ -248,6 +258,61 @@ def comparison_controls(results: Mapping[str, Any], delta: float = DELTA) -> pd.
             rows.append({"task": task, "budget": b, "control": name, "n_seeds": len(cs),
                          "diff": mean, "ci_low": lo, "ci_high": hi, "verdict": got,
                          "expected": want, "passed": got == want})
+    return pd.DataFrame(rows)
+
+
+def _trainings_to_reach(trace: Mapping[str, Any], target: float) -> int | None:
+    """Trainings a trace needed to reach a best feasible accuracy >= ``target`` (None: never)."""
+    for t in trace["trainings"]:
+        if t["best_feasible"] is not None and t["best_feasible"] >= target - 1e-12:
+            return int(t["n_trainings"])
+    return None
+
+
+def break_even(results: Mapping[str, Any]) -> pd.DataFrame:
+    """Where the training-free route starts to pay, per (task, budget, feedback method).
+
+    In each cell: how many trainings the feedback study needed to reach the recommend route's
+    best feasible accuracy (``n_reach``; cells where it never did within its run are counted,
+    not averaged), the recommend route's overhead (prepare + search seconds) and trainings, and
+    the **break-even training cost**: ``overhead / (n_reach - recommend's trainings)`` — a
+    training slower than this makes the feedback study spend more than the training-free
+    route for the same accuracy; the same with the prepare amortised (search only). Medians
+    over the cells where the study reached it and needed more trainings than the route.
+    """
+    rows = []
+    for task, b, cells in _groups(results):
+        if task == "all":
+            continue
+        for other in FEEDBACK:
+            reach, full, amort = [], [], []
+            never = 0
+            for c in cells:
+                rec, fb = c["methods"]["recommend"], c["methods"][other]
+                target = _score(rec)
+                if target <= 0:
+                    continue  # nothing feasible to reach
+                n = _trainings_to_reach(fb, target)
+                if n is None:
+                    never += 1
+                    continue
+                reach.append(n)
+                extra = n - int(rec["n_trainings"])
+                if extra > 0:
+                    prep = float(rec.get("prepare_s", 0.0))
+                    over = prep + float(rec["search_s"])
+                    full.append(over / extra)
+                    amort.append(float(rec["search_s"]) / extra)
+            rows.append({
+                "task": task, "budget": b, "feedback": other, "cells": len(cells),
+                "reached": len(reach), "never": never,
+                "median_trainings_to_reach": float(np.median(reach)) if reach else math.nan,
+                "break_even_s": float(np.median(full)) if full else math.nan,
+                "break_even_amortised_s": float(np.median(amort)) if amort else math.nan,
+                "median_training_s": float(np.median(
+                    [t["train_s"] + t["measure_s"] for c in cells
+                     for t in c["methods"][other]["trainings"] if not t["cached"]] or
+                    [math.nan]))})
     return pd.DataFrame(rows)
 
 

@@ -43,6 +43,7 @@ from ._analysis import (
     LOSE,
     NOISE,
     WIN,
+    break_even,
     comparison_controls,
     comparison_table,
     comparison_verdicts,
@@ -85,17 +86,24 @@ _NOISE_COLS = {"task": "task", "architectures": "architectures trained",
                "timed_twice_or_more": "timed twice or more", "median_cv": "median CV",
                "median_max_over_min": "median max / min",
                "recommend_measured_over_predicted": "recommend: measured / predicted (median)"}
+_BREAK_COLS = {"task": "task", "budget": "budget", "feedback": "feedback study",
+               "cells": "cells", "reached": "reached recommend's accuracy",
+               "never": "never did", "median_trainings_to_reach": "trainings needed (median)",
+               "break_even_s": "break-even s / training",
+               "break_even_amortised_s": "break-even s / training, prepare amortised",
+               "median_training_s": "s / training here (median)"}
 _CONTROL_COLS = {"task": "task", "budget": "budget", "control": "control", "n_seeds": "n",
                  "diff": "mean", "ci_low": "CI low", "ci_high": "CI high",
                  "verdict": "verdict", "expected": "expected", "passed": "passed"}
 
 
 _AT_WORDS = {"end": "at the end", "matched": "at the recommend route's compute",
+             "amortised": "at the recommend route's compute without its one-off prepare",
              "other_compute": "at the feedback study's compute"}
 
 
 def _plain_words(verdicts: pd.DataFrame, table: pd.DataFrame,
-                 prepare_s: Mapping[str, float]) -> list[str]:
+                 prepare_s: Mapping[str, float], match_compute: bool = False) -> list[str]:
     word = {WIN: "**wins**", LOSE: "**loses**", NOISE: "within noise"}
     lines = []
     for (task, budget), g in verdicts.groupby(["task", "budget"], sort=False):
@@ -112,8 +120,10 @@ def _plain_words(verdicts: pd.DataFrame, table: pd.DataFrame,
     matched = verdicts[verdicts["at"] == "matched"]["diff"].to_numpy()
     if len(end) and np.allclose(end, matched):
         lines.append("- 'At the recommend route's compute' equals 'at the end' in every row: "
-                     "every feedback study had finished with less compute than the recommend "
-                     "route spent.")
+                     + ("each feedback study ran until it had spent the recommend route's "
+                        "compute (by design)." if match_compute else
+                        "every feedback study had finished with less compute than the "
+                        "recommend route spent."))
     counts = verdicts["verdict"].value_counts()
     lines.append(f"- Overall: training-free wins in {int(counts.get(WIN, 0))}, loses in "
                  f"{int(counts.get(LOSE, 0))}, within noise in {int(counts.get(NOISE, 0))} of "
@@ -178,6 +188,9 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
              + "; ".join(f"{n} {v}" for n, v in zip(c["components"], c["values"], strict=True))
              + f". Fixed: {c['fixed']}." for t, c in first.items()]
     seeds = sorted({c["seed"] for c in cells})
+    trials = (f"at least {s['n_trials']} trainings, then on until it has spent the same "
+              f"cell's recommend-route compute (prepare included), at most {s['max_trials']}"
+              if s.get("match_compute") else f"{s['n_trials']} trainings")
     per = verdicts[verdicts["task"] != "all"]
     prep = ", ".join(f"{t} {v:.1f} s" for t, v in doc.get("prepare_s", {}).items())
     passed = bool(controls["passed"].all()) if len(controls) else False
@@ -203,12 +216,15 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
         f"then its top {s['top_k']} trained in rank order. recommend_b: the same with search "
         f"and training seed + {s['aa_seed_offset']} (A/A arm).",
         f"- tpe: Optuna TPESampler(seed, n_startup_trials={s['tpe_startup']}, "
-        f"constraint = measured latency - budget), {s['n_trials']} trainings. nsga2: "
-        f"NSGAIISampler(seed, population_size={s['population_size']}: "
-        f"{s['n_trials'] / s['population_size']:g} generations) on (max accuracy, min "
-        f"measured latency), {s['n_trials']} trainings.",
-        "- The four methods of a cell run in an order drawn per cell (seeded by the cell's "
-        "name), so a drift of the machine's load favours no method.",
+        f"constraint = measured latency - budget), {trials}. nsga2: "
+        f"NSGAIISampler(seed, population_size={s['population_size']}) on (max accuracy, min "
+        f"measured latency), {trials}.",
+        ("- The recommend route runs first in each cell (the feedback studies need its "
+         "compute); the other three run in an order drawn per cell (seeded by the cell's "
+         "name), so a drift of the machine's load favours none of them."
+         if s.get("match_compute") else
+         "- The four methods of a cell run in an order drawn per cell (seeded by the cell's "
+         "name), so a drift of the machine's load favours no method."),
         "- Every training: `train_and_measure` (BTTackler-guarded) with the cell's seed; a "
         "cache reuses identical trainings in wall time, each method charged the recorded "
         "train + measure seconds of every training it asked for. Compute = search + train + "
@@ -236,9 +252,19 @@ def render_comparison(doc: Mapping[str, Any]) -> str:
         "prediction the recommendation searched with compares with the measurements:", "",
         *markdown_table(latency_noise(doc).rename(columns=_NOISE_COLS), float_format="{:.3f}")
         .splitlines(), "",
+        "## Where the training-free route starts to pay", "",
+        "How many trainings each feedback study needed to reach the recommend route's best "
+        "feasible accuracy of the same cell, and the training cost above which the feedback "
+        "study spends more than the recommend route for that accuracy: the route's overhead "
+        "(prepare + search seconds) over the extra trainings the study needed (median over the "
+        "cells where it reached it with more trainings than the route); with the prepare "
+        "amortised (a further budget or seed on a prepared task), its search alone:", "",
+        *markdown_table(break_even(doc).rename(columns=_BREAK_COLS), float_format="{:.3g}")
+        .splitlines(), "",
         "## Repeats", "",
         _repeats_text(len(seeds), per, controls), "",
-        "## In plain words", "", *_plain_words(verdicts, table, doc.get("prepare_s", {})), "",
+        "## In plain words", "", *_plain_words(verdicts, table, doc.get("prepare_s", {}),
+                                              bool(s.get("match_compute"))), "",
         "![best feasible accuracy vs compute](recommend_comparison.png)", ""]
     return "\n".join(lines)
 

@@ -13,7 +13,8 @@ measured on the CPU after training) with the same training seed:
 ``tpe``
     Optuna's ``TPESampler(seed=seed)`` with the constraint measured latency - budget
     (``trial.set_constraint``, Optuna 5's form of ``constraints_func``), every trial trained
-    (``n_trials``).
+    (``n_trials``; with ``match_compute`` on until the study has spent the recommend route's
+    compute of the cell, prepare included, at most ``max_trials``).
 ``nsga2``
     Optuna's ``NSGAIISampler(seed=seed, population_size=...)`` on (maximise accuracy,
     minimise measured latency), every trial trained.
@@ -55,7 +56,7 @@ DEVICE = "cpu"
 #: ``trainer(task, components, device=, seed=, scale=) -> TrainedCandidate``
 Trainer = Callable[..., Any]
 _SETTING_KEYS = ("scale", "top_k", "n_trials", "tpe_startup", "population_size", "n_iter",
-                 "aa_seed_offset", "shuffle")
+                 "aa_seed_offset", "shuffle", "match_compute", "max_trials")
 
 
 def cell_key(task: str, budget: str, seed: int) -> str:
@@ -185,7 +186,8 @@ def _plain(v: Any) -> Any:
 
 
 def _run_optuna(method: str, task: str, budget_ms: float, seed: int, space: Any,
-                b: CompareBudget, cache: _Cache, trainer: Trainer) -> dict[str, Any]:
+                b: CompareBudget, cache: _Cache, trainer: Trainer,
+                target_s: float = 0.0) -> dict[str, Any]:
     import optuna
     from optuna.distributions import CategoricalDistribution
     from optuna.trial import TrialState
@@ -206,7 +208,8 @@ def _run_optuna(method: str, task: str, budget_ms: float, seed: int, space: Any,
         sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=b.population_size)
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     tr.charge(time.perf_counter() - t0)
-    for _ in range(b.n_trials):
+    while len(tr.trainings) < b.n_trials or (
+            b.match_compute and tr.compute_s < target_s and len(tr.trainings) < b.max_trials):
         t0 = time.perf_counter()
         trial = study.ask(dists)
         searched = dict(trial.params)
@@ -226,10 +229,10 @@ def _run_optuna(method: str, task: str, budget_ms: float, seed: int, space: Any,
         else:
             study.tell(trial, [row["accuracy"], row["measured_ms"]])
         tr.charge(time.perf_counter() - t0)
-    extra: dict[str, Any] = {"sampler": type(sampler).__name__}
+    extra: dict[str, Any] = {"sampler": type(sampler).__name__, "target_s": target_s}
     if method == "nsga2":
         extra["population_size"] = b.population_size
-        extra["generations"] = b.n_trials / b.population_size
+        extra["generations"] = len(tr.trainings) / b.population_size
     else:
         extra["n_startup_trials"] = b.tpe_startup
     return tr.to_dict(**extra)
@@ -383,9 +386,10 @@ def _run_cell(k: tuple[str, str, int], b: CompareBudget, parts: Any, prepare_s: 
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "recommend": lambda: _run_recommend("recommend", task, budget_ms, seed, seed, parts,
                                             prepare_s, b, cache, trainer),
-        "tpe": lambda: _run_optuna("tpe", task, budget_ms, seed, parts[0], b, cache, trainer),
+        "tpe": lambda: _run_optuna("tpe", task, budget_ms, seed, parts[0], b, cache, trainer,
+                                   target()),
         "nsga2": lambda: _run_optuna("nsga2", task, budget_ms, seed, parts[0], b, cache,
-                                     trainer),
+                                     trainer, target()),
         "recommend_b": lambda: _run_recommend("recommend_b", task, budget_ms, aa, aa, parts,
                                               prepare_s, b, cache, trainer),
     }
@@ -395,7 +399,15 @@ def _run_cell(k: tuple[str, str, int], b: CompareBudget, parts: Any, prepare_s: 
     if b.shuffle:
         rng = np.random.default_rng(zlib.crc32(cell_key(*k).encode()))
         order = [order[i] for i in rng.permutation(len(order))]
-    done = {m: runs[m]() for m in order}
+    if b.match_compute:  # the feedback studies need the recommend route's compute first
+        order = ["recommend", *[m for m in order if m != "recommend"]]
+    done: dict[str, dict[str, Any]] = {}
+
+    def target() -> float:
+        return float(done["recommend"]["compute_s"]) if b.match_compute else 0.0
+
+    for m in order:
+        done[m] = runs[m]()
     methods = {m: done[m] for m in METHODS}
     cell = {"key": cell_key(*k), "task": task, "budget": bname, "budget_ms": budget_ms,
             "seed": seed, "prepare_s": prepare_s, "prepare_reused": reused,

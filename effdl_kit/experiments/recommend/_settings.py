@@ -84,7 +84,15 @@ class CompareBudget:
     n_boot : int
         Bootstrap resamples of the analysis' confidence intervals.
     shuffle : bool
-        Run a cell's methods in an order drawn per cell (else in :data:`METHODS` order).
+        Run a cell's methods in an order drawn per cell (else in :data:`METHODS` order);
+        with ``match_compute`` the recommend route runs first and the others are shuffled.
+    match_compute : bool
+        Each feedback study trains at least ``n_trials`` and then goes on until it has spent
+        the compute of the same cell's recommend route (prepare included), at most
+        ``max_trials``: the comparison at equal compute is then read from the record, not
+        extrapolated.
+    max_trials : int
+        Cap of a feedback study's trainings with ``match_compute`` (>= ``n_trials``).
     """
 
     scale: str
@@ -98,6 +106,8 @@ class CompareBudget:
     aa_seed_offset: int = 10_000
     n_boot: int = 2_000
     shuffle: bool = True
+    match_compute: bool = False
+    max_trials: int = 0
     budgets_ms: dict[str, dict[str, float]] = field(default_factory=lambda: {
         t: dict(b) for t, b in _BUDGETS_MS.items()})
 
@@ -129,6 +139,10 @@ class CompareBudget:
         if self.n_iter is not None:
             check_int("n_iter", self.n_iter, min_value=1)
         check_int("n_boot", self.n_boot, min_value=100)
+        if self.match_compute not in (True, False):
+            raise ConfigError("match_compute", self.match_compute, (True, False))
+        if self.match_compute:
+            check_int("max_trials", self.max_trials, min_value=self.n_trials)
 
     @classmethod
     def for_scale(cls, scale: str) -> CompareBudget:
@@ -142,6 +156,7 @@ class CompareBudget:
                 "tpe_startup": self.tpe_startup, "population_size": self.population_size,
                 "n_iter": self.n_iter, "aa_seed_offset": self.aa_seed_offset,
                 "n_boot": self.n_boot, "shuffle": self.shuffle,
+                "match_compute": self.match_compute, "max_trials": self.max_trials,
                 "budgets_ms": {t: dict(b) for t, b in self.budgets_ms.items()}}
 
     @classmethod
@@ -154,6 +169,8 @@ class CompareBudget:
                    n_iter=None if d.get("n_iter") is None else int(d["n_iter"]),
                    aa_seed_offset=int(d["aa_seed_offset"]), n_boot=int(d["n_boot"]),
                    shuffle=bool(d.get("shuffle", False)),
+                   match_compute=bool(d.get("match_compute", False)),
+                   max_trials=int(d.get("max_trials", 0)),
                    budgets_ms={t: {k: float(v) for k, v in b.items()}
                                for t, b in d["budgets_ms"].items()})
 
@@ -185,10 +202,14 @@ _SCALES: dict[str, dict[str, Any]] = {
               "n_trials": 4, "tpe_startup": 2, "population_size": 2, "n_iter": 6,
               "n_boot": 500},
     # the committed result: about 35 min on the loaded 2-core machine (about 55 s a cell)
-    "small": {"scale": "small", "tasks": ("digits", "synthetic"), "seeds": tuple(range(10)),
-              "top_k": 3, "n_trials": 12, "tpe_startup": 4, "population_size": 4},
+    # each feedback study trains at least n_trials and goes on until it has spent the
+    # compute of the same cell's recommend route, prepare included (match_compute), at most
+    # max_trials: about 20 min on a quiet 2-core machine
+    "small": {"scale": "small", "tasks": ("digits", "synthetic"), "seeds": tuple(range(6)),
+              "top_k": 3, "n_trials": 12, "tpe_startup": 4, "population_size": 4,
+              "match_compute": True, "max_trials": 400},
     # bigger: more seeds and trials (a long run or a bigger machine)
     "paper": {"scale": "paper", "tasks": ("digits", "synthetic"), "seeds": tuple(range(20)),
               "top_k": 5, "n_trials": 40, "tpe_startup": 10, "population_size": 10,
-              "n_boot": 5_000},
+              "n_boot": 5_000, "match_compute": True, "max_trials": 2_000},
 }

@@ -26,6 +26,7 @@ from effdl_kit.experiments.recommend import (
     METHODS,
     TRAININGS_FILE,
     CompareBudget,
+    break_even,
     comparison_controls,
     comparison_table,
     comparison_verdicts,
@@ -197,6 +198,31 @@ def test_matched_compute_reads_the_trace_at_the_given_seconds() -> None:
         {"compute_s": 2.0, "best_feasible": 0.4},
         {"compute_s": 3.0, "best_feasible": 0.6}]}
     assert [curve_at(tr, x) for x in (0.5, 1.5, 2.0, 2.9, 10.0)] == [0, 0, 0.4, 0.4, 0.6]
+
+
+def test_break_even_training_cost_from_the_traces() -> None:
+    """The recommend route reaches 0.6 with 3 trainings after 10 s of prepare and 2 s of
+    search; TPE reaches 0.6 at its 8th training, NSGA-II never: break-even (10 + 2) / (8 - 3)
+    = 2.4 s per training, 2 / 5 = 0.4 s with the prepare amortised."""
+    def trace(accs: list[float], **extra: Any) -> dict[str, Any]:
+        best, rows = None, []
+        for i, a in enumerate(accs, start=1):
+            best = a if best is None or a > best else best
+            rows.append({"accuracy": a, "best_feasible": best, "n_trainings": i,
+                         "train_s": 0.1, "measure_s": 0.0, "cached": False, "feasible": True,
+                         "compute_s": 0.1 * i})
+        return {"trainings": rows, "best_feasible": best, "n_trainings": len(accs), **extra}
+
+    cell = {"task": "digits", "budget": "tight", "methods": {
+        "recommend": trace([0.5, 0.6, 0.55], prepare_s=10.0, search_s=2.0),
+        "recommend_b": trace([0.6]),
+        "tpe": trace([0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.58, 0.61, 0.62]),
+        "nsga2": trace([0.1, 0.2])}}
+    be = break_even({"settings": {"tasks": ["digits"]}, "cells": [cell]}).set_index("feedback")
+    assert be.loc["tpe", "median_trainings_to_reach"] == 8
+    assert be.loc["tpe", "break_even_s"] == pytest.approx(2.4)
+    assert be.loc["tpe", "break_even_amortised_s"] == pytest.approx(0.4)
+    assert be.loc["nsga2", "never"] == 1 and math.isnan(be.loc["nsga2", "break_even_s"])
 
 
 def test_controls_on_the_committed_result() -> None:
