@@ -81,7 +81,7 @@ def test_notebooks_run_at_smoke_scale(tmp_path: Path) -> None:
 
 #: committed result files the notebooks replay at small scale (``committed("<stem>")``)
 REPLAYED = ("efficientdl_search", "efficientdl_confirm", "medn_results", "medn_gpu_results",
-            "survey_pareto")
+            "survey_pareto", "recommend_comparison")
 
 
 def test_small_scale_replays_committed_results() -> None:
