@@ -282,13 +282,15 @@ def write_comparison(results: Mapping[str, Any], out: str | Path, command: str,
     folder = Path(out)
     doc = dict(results)
     doc.update({"command": command,
-                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                # a result written again from its cells keeps the date they were written
+                "date": results.get("date") or time.strftime("%Y-%m-%d %H:%M UTC",
+                                                             time.gmtime()),
                 "resumed_cells": resumed_cells,
                 "analysis": {"table": _records(comparison_table(doc)),
                              "verdicts": _records(comparison_verdicts(doc)),
                              "controls": _records(comparison_controls(doc))}})
     path = folder / f"{STEM}.json"
-    atomic_write_text(path, json.dumps(_clean(doc), indent=1, default=str) + "\n")
+    atomic_write_text(path, json.dumps(_clean(doc), separators=(",", ":"), default=str) + "\n")
     md = folder / f"{STEM}.md"
     atomic_write_text(md, render_comparison(doc))
     return [path, md, *_figure(doc, folder)]
