@@ -18,7 +18,6 @@ recommendation's own seconds plus every training and measurement).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -30,12 +29,11 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
-from effdl_kit._core.io import atomic_write_text
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_int, check_scale
 from effdl_kit.recommend._candidates import build_candidate, plain, task_input
 from effdl_kit.recommend._latency import LatencyPredictor
-from effdl_kit.recommend._result import Recommendation, _clean, read_result
+from effdl_kit.recommend._result import Recommendation, _clean, read_result, write_result
 from effdl_kit.recommend._settings import TASKS
 
 __all__ = ["CONFIRM_FORMAT", "MEASURE_PROTOCOL", "Confirmation", "TrainedCandidate", "confirm",
@@ -396,10 +394,7 @@ class Confirmation:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The confirmation as JSON text; also written (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        if path is not None:
-            atomic_write_text(path, text + "\n")
-        return text
+        return write_result(self.to_dict(), path)
 
     @classmethod
     def from_json(cls, source: str | Path) -> Confirmation:

@@ -44,6 +44,14 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def write_result(doc: dict[str, Any], path: str | Path | None) -> str:
+    """``doc`` as JSON text (non-finite numbers refused); written atomically to ``path``."""
+    text = json.dumps(doc, indent=1, allow_nan=False)
+    if path is not None:
+        atomic_write_text(path, text + "\n")
+    return text
+
+
 def read_result(source: str | Path, fmt: str, what: str) -> dict[str, Any]:
     """The JSON document in ``source`` (its text, or a file holding it) of format ``fmt``.
 
@@ -198,10 +206,7 @@ class Recommendation:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The result as JSON text; also written (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        if path is not None:
-            atomic_write_text(path, text + "\n")
-        return text
+        return write_result(self.to_dict(), path)
 
     @classmethod
     def from_json(cls, source: str | Path) -> Recommendation:
