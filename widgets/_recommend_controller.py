@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
+from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import SCALES, Scale, check_int, check_scale
 from effdl_kit.errors import EffdlError
 from effdl_kit.measure import check_device
@@ -151,15 +152,17 @@ class RecommendController(PanelController):
                 "n_iter": None if p["n_iter"] is None else int(p["n_iter"])}
 
     # ------------------------------------------------------------------ the run
-    def parts(self, key: PreparedKey | None = None) -> Parts:
+    def parts(self, key: PreparedKey | None = None, *,
+              progress: ProgressFn | None = None) -> Parts:
         """The fitted parts for ``key`` (default: the current parameters), from
-        :attr:`prepared` or fitted now (then cached). Called in the caller's thread."""
+        :attr:`prepared` or fitted now (then cached; ``progress`` passed to ``prepare``)."""
         if key is None:
             q = self.prepare()
             key = (q["task"], q["device"], q["scale"], q["seed"])
         if key not in self.prepared:
             task, device, scale, seed = key
-            self.prepared[key] = prepare(task, device, scale=scale, seed=seed)
+            self.prepared[key] = prepare(task, device, scale=scale, seed=seed,
+                                         progress=progress)
             self.prepare_calls += 1
         return self.prepared[key]
 
@@ -185,9 +188,7 @@ class RecommendController(PanelController):
                 self.check_stop()  # a stage boundary: a stop leaves nothing to show
                 self._step(done, f"preparing: {message}")
 
-            self.prepared[key] = prepare(q["task"], q["device"], scale=q["scale"],
-                                         seed=q["seed"], progress=fitting)
-            self.prepare_calls += 1
+            self.parts(key, progress=fitting)
             self._offset = _PREPARE_STEPS
         self.check_stop()
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_float", "json_float", "param_value", "records"]
+__all__ = ["as_float", "json_float", "json_ready", "param_value", "records"]
 
 
 def json_float(v: Any) -> float | None:
@@ -35,6 +35,20 @@ def param_value(v: Any) -> Any:
     """A trial parameter as results files store it: None, bool, int and str as they are, any
     other number as a Python float."""
     return v if v is None or isinstance(v, bool | int | str) else float(v)
+
+
+def json_ready(v: Any) -> Any:
+    """``v`` with plain JSON values all the way down: numpy scalars as Python ones, NaN and
+    infinities as None, mapping keys as str, tuples as lists."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): json_ready(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [json_ready(x) for x in v]
+    return v
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

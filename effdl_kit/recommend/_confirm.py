@@ -29,11 +29,12 @@ import numpy as np
 import pandas as pd
 
 from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.jsonable import as_float, json_ready
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_int, check_scale
 from effdl_kit.recommend._candidates import build_candidate, plain, task_input
 from effdl_kit.recommend._latency import LatencyPredictor
-from effdl_kit.recommend._result import Recommendation, _clean, read_result, write_result
+from effdl_kit.recommend._result import Recommendation, read_result, write_result
 from effdl_kit.recommend._settings import TASKS
 
 __all__ = ["CONFIRM_FORMAT", "MEASURE_PROTOCOL", "Confirmation", "TrainedCandidate", "confirm",
@@ -387,7 +388,7 @@ class Confirmation:
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (non-finite numbers as null)."""
-        return _clean({"format": CONFIRM_FORMAT, "recommendation": self.recommendation,
+        return json_ready({"format": CONFIRM_FORMAT, "recommendation": self.recommendation,
                        "trials": [t.to_dict() for t in self.trials],
                        "predicted": self.predicted.to_dict(orient="list"),
                        "stopped": self.stopped, "summary": self.summary(), "env": self.env})
@@ -401,10 +402,7 @@ class Confirmation:
         """Read :meth:`to_json`'s text or a file holding it (DataError if it is not one)."""
         d = read_result(source, CONFIRM_FORMAT, "a confirmation")
 
-        def num(v: Any) -> float:
-            return math.nan if v is None else float(v)
-
-        trials = [TrainedCandidate(**{**t, **{k: num(t[k]) for k in (
+        trials = [TrainedCandidate(**{**t, **{k: as_float(t[k]) for k in (
             "accuracy", "val_accuracy", "measured_ms", "train_s", "measure_s")}})
             for t in d["trials"]]
         return cls(recommendation=d["recommendation"], trials=trials,

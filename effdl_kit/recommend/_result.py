@@ -21,6 +21,7 @@ import pandas as pd
 
 from effdl_kit._core.errors import ConfigError, DataError
 from effdl_kit._core.io import atomic_write_text
+from effdl_kit._core.jsonable import json_ready
 from effdl_kit._core.validate import check_int
 
 __all__ = ["RESULT_FORMAT", "Recommendation"]
@@ -29,19 +30,6 @@ RESULT_FORMAT = "effdl-recommendation/1"
 #: columns of :attr:`Recommendation.candidates` besides the searched components
 METRIC_COLUMNS = ("iteration", "accuracy", "latency_ms", "latency_lo_ms", "latency_hi_ms",
                   "latency_sum_ms", "p_feasible")
-
-
-def _clean(v: Any) -> Any:
-    """JSON-ready: numpy scalars to Python, non-finite floats to None."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    return v
 
 
 def write_result(doc: dict[str, Any], path: str | Path | None) -> str:
@@ -195,7 +183,7 @@ class Recommendation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the budget ``inf`` as the string ``"inf"``)."""
         budget: Any = "inf" if math.isinf(self.latency_budget_ms) else self.latency_budget_ms
-        return _clean({
+        return json_ready({
             "format": RESULT_FORMAT, "task": self.task, "device": self.device,
             "latency_budget_ms": budget, "seed": self.seed, "scale": self.scale,
             "mode": self.mode, "components": self.components, "fixed": self.fixed,

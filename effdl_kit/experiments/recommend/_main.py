@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,7 @@ import pandas as pd
 from effdl_kit._core.env import collect_env
 from effdl_kit._core.errors import DataError, EffdlError
 from effdl_kit._core.io import atomic_write_text, check_out_dir
+from effdl_kit._core.jsonable import json_ready, records
 from effdl_kit._core.validate import SCALES, check_choice, check_int
 from effdl_kit.reports import markdown_table, save_figure
 
@@ -56,20 +56,6 @@ from ._settings import NAME, STEM, CompareBudget
 
 __all__ = ["main", "redraw", "render_comparison", "run_recommend_experiment",
            "write_comparison"]
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    return v
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_clean(r) for r in df.to_dict(orient="records")]
 
 
 _TABLE_COLS = {"task": "task", "budget": "budget", "budget_ms": "budget (ms)",
@@ -286,11 +272,11 @@ def write_comparison(results: Mapping[str, Any], out: str | Path, command: str,
                 "date": results.get("date") or time.strftime("%Y-%m-%d %H:%M UTC",
                                                              time.gmtime()),
                 "resumed_cells": resumed_cells,
-                "analysis": {"table": _records(comparison_table(doc)),
-                             "verdicts": _records(comparison_verdicts(doc)),
-                             "controls": _records(comparison_controls(doc))}})
+                "analysis": {"table": records(comparison_table(doc)),
+                             "verdicts": records(comparison_verdicts(doc)),
+                             "controls": records(comparison_controls(doc))}})
     path = folder / f"{STEM}.json"
-    atomic_write_text(path, json.dumps(_clean(doc), separators=(",", ":"), default=str) + "\n")
+    atomic_write_text(path, json.dumps(json_ready(doc), separators=(",", ":"), default=str) + "\n")
     md = folder / f"{STEM}.md"
     atomic_write_text(md, render_comparison(doc))
     return [path, md, *_figure(doc, folder)]

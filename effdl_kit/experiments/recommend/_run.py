@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from effdl_kit._core.errors import ConfigError
+from effdl_kit._core.jsonable import json_float
 from effdl_kit._core.types import ProgressFn
 from effdl_kit._core.validate import check_scale
 
@@ -62,14 +63,6 @@ _SETTING_KEYS = ("scale", "top_k", "n_trials", "tpe_startup", "population_size",
 def cell_key(task: str, budget: str, seed: int) -> str:
     """The name of one cell: ``"digits/tight/3"``."""
     return f"{task}/{budget}/{seed}"
-
-
-def _finite(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 class _Cache:
@@ -99,7 +92,8 @@ class _Cache:
         t0 = time.perf_counter()
         try:
             t = trainer(task, dict(comps), device=DEVICE, seed=seed, scale=scale)
-            row = {"accuracy": _finite(t.accuracy), "measured_ms": _finite(t.measured_ms),
+            row = {"accuracy": json_float(t.accuracy),
+                   "measured_ms": json_float(t.measured_ms),
                    "train_s": float(t.train_s), "measure_s": float(t.measure_s),
                    "error": t.error, "diagnosis": t.diagnosis}
         except Exception as exc:  # a failing training is recorded, the run goes on
